@@ -1,0 +1,129 @@
+"""RPC queries answered by the billing service, and their payloads."""
+
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.contracts.base import Contract
+
+
+class Queries:
+    GET_SUBSCRIPTION = "billing.get_subscription"  # GetSubscription -> Subscription
+    ADMIT = "billing.admit"  # AdmitExchange -> Admission | LimitExceeded
+    RELEASE = "billing.release"  # ReleaseExchange -> None
+    LIST_SESSION_USAGES = "billing.list_session_usages"  # UserQuery -> list[SessionUsage]
+    GET_USAGE = "billing.get_usage"  # UserQuery -> UsageReport
+    PING = "billing.ping"
+
+
+WINDOW_FIELDS = ("hourly", "three_hours", "twelve_hours", "daily", "weekly", "monthly")
+
+
+class Plan(Contract):
+    """A subscription plan (`subscription_type` in the REST API)."""
+
+    id: int
+    name: str
+    description: str = ""
+    price: Decimal
+    duration_days: int
+    sku: str
+    max_tokens: int = 0
+    max_tokens_free: int = 0
+    max_openrouter_cost_usd: Decimal = Decimal("0")
+    hourly_max_messages: int = 0
+    hourly_max_tokens: int = 0
+    three_hours_max_messages: int = 0
+    three_hours_max_tokens: int = 0
+    twelve_hours_max_messages: int = 0
+    twelve_hours_max_tokens: int = 0
+    daily_max_messages: int = 0
+    daily_max_tokens: int = 0
+    weekly_max_messages: int = 0
+    weekly_max_tokens: int = 0
+    monthly_max_messages: int = 0
+    monthly_max_tokens: int = 0
+    monthly_free_model_messages: int = 0
+    monthly_free_model_tokens: int = 0
+    daily_image_generation_limit: int = 0
+    weekly_image_generation_limit: int = 0
+    monthly_image_generation_limit: int = 0
+    is_active: bool = True
+    created_at: datetime
+
+
+class Subscription(Contract):
+    id: int
+    subscription_type: Plan
+    is_active: bool
+    start_date: datetime
+    end_date: datetime | None
+
+
+class UserQuery(Contract):
+    user_id: int
+
+
+class GetSubscription(UserQuery):
+    pass
+
+
+class AdmitExchange(Contract):
+    """Everything billing needs to decide and reserve one exchange."""
+
+    user_id: int
+    exchange_id: UUID
+    session_id: int
+    model: str  # OpenRouter slug
+    is_free_model: bool
+    token_cost_multiplier: Decimal
+    prompt_tokens: int
+    max_reply_tokens: int  # the model's own cap
+    is_image: bool = False  # an image chatbot: counts against image limits
+    prompt_price_usd_per_mtok: Decimal | None = None
+    completion_price_usd_per_mtok: Decimal | None = None
+
+
+class RateLimitInfo(Contract):
+    """The tightest message window, for the X-RateLimit-* headers."""
+
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+
+class Admission(Contract):
+    exchange_id: UUID
+    max_tokens: int  # reply cap to send upstream
+    rate_limit: RateLimitInfo | None = None
+
+
+class ReleaseExchange(Contract):
+    exchange_id: UUID
+    user_id: int
+
+
+class SessionUsage(Contract):
+    id: int
+    session_id: int
+    tokens_count: int
+    free_model_tokens_count: int
+    is_free_model: bool
+    cost_usd: Decimal
+    created_at: datetime
+    updated_at: datetime
+
+
+class LimitStatus(Contract):
+    name: str
+    limit: int | Decimal
+    used: int | Decimal
+    remaining: int | Decimal | None
+    resets_in: int | None
+
+
+class UsageReport(Contract):
+    subscription_type_id: int
+    limits: list[LimitStatus] = Field(default_factory=list)

@@ -1,0 +1,147 @@
+"""Request/reply over RabbitMQ.
+
+FastStream's own `broker.request` serialises calls behind one lock, which a gateway serving many
+requests at once cannot afford. `RpcClient` keeps one direct reply-to consumer and matches answers
+to any number of calls in flight by correlation id. `responder` wraps a FastStream handler so it
+always answers: `{"ok": true, "result": ...}` or `{"ok": false, "error": {...}}`.
+"""
+
+import asyncio
+import functools
+import inspect
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+from faststream.rabbit import RabbitRouter
+from pydantic import BaseModel, TypeAdapter
+
+from shared.errors import DomainError, Timeout, Unavailable, from_wire
+from shared.topology import RPC, rpc_queue
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+REPLY_TO = "amq.rabbitmq.reply-to"
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+class RpcClient:
+    """Concurrent RPC caller: `await rpc.call("chat.get_session", payload, Result)`."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._pending: dict[str, asyncio.Future[dict]] = {}
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(self._url)
+        # Confirms + mandatory: a request to a queue nobody declared fails at once (503)
+        # instead of waiting for the timeout.
+        self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchange = await self._channel.declare_exchange(
+            RPC.name, type=aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        reply_queue = await self._channel.declare_queue(REPLY_TO, passive=True)
+        await reply_queue.consume(self._on_reply, no_ack=True)
+
+    async def close(self) -> None:
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(Unavailable("RPC client closed"))
+        if self._connection is not None:
+            await self._connection.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        fut = self._pending.pop(message.correlation_id or "", None)
+        if fut is None or fut.done():
+            return
+        try:
+            fut.set_result(json.loads(message.body))
+        except ValueError as exc:
+            fut.set_exception(Unavailable(f"malformed RPC reply: {exc}"))
+
+    async def call(
+        self,
+        query: str,
+        payload: BaseModel | dict[str, Any],
+        result_type: type[T] | Any = None,
+        *,
+        timeout: float | None = None,
+    ) -> T:
+        if self._exchange is None:
+            raise Unavailable("message broker not connected")
+        correlation_id = uuid.uuid4().hex
+        fut: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self._pending[correlation_id] = fut
+        body = json.dumps(to_jsonable(payload), separators=(",", ":")).encode()
+        try:
+            await self._exchange.publish(
+                aio_pika.Message(
+                    body,
+                    content_type="application/json",
+                    correlation_id=correlation_id,
+                    reply_to=REPLY_TO,
+                    delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                ),
+                routing_key=query,
+                mandatory=True,
+            )
+            answer = await asyncio.wait_for(fut, timeout or self._timeout)
+        except TimeoutError as exc:
+            raise Timeout(f"{query} did not answer in time") from exc
+        except aio_pika.exceptions.DeliveryError as exc:
+            raise Unavailable(f"no service answers {query}") from exc
+        except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            raise Unavailable(f"message broker unavailable: {exc}") from exc
+        finally:
+            self._pending.pop(correlation_id, None)
+        if not answer.get("ok"):
+            raise from_wire(answer.get("error") or {})
+        result = answer.get("result")
+        if result_type is None:
+            return result  # type: ignore[return-value]
+        return TypeAdapter(result_type).validate_python(result)
+
+
+def responder(router: RabbitRouter, query: str) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
+    """Register `fn` as the answer to `query`; errors become error replies, never silence."""
+
+    def decorator(fn: Callable[..., Awaitable[Any]]) -> Any:
+        @functools.wraps(fn)
+        async def answer(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            try:
+                result = await fn(*args, **kwargs)
+            except DomainError as exc:
+                return {"ok": False, "error": exc.to_wire()}
+            except Exception:  # an RPC must always answer; the bug is logged here
+                log.exception("RPC %s failed", query)
+                return {"ok": False, "error": Unavailable(f"{query} failed").to_wire()}
+            return {"ok": True, "result": to_jsonable(result)}
+
+        # FastStream decodes arguments from the signature; the answer is an envelope, not the
+        # handler's own return type, so the return annotation must not be used to cast it.
+        answer.__signature__ = inspect.signature(fn).replace(return_annotation=dict)  # type: ignore[attr-defined]
+        del answer.__wrapped__  # type: ignore[attr-defined]
+        return router.subscriber(rpc_queue(query), exchange=RPC)(answer)
+
+    return decorator

@@ -1,0 +1,56 @@
+"""Shared fixtures: real RabbitMQ and Redis, found or started by `devinfra`, isolated for tests.
+
+Tests use their own RabbitMQ virtual host (`mobix_test`, when `rabbitmqctl` can create it) and
+Redis database 15, so a `make run` on the same machine is left alone.
+"""
+
+import os
+import shutil
+import subprocess
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+
+from devinfra.servers import describe, ensure_rabbitmq, ensure_redis, say
+
+TEST_VHOST = "mobix_test"
+
+
+def _test_vhost_url(url: str) -> str:
+    if shutil.which("rabbitmqctl") is None or urlparse(url).hostname not in {"127.0.0.1", "localhost"}:
+        return url
+    try:
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", TEST_VHOST], capture_output=True, timeout=60)
+        done = subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*"],
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return url
+    if done.returncode != 0:
+        return url
+    return urlunparse(urlparse(url)._replace(path=f"/{TEST_VHOST}"))
+
+
+@pytest.fixture(scope="session")
+def infra():
+    rabbit = ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    redis = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    describe([rabbit, redis])
+    rabbit_url = _test_vhost_url(rabbit.url)
+    redis_url = urlunparse(urlparse(redis.url)._replace(path="/15"))
+    say(f"tests use {rabbit_url} and {redis_url}")
+    yield {"rabbit_url": rabbit_url, "redis_url": redis_url}
+    rabbit.stop()
+    redis.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbit_url(infra) -> str:
+    return infra["rabbit_url"]
+
+
+@pytest.fixture(scope="session")
+def redis_url(infra) -> str:
+    return infra["redis_url"]

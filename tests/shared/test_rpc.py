@@ -1,0 +1,58 @@
+"""RPC over the real broker: answers, domain errors, concurrency, and a missing responder."""
+
+import asyncio
+
+import pytest
+from faststream.rabbit import RabbitRouter
+from pydantic import BaseModel
+
+from shared.broker import declare_topology, make_broker
+from shared.errors import NotFound, Unavailable
+from shared.rpc import RpcClient, responder
+
+
+class Echo(BaseModel):
+    value: int
+
+
+@pytest.fixture
+async def rpc_pair(rabbit_url):
+    router = RabbitRouter()
+
+    @responder(router, "testsvc.double")
+    async def answer_double(query: Echo) -> Echo:
+        if query.value < 0:
+            raise NotFound("negative", value=query.value)
+        await asyncio.sleep(0.05)
+        return Echo(value=query.value * 2)
+
+    broker = make_broker(rabbit_url)
+    broker.include_router(router)
+    await broker.start()
+    await declare_topology(broker)
+    client = RpcClient(rabbit_url, timeout=5)
+    await client.connect()
+    yield client
+    await client.close()
+    await broker.stop()
+
+
+async def test_answer_and_typed_result(rpc_pair):
+    result = await rpc_pair.call("testsvc.double", Echo(value=21), Echo)
+    assert result == Echo(value=42)
+
+
+async def test_domain_error_is_raised_in_caller(rpc_pair):
+    with pytest.raises(NotFound) as info:
+        await rpc_pair.call("testsvc.double", {"value": -1}, Echo)
+    assert info.value.details == {"value": -1}
+
+
+async def test_many_calls_in_flight_at_once(rpc_pair):
+    results = await asyncio.gather(*(rpc_pair.call("testsvc.double", {"value": i}, Echo) for i in range(50)))
+    assert [r.value for r in results] == [i * 2 for i in range(50)]
+
+
+async def test_unknown_query_fails_fast(rpc_pair):
+    with pytest.raises(Unavailable):
+        await rpc_pair.call("testsvc.nobody_answers", {"value": 1}, timeout=2)

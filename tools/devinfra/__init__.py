@@ -1,0 +1,1 @@
+"""Development infrastructure: find or start RabbitMQ, Redis and PostgreSQL for `make run` / `make test`."""

@@ -1,0 +1,61 @@
+"""`python -m devinfra run [process ...]`: find or start the servers, then run the system.
+
+`python -m devinfra ensure`: find or start the servers and print their URLs as env lines.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from devinfra.servers import describe, ensure_rabbitmq, ensure_redis, say
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCESSES = ("gateway", "chat", "billing", "llm-worker")
+
+
+def _servers() -> list:
+    return [
+        ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/")),
+        ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")),
+    ]
+
+
+def run(selected: list[str]) -> int:
+    servers = _servers()
+    describe(servers)
+    env = {**os.environ, "RABBIT_URL": servers[0].url, "REDIS_URL": servers[1].url}
+    processes = list(selected or PROCESSES)
+    if not selected and not env.get("OPENROUTER_API_KEY"):
+        say("no OPENROUTER_API_KEY: replies come from the bundled OpenRouter emulator")
+        processes.append("emulator")
+    (ROOT / "var").mkdir(exist_ok=True)
+    say(f"starting {', '.join(processes)}; gateway on http://127.0.0.1:{env.get('GATEWAY_PORT', '8000')}; Ctrl-C stops all")
+    honcho = Path(sys.executable).with_name("honcho")
+    child = subprocess.Popen([str(honcho), "-d", str(ROOT), "-f", str(ROOT / "Procfile"), "start", *processes], env=env)
+    # Ctrl-C reaches honcho through the process group; it stops every process it started.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+    code = child.wait()
+    for server in servers:
+        server.stop()
+    return code
+
+
+def ensure() -> int:
+    servers = _servers()
+    describe(servers)
+    print(f"RABBIT_URL={servers[0].url}\nREDIS_URL={servers[1].url}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "ensure"}:
+        print(__doc__)
+        return 2
+    return run(argv[1:]) if argv[0] == "run" else ensure()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
