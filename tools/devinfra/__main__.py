@@ -25,7 +25,14 @@ def _servers() -> list:
 def run(selected: list[str]) -> int:
     servers = _servers()
     describe(servers)
-    env = {**os.environ, "RABBIT_URL": servers[0].url, "REDIS_URL": servers[1].url}
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "RABBIT_URL": servers[0].url,
+        "REDIS_URL": servers[1].url,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+    }
     processes = list(selected or PROCESSES)
     if not selected and not env.get("OPENROUTER_API_KEY"):
         say("no OPENROUTER_API_KEY: replies come from the bundled OpenRouter emulator")

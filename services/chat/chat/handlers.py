@@ -1,0 +1,88 @@
+"""Chat's broker face: RPC responders and reply-event consumers, thin over ChatService."""
+
+from faststream.rabbit import RabbitRouter
+
+from chat.service import ChatService
+from shared import topology
+from shared.consumers import redeliver_on_error
+from shared.contracts import chat as c
+from shared.contracts.llm import ReplyCompleted, ReplyFailed, TitleGenerated
+from shared.rpc import responder
+
+
+def build_router(service: ChatService) -> RabbitRouter:
+    router = RabbitRouter()
+    Q = c.Queries
+
+    @responder(router, Q.PING)
+    async def answer_ping(body: dict) -> dict:
+        return {"pong": True}
+
+    @responder(router, Q.LIST_CHATBOTS)
+    async def answer_list_chatbots(q: c.CatalogQuery) -> list[c.ChatbotOut]:
+        return await service.list_chatbots(q)
+
+    @responder(router, Q.GET_CHATBOT)
+    async def answer_get_chatbot(q: c.CatalogItemQuery) -> c.ChatbotOut:
+        return await service.get_chatbot(q)
+
+    @responder(router, Q.LIST_MODELS)
+    async def answer_list_models(q: c.CatalogQuery) -> list[c.AiModelOut]:
+        return await service.list_models(q)
+
+    @responder(router, Q.GET_MODEL)
+    async def answer_get_model(q: c.CatalogItemQuery) -> c.AiModelOut:
+        return await service.get_model(q)
+
+    @responder(router, Q.CREATE_SESSION)
+    async def answer_create_session(q: c.CreateSession) -> c.SessionOut:
+        return await service.create_session(q)
+
+    @responder(router, Q.LIST_SESSIONS)
+    async def answer_list_sessions(q: c.ListSessions) -> c.SessionPage:
+        return await service.list_sessions(q)
+
+    @responder(router, Q.GET_SESSION)
+    async def answer_get_session(q: c.SessionQuery) -> c.SessionOut:
+        return await service.get_session(q)
+
+    @responder(router, Q.UPDATE_SESSION)
+    async def answer_update_session(q: c.UpdateSession) -> c.SessionOut:
+        return await service.update_session(q)
+
+    @responder(router, Q.DELETE_SESSION)
+    async def answer_delete_session(q: c.SessionQuery) -> None:
+        await service.delete_session(q)
+
+    @responder(router, Q.LIST_MESSAGES)
+    async def answer_list_messages(q: c.SessionQuery) -> list[c.MessageOut]:
+        return await service.list_messages(q)
+
+    @responder(router, Q.PREPARE_EXCHANGE)
+    async def answer_prepare_exchange(q: c.PrepareExchange) -> c.ExchangePlan:
+        return await service.prepare_exchange(q)
+
+    @responder(router, Q.COMMIT_EXCHANGE)
+    async def answer_commit_exchange(q: c.CommitExchange) -> c.ExchangeStored:
+        return await service.commit_exchange(q)
+
+    @responder(router, Q.STOP_REPLY)
+    async def answer_stop_reply(q: c.SessionQuery) -> None:
+        await service.stop_reply(q)
+
+    @router.subscriber(topology.CHAT_REPLY_COMPLETED, exchange=topology.EVENTS)
+    @redeliver_on_error
+    async def on_reply_completed(event: ReplyCompleted) -> None:
+        await service.on_reply_completed(event)
+
+    @router.subscriber(topology.CHAT_REPLY_FAILED, exchange=topology.EVENTS)
+    @redeliver_on_error
+    async def on_reply_failed(event: ReplyFailed) -> None:
+        await service.on_reply_failed(event)
+
+    @router.subscriber(topology.CHAT_TITLE_GENERATED, exchange=topology.EVENTS)
+    @redeliver_on_error
+    async def on_title_generated(event: TitleGenerated) -> None:
+        await service.on_title_generated(event)
+
+    return router

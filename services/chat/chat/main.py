@@ -1,0 +1,60 @@
+"""Chat service application: catalog, sessions and messages behind RPC and reply events."""
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from chat.handlers import build_router
+from chat.models import ChatTable
+from chat.outbox import OutboxRelay
+from chat.seed import seed_catalog
+from chat.service import ChatService
+from chat.settings import ChatSettings
+from shared.broker import declare_topology, make_broker
+from shared.clock import Clock, SystemClock
+from shared.db import create_schema, make_engine, make_session_factory, transaction
+from shared.service_app import add_health_routes
+
+
+def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
+    settings.check_production_safety()
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(settings.database_url)
+        factory = make_session_factory(engine)
+        await create_schema(engine, ChatTable.metadata)
+        if settings.seed_catalog:
+            async with transaction(factory) as s:
+                await seed_catalog(s)
+        broker = make_broker(settings.rabbit_url)
+        relay = OutboxRelay(factory, broker, settings.outbox_poll_seconds)
+        service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.kick)
+        broker.include_router(build_router(service))
+        await broker.connect()
+        await declare_topology(broker)
+        await broker.start()
+        relay.start()
+        state.update(engine=engine, broker=broker, service=service, relay=relay)
+        app.state.chat = state
+        try:
+            yield
+        finally:
+            await broker.stop()  # stop consuming first; in-flight handlers finish (graceful timeout)
+            await relay.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="MobixAI chat service", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    async def database_ready() -> bool:
+        async with state["engine"].connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    async def broker_ready() -> bool:
+        return await state["broker"].ping(timeout=2)
+
+    add_health_routes(app, {"database": database_ready, "broker": broker_ready})
+    return app

@@ -1,0 +1,72 @@
+"""Publishes outbox rows: a stored state change is announced even if the process dies right after
+committing it (the next relay run, in any replica, publishes what is left)."""
+
+import asyncio
+import json
+import logging
+
+from faststream.rabbit import RabbitBroker
+
+from chat.repository import ChatRepository
+from shared import topology
+from shared.db import SessionFactory, transaction
+
+log = logging.getLogger(__name__)
+EXCHANGES = {topology.COMMANDS.name: topology.COMMANDS, topology.EVENTS.name: topology.EVENTS}
+
+
+class OutboxRelay:
+    def __init__(self, factory: SessionFactory, broker: RabbitBroker, poll_seconds: float = 1.0) -> None:
+        self.factory = factory
+        self.broker = broker
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()  # publish what the last requests stored
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # the broker may be reconnecting: rows stay and are retried
+                log.warning("outbox relay could not publish; will retry", exc_info=True)
+                await asyncio.sleep(self.poll_seconds)
+
+    async def flush(self, batch: int = 200) -> int:
+        published = 0
+        async with self._lock:
+            while True:
+                async with self.factory() as s:
+                    rows = await ChatRepository(s).pending_outbox(batch)
+                if not rows:
+                    return published
+                for row in rows:
+                    body = json.loads(row.payload)
+                    # Confirmed and mandatory: publish raises unless the broker stored it.
+                    await self.broker.publish(
+                        body,
+                        exchange=EXCHANGES[row.exchange],
+                        routing_key=row.routing_key,
+                        persist=True,
+                        message_id=body.get("message_id"),
+                    )
+                async with transaction(self.factory) as s:
+                    await ChatRepository(s).delete_outbox([r.id for r in rows])
+                published += len(rows)

@@ -1,0 +1,150 @@
+"""The only place with SQL for the chat service."""
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import func, or_, update
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chat.models import AiModel, AiModelPlan, Chatbot, ChatbotPlan, ChatSession, Message, Outbox, ProcessedMessage
+from shared.contracts.base import Contract
+from shared.rpc import to_jsonable
+
+
+class ChatRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    # --- catalog -------------------------------------------------------------------------
+    async def chatbot(self, chatbot_id: int) -> Chatbot | None:
+        return await self.s.get(Chatbot, chatbot_id)
+
+    async def chatbot_plan_ids(self, chatbot_id: int) -> set[int]:
+        rows = await self.s.exec(select(ChatbotPlan.plan_id).where(ChatbotPlan.chatbot_id == chatbot_id))
+        return set(rows.all())
+
+    async def usable_chatbots(self, plan_id: int) -> list[Chatbot]:
+        linked = select(ChatbotPlan.chatbot_id).where(ChatbotPlan.plan_id == plan_id)
+        restricted = select(ChatbotPlan.chatbot_id)
+        query = (
+            select(Chatbot)
+            .where(Chatbot.is_active)
+            .where(or_(col(Chatbot.id).in_(linked), col(Chatbot.id).not_in(restricted)))
+            .order_by(Chatbot.id)
+        )
+        return list((await self.s.exec(query)).all())
+
+    async def model(self, model_pk: int) -> AiModel | None:
+        return await self.s.get(AiModel, model_pk)
+
+    async def model_by_slug(self, slug: str) -> AiModel | None:
+        return (await self.s.exec(select(AiModel).where(AiModel.model_id == slug))).first()
+
+    async def model_plan_ids(self, model_pk: int) -> set[int]:
+        rows = await self.s.exec(select(AiModelPlan.plan_id).where(AiModelPlan.ai_model_id == model_pk))
+        return set(rows.all())
+
+    async def usable_models(self, plan_id: int) -> list[AiModel]:
+        linked = select(AiModelPlan.ai_model_id).where(AiModelPlan.plan_id == plan_id)
+        query = (
+            select(AiModel)
+            .where(AiModel.is_active)
+            .where(or_(AiModel.is_free, col(AiModel.id).in_(linked)))
+            .order_by(AiModel.id)
+        )
+        return list((await self.s.exec(query)).all())
+
+    # --- sessions ------------------------------------------------------------------------
+    async def session_of(self, user_id: int, session_id: int) -> ChatSession | None:
+        row = await self.s.get(ChatSession, session_id)
+        if row is None or row.user_id != user_id or not row.is_active:
+            return None
+        return row
+
+    async def list_sessions(self, user_id: int, offset: int, limit: int | None) -> tuple[int, list[ChatSession]]:
+        where = (ChatSession.user_id == user_id, ChatSession.is_active)
+        count = (await self.s.exec(select(func.count()).select_from(ChatSession).where(*where))).one()
+        query = (
+            select(ChatSession)
+            .where(*where)
+            .order_by(col(ChatSession.updated_at).desc(), col(ChatSession.id).desc())
+            .offset(offset)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return count, list((await self.s.exec(query)).all())
+
+    async def claim_reply(self, session_id: int, exchange_id: UUID, now: datetime, stale_before: datetime) -> bool:
+        """Atomically mark the session as having a reply in progress; False if one already is."""
+        result = await self.s.exec(
+            update(ChatSession)
+            .where(col(ChatSession.id) == session_id)
+            .where(or_(col(ChatSession.active_exchange_id).is_(None), col(ChatSession.active_since) < stale_before))
+            .values(active_exchange_id=exchange_id, active_since=now, updated_at=now)
+        )
+        return result.rowcount == 1
+
+    async def release_reply(self, session_id: int, exchange_id: UUID, now: datetime) -> None:
+        await self.s.exec(
+            update(ChatSession)
+            .where(col(ChatSession.id) == session_id)
+            .where(col(ChatSession.active_exchange_id) == exchange_id)
+            .values(active_exchange_id=None, active_since=None, updated_at=now)
+        )
+
+    # --- messages ------------------------------------------------------------------------
+    async def active_messages(self, session_id: int) -> list[Message]:
+        query = (
+            select(Message)
+            .where(Message.session_id == session_id, col(Message.disabled).is_(False))
+            .order_by(col(Message.id))
+        )
+        return list((await self.s.exec(query)).all())
+
+    async def message_in_session(self, session_id: int, message_id: UUID) -> Message | None:
+        query = select(Message).where(Message.session_id == session_id, Message.message_id == message_id)
+        return (await self.s.exec(query)).first()
+
+    async def user_message_of_exchange(self, exchange_id: UUID) -> Message | None:
+        query = select(Message).where(Message.exchange_id == exchange_id, Message.message_type == "user")
+        return (await self.s.exec(query)).first()
+
+    async def reply_of_exchange(self, exchange_id: UUID) -> Message | None:
+        return (await self.s.exec(select(Message).where(Message.reply_to_exchange_id == exchange_id))).first()
+
+    async def count_replies(self, session_id: int) -> int:
+        query = select(func.count()).select_from(Message).where(
+            Message.session_id == session_id, Message.message_type == "assistant"
+        )
+        return (await self.s.exec(query)).one()
+
+    async def disable(self, messages: list[Message]) -> None:
+        for message in messages:
+            message.disabled = True
+            self.s.add(message)
+
+    def add(self, row) -> None:  # noqa: ANN001
+        self.s.add(row)
+
+    async def flush(self) -> None:
+        await self.s.flush()
+
+    # --- outbox and inbox ----------------------------------------------------------------
+    def enqueue(self, exchange: str, routing_key: str, message: Contract) -> None:
+        payload = json.dumps(to_jsonable(message), separators=(",", ":"), ensure_ascii=False)
+        self.s.add(Outbox(exchange=exchange, routing_key=routing_key, payload=payload))
+
+    async def pending_outbox(self, limit: int) -> list[Outbox]:
+        return list((await self.s.exec(select(Outbox).order_by(col(Outbox.id)).limit(limit))).all())
+
+    async def delete_outbox(self, ids: list[int]) -> None:
+        await self.s.exec(delete(Outbox).where(col(Outbox.id).in_(ids)))
+
+    async def first_time(self, message_id: UUID) -> bool:
+        """Record a consumed event id; False when it was already processed."""
+        if await self.s.get(ProcessedMessage, message_id) is not None:
+            return False
+        self.s.add(ProcessedMessage(message_id=message_id))
+        return True

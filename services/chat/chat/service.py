@@ -1,0 +1,374 @@
+"""Chat use cases: catalog access, sessions, exchanges (send / edit / regenerate), reply events."""
+
+import logging
+from datetime import timedelta
+from uuid import UUID, uuid4
+
+from sqlalchemy.exc import IntegrityError
+
+from chat.history import build_prompt, fallback_title, latest_image
+from chat.models import AiModel, Chatbot, ChatSession, Message
+from chat.repository import ChatRepository
+from chat.settings import ChatSettings
+from chat.views import chatbot_out, message_out, model_out, session_out
+from shared.clock import Clock
+from shared.contracts import chat as c
+from shared.contracts.llm import (
+    ChatTurn,
+    GenerateReply,
+    GenerateTitle,
+    ReplyCompleted,
+    ReplyFailed,
+    StopRequested,
+    TitleGenerated,
+)
+from shared.db import SessionFactory, transaction
+from shared.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from shared.tokens import count_text
+from shared.topology import COMMANDS, EVENTS, Keys
+
+log = logging.getLogger(__name__)
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, fields={field: [message]})
+
+
+def _chatbot_denied() -> AccessDenied:
+    return AccessDenied("Your plan does not include this chatbot.", code="chatbot_access_denied")
+
+
+def _model_denied() -> AccessDenied:
+    return AccessDenied("Your plan does not include this AI model.", code="model_access_denied")
+
+
+class ChatService:
+    def __init__(self, factory: SessionFactory, settings: ChatSettings, clock: Clock, on_outbox=None) -> None:  # noqa: ANN001
+        self.factory = factory
+        self.settings = settings
+        self.clock = clock
+        self._on_outbox = on_outbox or (lambda: None)  # wakes the outbox relay after a commit
+
+    # --- access ----------------------------------------------------------------------------
+    async def _chatbot_usable(self, repo: ChatRepository, bot: Chatbot, plan_id: int) -> bool:
+        plans = await repo.chatbot_plan_ids(bot.id)
+        return bot.is_active and (not plans or plan_id in plans)
+
+    async def _model_usable(self, repo: ChatRepository, model: AiModel, plan_id: int) -> bool:
+        return model.is_active and (model.is_free or plan_id in await repo.model_plan_ids(model.id))
+
+    async def _require_access(self, repo: ChatRepository, session: ChatSession, plan_id: int) -> tuple[Chatbot, AiModel]:
+        bot = await repo.chatbot(session.chatbot_id)
+        model = await repo.model(session.ai_model_id)
+        if bot is None or not await self._chatbot_usable(repo, bot, plan_id):
+            raise _chatbot_denied()
+        if model is None or not await self._model_usable(repo, model, plan_id):
+            raise _model_denied()
+        return bot, model
+
+    # --- catalog ---------------------------------------------------------------------------
+    async def list_chatbots(self, q: c.CatalogQuery) -> list[c.ChatbotOut]:
+        async with self.factory() as s:
+            return [chatbot_out(b) for b in await ChatRepository(s).usable_chatbots(q.plan_id)]
+
+    async def get_chatbot(self, q: c.CatalogItemQuery) -> c.ChatbotOut:
+        async with self.factory() as s:
+            repo = ChatRepository(s)
+            bot = await repo.chatbot(q.item_id)
+            if bot is None or not await self._chatbot_usable(repo, bot, q.plan_id):
+                raise NotFound()
+            return chatbot_out(bot)
+
+    async def list_models(self, q: c.CatalogQuery) -> list[c.AiModelOut]:
+        async with self.factory() as s:
+            return [model_out(m) for m in await ChatRepository(s).usable_models(q.plan_id)]
+
+    async def get_model(self, q: c.CatalogItemQuery) -> c.AiModelOut:
+        async with self.factory() as s:
+            repo = ChatRepository(s)
+            model = await repo.model(q.item_id)
+            if model is None or not await self._model_usable(repo, model, q.plan_id):
+                raise NotFound()
+            return model_out(model)
+
+    # --- sessions --------------------------------------------------------------------------
+    async def _pick_model(self, repo: ChatRepository, bot: Chatbot, slug: str | None, plan_id: int) -> AiModel:
+        if slug is not None:
+            model = await repo.model_by_slug(slug)
+            if model is None or not model.is_active:
+                raise _invalid("ai_model_id", f"Unknown or inactive AI model: {slug}")
+            if not await self._model_usable(repo, model, plan_id):
+                raise _model_denied()
+        else:
+            model = await repo.model(bot.default_model_id) if bot.default_model_id else None
+            if model is None or not await self._model_usable(repo, model, plan_id) or model.model_type != bot.chatbot_type:
+                candidates = [m for m in await repo.usable_models(plan_id) if m.model_type == bot.chatbot_type]
+                if not candidates:
+                    raise _model_denied()
+                model = candidates[0]
+        if model.model_type != bot.chatbot_type:
+            raise _invalid(
+                "ai_model_id", f"A {bot.chatbot_type} chatbot needs a {bot.chatbot_type} model; {model.model_id} is {model.model_type}."
+            )
+        return model
+
+    async def create_session(self, q: c.CreateSession) -> c.SessionOut:
+        async with transaction(self.factory) as s:
+            repo = ChatRepository(s)
+            bot = await repo.chatbot(q.chatbot_id)
+            if bot is None or not bot.is_active:
+                raise _invalid("chatbot_id", f"Unknown or inactive chatbot: {q.chatbot_id}")
+            if not await self._chatbot_usable(repo, bot, q.plan_id):
+                raise _chatbot_denied()
+            model = await self._pick_model(repo, bot, q.ai_model_id, q.plan_id)
+            now = self.clock.now()
+            session = ChatSession(
+                user_id=q.user_id, chatbot_id=bot.id, ai_model_id=model.id,
+                title=q.title or self.settings.default_title, auto_generate_title=q.auto_generate_title,
+                created_at=now, updated_at=now,
+            )
+            repo.add(session)
+            await repo.flush()
+            return session_out(session, bot, model)
+
+    async def _session_view(self, repo: ChatRepository, session: ChatSession) -> c.SessionOut:
+        return session_out(session, await repo.chatbot(session.chatbot_id), await repo.model(session.ai_model_id))
+
+    async def list_sessions(self, q: c.ListSessions) -> c.SessionPage:
+        async with self.factory() as s:
+            repo = ChatRepository(s)
+            count, rows = await repo.list_sessions(q.user_id, q.offset, q.limit)
+            # The catalog is small: one lookup per distinct chatbot/model, not per session.
+            bots = {i: await repo.chatbot(i) for i in {r.chatbot_id for r in rows}}
+            models = {i: await repo.model(i) for i in {r.ai_model_id for r in rows}}
+            return c.SessionPage(
+                count=count, items=[session_out(r, bots[r.chatbot_id], models[r.ai_model_id]) for r in rows]
+            )
+
+    async def _owned(self, repo: ChatRepository, q: c.SessionQuery) -> ChatSession:
+        session = await repo.session_of(q.user_id, q.session_id)
+        if session is None:
+            raise NotFound()
+        return session
+
+    async def get_session(self, q: c.SessionQuery) -> c.SessionOut:
+        async with self.factory() as s:
+            repo = ChatRepository(s)
+            return await self._session_view(repo, await self._owned(repo, q))
+
+    async def update_session(self, q: c.UpdateSession) -> c.SessionOut:
+        async with transaction(self.factory) as s:
+            repo = ChatRepository(s)
+            session = await self._owned(repo, q)
+            if q.ai_model_id is not None:
+                bot = await repo.chatbot(session.chatbot_id)
+                session.ai_model_id = (await self._pick_model(repo, bot, q.ai_model_id, q.plan_id)).id
+            if q.title is not None:
+                title = q.title.strip()
+                if not 1 <= len(title) <= 200:
+                    raise _invalid("title", "Title must be 1 to 200 characters.")
+                session.title = title
+                session.auto_generate_title = False  # a chosen title is never overwritten
+            if q.auto_generate_title is not None:
+                session.auto_generate_title = q.auto_generate_title
+            session.updated_at = self.clock.now()
+            repo.add(session)
+            return await self._session_view(repo, session)
+
+    async def delete_session(self, q: c.SessionQuery) -> None:
+        async with transaction(self.factory) as s:
+            repo = ChatRepository(s)
+            session = await self._owned(repo, q)
+            session.is_active = False
+            repo.add(session)
+
+    async def list_messages(self, q: c.SessionQuery) -> list[c.MessageOut]:
+        async with self.factory() as s:
+            repo = ChatRepository(s)
+            await self._owned(repo, q)
+            return [message_out(m) for m in await repo.active_messages(q.session_id)]
+
+    # --- exchanges -------------------------------------------------------------------------
+    def _busy(self, session: ChatSession) -> bool:
+        if session.active_exchange_id is None or session.active_since is None:
+            return False
+        since = session.active_since if session.active_since.tzinfo else session.active_since.replace(tzinfo=self.clock.now().tzinfo)
+        return since > self.clock.now() - timedelta(seconds=self.settings.reply_stale_after_seconds)
+
+    async def _exchange_context(
+        self, repo: ChatRepository, q: c.PrepareExchange
+    ) -> tuple[ChatSession, Chatbot, AiModel, list[Message], Message | None, str]:
+        """Session, catalog rows, the history before the exchange's user message, that message
+        (None for a new send) and the user text the reply answers."""
+        session = await self._owned(repo, q)
+        bot, model = await self._require_access(repo, session, q.plan_id)
+        if self._busy(session):
+            raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
+        messages = await repo.active_messages(session.id)
+        if q.kind == "send":
+            if not q.content or not q.content.strip():
+                raise _invalid("message", "Message must not be empty.")
+            return session, bot, model, messages, None, q.content
+        if q.kind == "edit":
+            target = await repo.message_in_session(session.id, q.message_id) if q.message_id else None
+            if target is None or target.message_type != "user" or target.disabled:
+                raise NotFound()
+            if not q.content or not q.content.strip():
+                raise _invalid("content", "Content must not be empty.")
+            before = [m for m in messages if m.id < target.id]
+            return session, bot, model, before, target, q.content
+        # regenerate: the last user message, whose reply (if any) is replaced
+        users = [m for m in messages if m.message_type == "user"]
+        if not users:
+            raise _invalid("message", "There is no reply to regenerate.")
+        target = users[-1]
+        has_reply = any(m.message_type == "assistant" and m.id > target.id for m in messages)
+        if not has_reply and target.reply_status != "failed":
+            raise _invalid("message", "There is no reply to regenerate.")
+        before = [m for m in messages if m.id < target.id]
+        return session, bot, model, before, target, target.content
+
+    def _prompt(self, bot: Chatbot, model: AiModel, before: list[Message], text: str) -> tuple[list[ChatTurn], int]:
+        turn = ChatTurn(role="user", content=text)
+        if bot.chatbot_type == "image" and (image := latest_image(before)):
+            turn.image_urls = [image]
+        return build_prompt(bot.system_prompt, before, turn, model.context_tokens)
+
+    async def prepare_exchange(self, q: c.PrepareExchange) -> c.ExchangePlan:
+        async with self.factory() as s:
+            repo = ChatRepository(s)
+            _, bot, model, before, _, text = await self._exchange_context(repo, q)
+            _, prompt_tokens = self._prompt(bot, model, before, text)
+            return c.ExchangePlan(
+                exchange_id=uuid4(), model=model.model_id, is_free_model=model.is_free,
+                token_cost_multiplier=model.token_cost_multiplier, prompt_tokens=prompt_tokens,
+                max_reply_tokens=model.max_reply_tokens, is_image=bot.chatbot_type == "image",
+                prompt_price_usd_per_mtok=model.prompt_price_usd_per_mtok,
+                completion_price_usd_per_mtok=model.completion_price_usd_per_mtok,
+            )
+
+    async def commit_exchange(self, q: c.CommitExchange) -> c.ExchangeStored:
+        now = self.clock.now()
+        async with transaction(self.factory) as s:
+            repo = ChatRepository(s)
+            session, bot, model, before, target, text = await self._exchange_context(repo, q)
+            stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
+            if not await repo.claim_reply(session.id, q.exchange_id, now, stale_before):
+                raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
+            later = [m for m in await repo.active_messages(session.id) if target is not None and m.id > target.id]
+            if target is None:
+                target = Message(
+                    session_id=session.id, user_id=q.user_id, message_type="user", content=text,
+                    tokens_count=count_text(text), created_at=now,
+                )
+            elif q.kind == "edit":
+                target.content, target.edited_at, target.tokens_count = text, now, count_text(text)
+            target.exchange_id, target.reply_status, target.reply_error = q.exchange_id, "queued", None
+            await repo.disable(later)
+            repo.add(target)
+            await repo.flush()
+            turns, _ = self._prompt(bot, model, before, text)
+            fallbacks = [f.strip() for f in model.fallback_model_ids.split(",") if f.strip()]
+            repo.enqueue(COMMANDS.name, Keys.GENERATE_REPLY, GenerateReply(
+                exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, model=model.model_id,
+                fallback_models=fallbacks, messages=turns, max_tokens=q.max_tokens,
+                modalities=["image", "text"] if bot.chatbot_type == "image" else None,
+            ))
+            stored = message_out(target)
+            repo.enqueue(EVENTS.name, Keys.REPLY_QUEUED, c.ReplyQueued(
+                exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, user_message=stored,
+            ))
+        self._on_outbox()
+        return c.ExchangeStored(user_message=stored, disabled_message_ids=[m.message_id for m in later])
+
+    async def stop_reply(self, q: c.SessionQuery) -> None:
+        async with transaction(self.factory) as s:
+            repo = ChatRepository(s)
+            session = await self._owned(repo, q)
+            if not self._busy(session):
+                raise Conflict("No reply is in progress for this session.", code="no_reply_in_progress")
+            repo.enqueue(EVENTS.name, Keys.REPLY_STOP_REQUESTED,
+                         StopRequested(exchange_id=session.active_exchange_id, session_id=session.id))
+        self._on_outbox()
+
+    # --- reply events ----------------------------------------------------------------------
+    async def on_reply_completed(self, event: ReplyCompleted) -> None:
+        now = self.clock.now()
+        try:
+            async with transaction(self.factory) as s:
+                repo = ChatRepository(s)
+                if await repo.reply_of_exchange(event.exchange_id) is not None:
+                    return  # a redelivered or duplicate completion: the reply is already stored
+                user_message = await repo.user_message_of_exchange(event.exchange_id)
+                reply = Message(
+                    # The reply's id is the exchange id, so stream deltas can name it in advance.
+                    message_id=event.exchange_id,
+                    session_id=event.session_id, user_id=event.user_id, message_type="assistant",
+                    content=event.content, tokens_count=event.usage.completion_tokens,
+                    image_url=",".join(event.image_urls), created_at=now,
+                    reply_to_exchange_id=event.exchange_id,
+                    disabled=user_message is None or user_message.disabled,
+                )
+                repo.add(reply)
+                if user_message is not None:
+                    user_message.reply_status, user_message.reply_error = "completed", None
+                    repo.add(user_message)
+                await repo.release_reply(event.session_id, event.exchange_id, now)
+                await repo.flush()
+                repo.enqueue(EVENTS.name, Keys.REPLY_STORED, c.ReplyStored(
+                    exchange_id=event.exchange_id, session_id=event.session_id, user_id=event.user_id,
+                    message=message_out(reply),
+                ))
+                await self._maybe_request_title(repo, event, user_message)
+        except IntegrityError:
+            log.info("reply for exchange %s was stored concurrently; duplicate ignored", event.exchange_id)
+            return
+        self._on_outbox()
+
+    async def _maybe_request_title(self, repo: ChatRepository, event: ReplyCompleted, user_message: Message | None) -> None:
+        session = await repo.session_of(event.user_id, event.session_id)
+        if session is None or user_message is None or not session.auto_generate_title:
+            return
+        if session.title != self.settings.default_title or await repo.count_replies(session.id) != 1:
+            return
+        model = await repo.model(session.ai_model_id)
+        title_model = self.settings.title_model or (model.model_id if model and model.model_type == "text" else None)
+        if title_model is None:  # no text model to ask: use the first words right away
+            await self._set_title(repo, session, fallback_title(user_message.content))
+            return
+        repo.enqueue(COMMANDS.name, Keys.GENERATE_TITLE, GenerateTitle(
+            session_id=session.id, user_id=session.user_id, model=title_model,
+            user_text=user_message.content, reply_text=event.content,
+        ))
+
+    async def _set_title(self, repo: ChatRepository, session: ChatSession, title: str) -> None:
+        session.title = title
+        repo.add(session)
+        repo.enqueue(EVENTS.name, Keys.SESSION_TITLED,
+                     c.SessionTitled(session_id=session.id, user_id=session.user_id, title=title))
+
+    async def on_reply_failed(self, event: ReplyFailed) -> None:
+        async with transaction(self.factory) as s:
+            repo = ChatRepository(s)
+            if await repo.reply_of_exchange(event.exchange_id) is not None:
+                return  # a reply was stored already; a late failure changes nothing
+            user_message = await repo.user_message_of_exchange(event.exchange_id)
+            if user_message is not None and user_message.exchange_id == event.exchange_id:
+                user_message.reply_status, user_message.reply_error = "failed", event.error
+                repo.add(user_message)
+            await repo.release_reply(event.session_id, event.exchange_id, self.clock.now())
+
+    async def on_title_generated(self, event: TitleGenerated) -> None:
+        async with transaction(self.factory) as s:
+            repo = ChatRepository(s)
+            if not await repo.first_time(event.command_id):
+                return
+            session = await repo.session_of(event.user_id, event.session_id)
+            if session is None or not session.auto_generate_title or session.title != self.settings.default_title:
+                return
+            title = (event.title or "").strip()
+            if not title:
+                first = next((m for m in await repo.active_messages(session.id) if m.message_type == "user"), None)
+                title = fallback_title(first.content if first else "")
+            await self._set_title(repo, session, title[:50])
+        self._on_outbox()

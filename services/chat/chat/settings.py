@@ -1,0 +1,22 @@
+"""Chat service settings."""
+
+from pydantic import Field
+
+from shared.settings import ServiceSettings
+
+
+class ChatSettings(ServiceSettings):
+    database_url: str = Field("sqlite+aiosqlite:///var/chat.db", alias="CHAT_DATABASE_URL")
+    http_port: int = Field(8001, alias="CHAT_PORT")
+    title_model: str | None = Field(None, alias="TITLE_MODEL")
+    default_title: str = "New Chat"
+    # A reply that has not finished after this long no longer blocks the session (409).
+    reply_stale_after_seconds: int = 900
+    outbox_poll_seconds: float = 1.0
+    seed_catalog: bool = True
+
+    model_config = {**ServiceSettings.model_config, "populate_by_name": True}
+
+
+def get_settings() -> ChatSettings:
+    return ChatSettings()

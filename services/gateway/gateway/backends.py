@@ -1,0 +1,20 @@
+"""Dependencies giving routes the clients built in the app's lifespan."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+
+from shared.rpc import RpcClient
+
+
+def get_rpc(request: Request) -> RpcClient:
+    return request.app.state.rpc
+
+
+def get_redis(request: Request) -> Redis:
+    return request.app.state.redis
+
+
+Rpc = Annotated[RpcClient, Depends(get_rpc)]
+RedisClient = Annotated[Redis, Depends(get_redis)]

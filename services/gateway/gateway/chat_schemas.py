@@ -1,0 +1,126 @@
+"""HTTP request and response models of the chat, catalog and usage routes (not wire contracts)."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Strict(BaseModel):
+    # Unknown fields are ignored: read-only fields sent back by clients never change anything.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Chatbot(BaseModel):
+    id: int
+    name: str
+    description: str
+    image: str | None
+    is_active: bool
+    system_prompt: str
+    chatbot_type: Literal["text", "image"]
+
+
+class AiModel(BaseModel):
+    id: int
+    name: str
+    model_id: str
+    description: str
+    model_type: Literal["text", "image"]
+    is_active: bool
+    is_free: bool
+    token_cost_multiplier: Decimal = Field(json_schema_extra={"example": "1.00"})
+
+
+class ChatSession(BaseModel):
+    id: int
+    chatbot: Chatbot
+    ai_model: AiModel
+    title: str
+    auto_generate_title: bool
+    created_at: datetime
+    updated_at: datetime
+    is_active: bool
+
+
+class ChatMessage(BaseModel):
+    message_id: UUID
+    message_type: Literal["user", "assistant"]
+    content: str
+    tokens_count: int
+    image_url: str
+    created_at: datetime
+    edited_at: datetime | None
+    disabled: bool
+    reply_status: Literal["queued", "streaming", "completed", "failed"] | None = Field(
+        None, description="User messages only: state of the reply to this message."
+    )
+    reply_error: str | None = Field(None, description="User messages only: why the reply failed.")
+
+
+class MessageList(BaseModel):
+    messages: list[ChatMessage]
+
+
+class SendResult(BaseModel):
+    user_message: ChatMessage
+
+
+class Success(BaseModel):
+    success: bool = True
+
+
+class TitleResult(Success):
+    title: str
+
+
+class DisabledResult(Success):
+    disabled_message_ids: list[UUID]
+
+
+def _trimmed(value: str) -> str:
+    return value.strip()
+
+
+class CreateSessionBody(Strict):
+    chatbot_id: int
+    ai_model_id: str | None = Field(None, min_length=1, max_length=200)
+    title: str | None = Field(None, min_length=1, max_length=200)
+    auto_generate_title: bool = True
+
+    _strip = field_validator("title")(lambda v: v.strip() if v is not None else v)
+
+
+class UpdateSessionBody(Strict):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    auto_generate_title: bool | None = None
+    ai_model_id: str | None = Field(None, min_length=1, max_length=200)
+
+
+class SendBody(Strict):
+    message: str = Field(min_length=1, max_length=32_000)
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+
+class EditBody(Strict):
+    content: str = Field(min_length=1, max_length=32_000)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+
+class TitleBody(Strict):
+    title: str = Field(min_length=1, max_length=200)
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value

@@ -1,0 +1,64 @@
+"""`Idempotency-Key` on send (api.md §3.5): a repeat with the same key and body returns the first
+answer and stores nothing new; the same key with another body is refused. Scoped per user, kept 24 h."""
+
+import hashlib
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared.errors import Conflict, ValidationFailed
+
+TTL_SECONDS = 24 * 3600
+PENDING = "pending"
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKeyReused(Exception):
+    """Same key, different body: 422 `idempotency_key_reused`."""
+
+
+def check_key(key: str | None) -> str | None:
+    if key is not None and (len(key) > MAX_KEY_LENGTH or not key.strip()):
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 255 characters.",
+            fields={"Idempotency-Key": ["Must be 1 to 255 characters."]},
+        )
+    return key
+
+
+class IdempotencyStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    @staticmethod
+    def _key(user_id: int, scope: str, key: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f"mobix:idem:{user_id}:{scope}:{digest}"
+
+    @staticmethod
+    def fingerprint(body: Any) -> str:
+        return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    async def begin(self, user_id: int, scope: str, key: str, fingerprint: str) -> dict | None:
+        """Claim the key. Returns the stored answer for a completed repeat, None to proceed."""
+        redis_key = self._key(user_id, scope, key)
+        claimed = await self.redis.set(
+            redis_key, json.dumps({"state": PENDING, "fp": fingerprint}), nx=True, ex=TTL_SECONDS
+        )
+        if claimed:
+            return None
+        record = json.loads(await self.redis.get(redis_key) or "{}")
+        if record.get("fp") != fingerprint:
+            raise IdempotencyKeyReused()
+        if record.get("state") == PENDING:
+            raise Conflict("A request with this Idempotency-Key is still being processed.", code="request_in_progress")
+        return record
+
+    async def finish(self, user_id: int, scope: str, key: str, fingerprint: str, status: int, body: Any, headers: dict) -> None:
+        record = {"state": "done", "fp": fingerprint, "status": status, "body": body, "headers": headers}
+        await self.redis.set(self._key(user_id, scope, key), json.dumps(record), ex=TTL_SECONDS)
+
+    async def abandon(self, user_id: int, scope: str, key: str) -> None:
+        """A failed request frees its key so the client can retry with it."""
+        await self.redis.delete(self._key(user_id, scope, key))

@@ -1,0 +1,47 @@
+"""The `?page=` rule of api.md §1: a plain array unless `page` is given, then an envelope."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Query, Request
+
+MAX_PAGE_SIZE = 100
+
+
+class PageParams:
+    def __init__(
+        self,
+        page: int | None = Query(None, ge=1, le=1_000_000, description="Page number; returns an envelope"),
+        page_size: int = Query(20, ge=1, le=1_000_000, description="Items per page (clamped to 100)"),
+    ) -> None:
+        self.page = page
+        self.size = min(page_size, MAX_PAGE_SIZE)
+
+    @property
+    def offset(self) -> int:
+        return ((self.page or 1) - 1) * self.size
+
+
+def envelope(request: Request, params: PageParams, count: int, results: list[Any]) -> dict[str, Any]:
+    page = params.page or 1
+    last = (count + params.size - 1) // params.size
+
+    def link(number: int) -> str:
+        return str(request.url.include_query_params(page=number, page_size=params.size))
+
+    return {
+        "count": count,
+        "next": link(page + 1) if page < last else None,
+        "previous": link(page - 1) if page > 1 and count else None,
+        "results": results,
+    }
+
+
+async def paged_list(
+    request: Request, params: PageParams, fetch_all: Callable[[], Awaitable[list[Any]]]
+) -> list[Any] | dict[str, Any]:
+    """For small lists fetched whole (catalog): slice in the gateway."""
+    items = await fetch_all()
+    if params.page is None:
+        return items
+    return envelope(request, params, len(items), items[params.offset : params.offset + params.size])

@@ -1,0 +1,167 @@
+"""Chat sessions and their messages: /api/chat-sessions/…"""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from gateway import chat_schemas as s
+from gateway.backends import RedisClient, Rpc
+from gateway.deps import CurrentUser
+from gateway.exchanges import current_plan_id, run_exchange
+from gateway.idempotency import IdempotencyKeyReused, IdempotencyStore, check_key
+from gateway.pagination import PageParams, envelope
+from shared.contracts import chat as c
+from shared.errors import DomainError
+
+router = APIRouter(prefix="/api/chat-sessions", tags=["chat sessions"])
+
+
+def _message(payload: dict) -> dict:
+    """User messages carry reply_status/reply_error; assistant messages do not."""
+    if payload.get("message_type") == "assistant":
+        payload = {k: v for k, v in payload.items() if k not in ("reply_status", "reply_error")}
+    return payload
+
+
+def _session_query(user: Any, session_id: int) -> c.SessionQuery:
+    return c.SessionQuery(user_id=user.id, session_id=session_id)
+
+
+@router.get("/", response_model=list[s.ChatSession] | dict, summary="List your chat sessions, newest first")
+async def list_sessions(request: Request, user: CurrentUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
+    query = c.ListSessions(user_id=user.id, offset=params.offset, limit=params.size if params.page else None)
+    page = await rpc.call(c.Queries.LIST_SESSIONS, query)
+    if params.page is None:
+        return JSONResponse(page["items"])
+    return JSONResponse(envelope(request, params, page["count"], page["items"]))
+
+
+@router.post("/", status_code=201, response_model=s.ChatSession, summary="Create a chat session")
+async def create_session(body: s.CreateSessionBody, user: CurrentUser, rpc: Rpc):
+    plan_id = await current_plan_id(rpc, user.id)
+    command = c.CreateSession(user_id=user.id, plan_id=plan_id, **body.model_dump())
+    return JSONResponse(await rpc.call(c.Queries.CREATE_SESSION, command), status_code=201)
+
+
+@router.get("/{session_id}/", response_model=s.ChatSession, summary="Get one of your chat sessions")
+async def get_session(session_id: int, user: CurrentUser, rpc: Rpc):
+    return JSONResponse(await rpc.call(c.Queries.GET_SESSION, _session_query(user, session_id)))
+
+
+async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: Any) -> JSONResponse:
+    plan_id = await current_plan_id(rpc, user.id)
+    fields = body.model_dump(exclude_unset=True)
+    if "title" in fields and "auto_generate_title" not in fields:
+        fields["auto_generate_title"] = False
+    command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, **fields)
+    return JSONResponse(await rpc.call(c.Queries.UPDATE_SESSION, command))
+
+
+@router.put("/{session_id}/", response_model=s.ChatSession, summary="Update a chat session")
+async def put_session(session_id: int, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc):
+    return await _update(session_id, body, user, rpc)
+
+
+@router.patch("/{session_id}/", response_model=s.ChatSession, summary="Partly update a chat session")
+async def patch_session(session_id: int, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc):
+    return await _update(session_id, body, user, rpc)
+
+
+@router.delete("/{session_id}/", response_model=s.Success, summary="Delete a chat session")
+async def delete_session(session_id: int, user: CurrentUser, rpc: Rpc):
+    await rpc.call(c.Queries.DELETE_SESSION, _session_query(user, session_id))
+    return {"success": True}
+
+
+@router.get("/{session_id}/messages/", response_model=s.MessageList, summary="Messages of a session, oldest first")
+async def list_messages(session_id: int, user: CurrentUser, rpc: Rpc):
+    messages = await rpc.call(c.Queries.LIST_MESSAGES, _session_query(user, session_id))
+    return JSONResponse({"messages": [_message(m) for m in messages]})
+
+
+def _rate_headers(admission_rate: Any) -> dict[str, str]:
+    if admission_rate is None:
+        return {}
+    return {
+        "X-RateLimit-Limit": str(admission_rate.limit),
+        "X-RateLimit-Remaining": str(admission_rate.remaining),
+        "X-RateLimit-Reset": str(admission_rate.reset_seconds),
+    }
+
+
+@router.post(
+    "/{session_id}/send/",
+    status_code=201,
+    response_model=s.SendResult,
+    summary="Send a message; the reply is produced asynchronously",
+    responses={409: {"description": "A reply is still in progress"}, 429: {"description": "A usage limit is reached"}},
+)
+async def send(
+    session_id: int,
+    body: s.SendBody,
+    user: CurrentUser,
+    rpc: Rpc,
+    redis: RedisClient,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+):
+    key = check_key(idempotency_key)
+    store = IdempotencyStore(redis)
+    scope = f"send:{session_id}"
+    fingerprint = store.fingerprint(body.model_dump())
+    if key is not None:
+        try:
+            previous = await store.begin(user.id, scope, key, fingerprint)
+        except IdempotencyKeyReused:
+            return JSONResponse(
+                {"error": "This Idempotency-Key was used with a different request body.", "code": "idempotency_key_reused"},
+                status_code=422,
+            )
+        if previous is not None:
+            return JSONResponse(previous["body"], status_code=previous["status"], headers=previous["headers"])
+    try:
+        stored, admission = await run_exchange(rpc, user.id, session_id, "send", content=body.message)
+    except (DomainError, Exception):
+        if key is not None:
+            await store.abandon(user.id, scope, key)
+        raise
+    payload = {"user_message": _message(stored.user_message.model_dump(mode="json"))}
+    headers = _rate_headers(admission.rate_limit)
+    if key is not None:
+        await store.finish(user.id, scope, key, fingerprint, 201, payload, headers)
+    return JSONResponse(payload, status_code=201, headers=headers)
+
+
+@router.post("/{session_id}/update-title/", response_model=s.TitleResult, summary="Rename a session")
+async def update_title(session_id: int, body: s.TitleBody, user: CurrentUser, rpc: Rpc):
+    plan_id = await current_plan_id(rpc, user.id)
+    command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, title=body.title,
+                              auto_generate_title=False)
+    session = await rpc.call(c.Queries.UPDATE_SESSION, command)
+    return {"success": True, "title": session["title"]}
+
+
+@router.post(
+    "/{session_id}/messages/{message_id}/edit/",
+    response_model=s.DisabledResult,
+    summary="Edit a user message and regenerate the reply from there",
+)
+async def edit_message(session_id: int, message_id: UUID, body: s.EditBody, user: CurrentUser, rpc: Rpc):
+    stored, _ = await run_exchange(rpc, user.id, session_id, "edit", content=body.content, message_id=message_id)
+    return {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}
+
+
+@router.post("/{session_id}/regenerate/", status_code=202, response_model=s.DisabledResult,
+             summary="Replace the last reply with a new one")
+async def regenerate(session_id: int, user: CurrentUser, rpc: Rpc):
+    stored, _ = await run_exchange(rpc, user.id, session_id, "regenerate")
+    return JSONResponse(
+        {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}, status_code=202
+    )
+
+
+@router.post("/{session_id}/stop/", status_code=202, response_model=s.Success, summary="Stop the reply in progress")
+async def stop(session_id: int, user: CurrentUser, rpc: Rpc) -> Response:
+    await rpc.call(c.Queries.STOP_REPLY, _session_query(user, session_id))
+    return JSONResponse({"success": True}, status_code=202)

@@ -1,0 +1,29 @@
+"""Subscription and usage: /api/users/subscription/, /api/users/usage/, /api/chat-session-usages/."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from gateway.backends import Rpc
+from gateway.deps import CurrentUser
+from gateway.pagination import PageParams, paged_list
+from shared.contracts import billing as b
+
+router = APIRouter(prefix="/api", tags=["usage"])
+
+
+@router.get("/users/subscription/", response_model=b.Subscription, summary="Your current subscription")
+async def subscription(user: CurrentUser, rpc: Rpc):
+    return await rpc.call(b.Queries.GET_SUBSCRIPTION, b.GetSubscription(user_id=user.id))
+
+
+@router.get("/users/usage/", response_model=b.UsageReport, summary="Every limit of your plan: used, remaining, resets")
+async def usage(user: CurrentUser, rpc: Rpc):
+    return await rpc.call(b.Queries.GET_USAGE, b.UserQuery(user_id=user.id))
+
+
+@router.get("/chat-session-usages/", response_model=list[b.SessionUsage] | dict, summary="Usage per chat session")
+async def session_usages(request: Request, user: CurrentUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
+    return await paged_list(
+        request, params, lambda: rpc.call(b.Queries.LIST_SESSION_USAGES, b.UserQuery(user_id=user.id))
+    )

@@ -1,0 +1,178 @@
+"""RPC queries answered by the chat service, their payloads, and the events chat publishes."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.contracts.base import Contract, Message
+
+
+class Queries:
+    PING = "chat.ping"
+    LIST_CHATBOTS = "chat.list_chatbots"  # CatalogQuery -> list[ChatbotOut]
+    GET_CHATBOT = "chat.get_chatbot"  # CatalogItemQuery -> ChatbotOut
+    LIST_MODELS = "chat.list_models"  # CatalogQuery -> list[AiModelOut]
+    GET_MODEL = "chat.get_model"  # CatalogItemQuery -> AiModelOut
+    CREATE_SESSION = "chat.create_session"  # CreateSession -> SessionOut
+    LIST_SESSIONS = "chat.list_sessions"  # ListSessions -> SessionPage
+    GET_SESSION = "chat.get_session"  # SessionQuery -> SessionOut
+    UPDATE_SESSION = "chat.update_session"  # UpdateSession -> SessionOut
+    DELETE_SESSION = "chat.delete_session"  # SessionQuery -> None
+    LIST_MESSAGES = "chat.list_messages"  # SessionQuery -> list[MessageOut]
+    PREPARE_EXCHANGE = "chat.prepare_exchange"  # PrepareExchange -> ExchangePlan
+    COMMIT_EXCHANGE = "chat.commit_exchange"  # CommitExchange -> ExchangeStored
+    STOP_REPLY = "chat.stop_reply"  # SessionQuery -> None
+
+
+ChatbotType = Literal["text", "image"]
+ExchangeKind = Literal["send", "edit", "regenerate"]
+ReplyStatus = Literal["queued", "streaming", "completed", "failed"]
+
+
+class ChatbotOut(Contract):
+    id: int
+    name: str
+    description: str
+    image: str | None
+    is_active: bool
+    system_prompt: str
+    chatbot_type: ChatbotType
+
+
+class AiModelOut(Contract):
+    id: int
+    name: str
+    model_id: str
+    description: str
+    model_type: ChatbotType
+    is_active: bool
+    is_free: bool
+    token_cost_multiplier: Decimal
+
+
+class SessionOut(Contract):
+    id: int
+    chatbot: ChatbotOut
+    ai_model: AiModelOut
+    title: str
+    auto_generate_title: bool
+    created_at: datetime
+    updated_at: datetime
+    is_active: bool
+
+
+class MessageOut(Contract):
+    message_id: UUID
+    message_type: Literal["user", "assistant"]
+    content: str
+    tokens_count: int
+    image_url: str
+    created_at: datetime
+    edited_at: datetime | None
+    disabled: bool
+    reply_status: ReplyStatus | None = None  # user messages only
+    reply_error: str | None = None
+
+
+class CatalogQuery(Contract):
+    plan_id: int
+
+
+class CatalogItemQuery(CatalogQuery):
+    item_id: int
+
+
+class CreateSession(Contract):
+    user_id: int
+    plan_id: int
+    chatbot_id: int
+    ai_model_id: str | None = None
+    title: str | None = None
+    auto_generate_title: bool = True
+
+
+class ListSessions(Contract):
+    user_id: int
+    offset: int = 0
+    limit: int | None = None  # None: all
+
+
+class SessionPage(Contract):
+    count: int
+    items: list[SessionOut]
+
+
+class SessionQuery(Contract):
+    user_id: int
+    session_id: int
+
+
+class UpdateSession(SessionQuery):
+    plan_id: int
+    title: str | None = None
+    auto_generate_title: bool | None = None
+    ai_model_id: str | None = None
+
+
+class PrepareExchange(SessionQuery):
+    plan_id: int
+    kind: ExchangeKind = "send"
+    content: str | None = None  # send/edit: the user's text
+    message_id: UUID | None = None  # edit: the user message being edited
+
+
+class ExchangePlan(Contract):
+    """What billing needs to admit the exchange, decided by chat from the session."""
+
+    exchange_id: UUID
+    model: str
+    is_free_model: bool
+    token_cost_multiplier: Decimal
+    prompt_tokens: int
+    max_reply_tokens: int
+    is_image: bool
+    prompt_price_usd_per_mtok: Decimal | None = None
+    completion_price_usd_per_mtok: Decimal | None = None
+
+
+class CommitExchange(PrepareExchange):
+    exchange_id: UUID
+    max_tokens: int
+
+
+class ExchangeStored(Contract):
+    user_message: MessageOut
+    disabled_message_ids: list[UUID] = Field(default_factory=list)
+
+
+# Events chat publishes (for the gateway's streams and for billing).
+
+
+class ReplyQueued(Message):
+    exchange_id: UUID
+    session_id: int
+    user_id: int
+    user_message: MessageOut
+
+
+class ReplyStored(Message):
+    exchange_id: UUID
+    session_id: int
+    user_id: int
+    message: MessageOut  # the stored assistant message
+
+
+class SessionTitled(Message):
+    session_id: int
+    user_id: int
+    title: str
+
+
+class ExchangeAbandoned(Message):
+    """A reservation whose exchange will never produce a reply (e.g. the store step failed)."""
+
+    exchange_id: UUID
+    user_id: int
