@@ -1,0 +1,61 @@
+"""A logged-in REST client for end-to-end tests: keeps cookies and sends the CSRF header."""
+
+import itertools
+import time
+from typing import Any
+
+import httpx
+
+_phones = itertools.count(1_000_000)
+
+
+def new_phone() -> str:
+    # Unique valid Iranian mobile numbers in E.164 (+98 912 xxx xxxx).
+    return f"+98912{next(_phones) + int(time.time()) % 1000 * 10_000:07d}"[:13]
+
+
+class Api:
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+
+    def _headers(self, method: str, headers: dict | None) -> dict:
+        merged = dict(headers or {})
+        token = self.http.cookies.get("csrftoken")
+        if method.upper() not in {"GET", "HEAD", "OPTIONS"} and token:
+            merged.setdefault("X-CSRFToken", token)
+        return merged
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        kw["headers"] = self._headers(method, kw.get("headers"))
+        return self.http.request(method, url, **kw)
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("PUT", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kw)
+
+    def register(self, phone: str | None = None, password: str = "correct horse battery", name: str = "Test User") -> dict:
+        response = self.post("/api/auth/register/", json={"phone_number": phone or new_phone(), "name": name, "password": password})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def wait_for_reply(self, session_id: int, user_message_id: str, timeout: float = 30) -> dict:
+        """Poll the message list until the user message's reply has finished; return the list."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            messages = self.get(f"/api/chat-sessions/{session_id}/messages/").json()["messages"]
+            mine = next((m for m in messages if m["message_id"] == user_message_id), None)
+            if mine and mine["reply_status"] in {"completed", "failed"}:
+                return {"messages": messages, "user_message": mine}
+            time.sleep(0.1)
+        raise AssertionError(f"no reply for {user_message_id} within {timeout}s")
