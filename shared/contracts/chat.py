@@ -176,3 +176,53 @@ class ExchangeAbandoned(Message):
 
     exchange_id: UUID
     user_id: int
+
+
+# Admin (staff) catalog management.
+
+
+class AdminQueries:
+    LIST_MODELS = "chat.admin_list_models"  # AdminList -> list[AdminAiModel]
+    GET_MODEL = "chat.admin_get_model"  # AdminItem -> AdminAiModel
+    SAVE_MODEL = "chat.admin_save_model"  # SaveAiModel -> AdminAiModel
+    DELETE_MODEL = "chat.admin_delete_model"  # AdminItem -> None
+    LIST_CHATBOTS = "chat.admin_list_chatbots"
+    GET_CHATBOT = "chat.admin_get_chatbot"
+    SAVE_CHATBOT = "chat.admin_save_chatbot"  # SaveChatbot -> AdminChatbot
+    DELETE_CHATBOT = "chat.admin_delete_chatbot"
+
+
+class AdminList(Contract):
+    pass
+
+
+class AdminItem(Contract):
+    item_id: int
+
+
+class AdminAiModel(AiModelOut):
+    subscription_type_ids: list[int] = Field(default_factory=list)
+    context_tokens: int
+    max_reply_tokens: int
+    prompt_price_usd_per_mtok: Decimal | None = None
+    completion_price_usd_per_mtok: Decimal | None = None
+    fallback_model_ids: list[str] = Field(default_factory=list)
+
+
+class AdminChatbot(ChatbotOut):
+    subscription_type_ids: list[int] = Field(default_factory=list)
+    default_model_id: str | None = None
+
+
+class SaveAiModel(Contract):
+    """Create (item_id None) or update; `fields` holds only what the request set."""
+
+    item_id: int | None = None
+    partial: bool = False
+    fields: dict
+
+
+class SaveChatbot(Contract):
+    item_id: int | None = None
+    partial: bool = False
+    fields: dict

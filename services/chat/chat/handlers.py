@@ -2,6 +2,7 @@
 
 from faststream.rabbit import RabbitRouter
 
+from chat.admin import CatalogAdmin
 from chat.service import ChatService
 from shared import topology
 from shared.consumers import redeliver_on_error
@@ -10,9 +11,42 @@ from shared.contracts.llm import ReplyCompleted, ReplyFailed, TitleGenerated
 from shared.rpc import responder
 
 
-def build_router(service: ChatService) -> RabbitRouter:
+def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
     router = RabbitRouter()
     Q = c.Queries
+    A = c.AdminQueries
+
+    @responder(router, A.LIST_MODELS)
+    async def answer_admin_list_models(q: c.AdminList) -> list[c.AdminAiModel]:
+        return await admin.list_models()
+
+    @responder(router, A.GET_MODEL)
+    async def answer_admin_get_model(q: c.AdminItem) -> c.AdminAiModel:
+        return await admin.get_model(q)
+
+    @responder(router, A.SAVE_MODEL)
+    async def answer_admin_save_model(q: c.SaveAiModel) -> c.AdminAiModel:
+        return await admin.save_model(q)
+
+    @responder(router, A.DELETE_MODEL)
+    async def answer_admin_delete_model(q: c.AdminItem) -> None:
+        await admin.delete_model(q)
+
+    @responder(router, A.LIST_CHATBOTS)
+    async def answer_admin_list_chatbots(q: c.AdminList) -> list[c.AdminChatbot]:
+        return await admin.list_chatbots()
+
+    @responder(router, A.GET_CHATBOT)
+    async def answer_admin_get_chatbot(q: c.AdminItem) -> c.AdminChatbot:
+        return await admin.get_chatbot(q)
+
+    @responder(router, A.SAVE_CHATBOT)
+    async def answer_admin_save_chatbot(q: c.SaveChatbot) -> c.AdminChatbot:
+        return await admin.save_chatbot(q)
+
+    @responder(router, A.DELETE_CHATBOT)
+    async def answer_admin_delete_chatbot(q: c.AdminItem) -> None:
+        await admin.delete_chatbot(q)
 
     @responder(router, Q.PING)
     async def answer_ping(body: dict) -> dict:

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from chat.admin import CatalogAdmin
 from chat.handlers import build_router
 from chat.models import ChatTable
 from chat.outbox import OutboxRelay
@@ -32,7 +33,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         broker = make_broker(settings.rabbit_url)
         relay = OutboxRelay(factory, broker, settings.outbox_poll_seconds)
         service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.kick)
-        broker.include_router(build_router(service))
+        broker.include_router(build_router(service, CatalogAdmin(factory)))
         await broker.connect()
         await declare_topology(broker)
         await broker.start()

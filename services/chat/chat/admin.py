@@ -1,0 +1,192 @@
+"""Staff catalog management: AI models and chatbots with their plan links (api.md §5)."""
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, delete, select
+
+from chat.models import AiModel, AiModelPlan, Chatbot, ChatbotPlan, ChatSession
+from chat.views import chatbot_out, model_out
+from shared.contracts import chat as c
+from shared.db import SessionFactory, transaction
+from shared.errors import Conflict, NotFound, ValidationFailed
+
+MODEL_DEFAULTS: dict[str, Any] = {
+    "description": "", "model_type": "text", "is_active": True, "is_free": False,
+    "token_cost_multiplier": Decimal("1.00"), "context_tokens": 16_000, "max_reply_tokens": 1_024,
+    "prompt_price_usd_per_mtok": None, "completion_price_usd_per_mtok": None, "fallback_model_ids": [],
+    "subscription_type_ids": [],
+}
+MODEL_REQUIRED = ("name", "model_id")
+CHATBOT_DEFAULTS: dict[str, Any] = {
+    "description": "", "image": None, "is_active": True, "system_prompt": "", "chatbot_type": "text",
+    "subscription_type_ids": [], "default_model_id": None,
+}
+CHATBOT_REQUIRED = ("name",)
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, fields={field: [message]})
+
+
+def _merge(existing: dict[str, Any] | None, q: c.SaveAiModel | c.SaveChatbot, defaults: dict, required: tuple) -> dict:
+    """PUT replaces (missing optional fields take defaults), PATCH changes only what was sent."""
+    base = dict(existing) if (existing is not None and q.partial) else dict(defaults)
+    if existing is not None and not q.partial:
+        base.update({k: existing[k] for k in required})  # PUT without a required field keeps it
+    base.update(q.fields)
+    missing = [k for k in required if not base.get(k)]
+    if missing:
+        raise ValidationFailed("Required fields are missing.", fields={k: ["This field is required."] for k in missing})
+    return base
+
+
+def _decimal(value: Any, field: str, *, nullable: bool) -> Decimal | None:
+    if value is None and nullable:
+        return None
+    try:
+        number = Decimal(str(value)).quantize(Decimal("0.01") if field == "token_cost_multiplier" else Decimal("0.000001"))
+    except (InvalidOperation, ValueError) as exc:
+        raise _invalid(field, "A decimal number is required.") from exc
+    if number < 0 or number > Decimal("999999"):
+        raise _invalid(field, "Must be between 0 and 999999.")
+    return number
+
+
+class CatalogAdmin:
+    def __init__(self, factory: SessionFactory) -> None:
+        self.factory = factory
+
+    # --- AI models ---------------------------------------------------------------------------
+    async def _model_view(self, s, model: AiModel) -> c.AdminAiModel:  # noqa: ANN001
+        plans = (await s.exec(select(AiModelPlan.plan_id).where(AiModelPlan.ai_model_id == model.id))).all()
+        return c.AdminAiModel(
+            **model_out(model).model_dump(), subscription_type_ids=sorted(plans),
+            context_tokens=model.context_tokens, max_reply_tokens=model.max_reply_tokens,
+            prompt_price_usd_per_mtok=model.prompt_price_usd_per_mtok,
+            completion_price_usd_per_mtok=model.completion_price_usd_per_mtok,
+            fallback_model_ids=[f for f in model.fallback_model_ids.split(",") if f],
+        )
+
+    async def list_models(self) -> list[c.AdminAiModel]:
+        async with self.factory() as s:
+            return [await self._model_view(s, m) for m in (await s.exec(select(AiModel).order_by(AiModel.id))).all()]
+
+    async def get_model(self, q: c.AdminItem) -> c.AdminAiModel:
+        async with self.factory() as s:
+            model = await s.get(AiModel, q.item_id)
+            if model is None:
+                raise NotFound()
+            return await self._model_view(s, model)
+
+    async def save_model(self, q: c.SaveAiModel) -> c.AdminAiModel:
+        async with transaction(self.factory) as s:
+            model = AiModel(name="", model_id="")
+            existing = None
+            if q.item_id is not None:
+                model = await s.get(AiModel, q.item_id)
+                if model is None:
+                    raise NotFound()
+                existing = (await self._model_view(s, model)).model_dump()
+            data = _merge(existing, q, MODEL_DEFAULTS, MODEL_REQUIRED)
+            if data["model_type"] not in ("text", "image"):
+                raise _invalid("model_type", 'Must be "text" or "image".')
+            clash = (await s.exec(select(AiModel.id).where(AiModel.model_id == data["model_id"]))).first()
+            if clash is not None and clash != model.id:
+                raise _invalid("model_id", "An AI model with this model_id already exists.")
+            for field in ("context_tokens", "max_reply_tokens"):
+                if not isinstance(data[field], int) or not 16 <= data[field] <= 10_000_000:
+                    raise _invalid(field, "Must be a whole number from 16 to 10000000.")
+            model.name, model.model_id, model.description = data["name"], data["model_id"], data["description"]
+            model.model_type, model.is_active, model.is_free = data["model_type"], data["is_active"], data["is_free"]
+            model.token_cost_multiplier = _decimal(data["token_cost_multiplier"], "token_cost_multiplier", nullable=False)
+            model.context_tokens, model.max_reply_tokens = data["context_tokens"], data["max_reply_tokens"]
+            model.prompt_price_usd_per_mtok = _decimal(data["prompt_price_usd_per_mtok"], "prompt_price_usd_per_mtok", nullable=True)
+            model.completion_price_usd_per_mtok = _decimal(
+                data["completion_price_usd_per_mtok"], "completion_price_usd_per_mtok", nullable=True
+            )
+            model.fallback_model_ids = ",".join(data["fallback_model_ids"])
+            s.add(model)
+            await s.flush()
+            await s.exec(delete(AiModelPlan).where(col(AiModelPlan.ai_model_id) == model.id))
+            for plan_id in sorted(set(data["subscription_type_ids"])):
+                s.add(AiModelPlan(ai_model_id=model.id, plan_id=plan_id))
+            await s.flush()
+            return await self._model_view(s, model)
+
+    async def delete_model(self, q: c.AdminItem) -> None:
+        async with transaction(self.factory) as s:
+            model = await s.get(AiModel, q.item_id)
+            if model is None:
+                raise NotFound()
+            used = (await s.exec(select(func.count()).select_from(ChatSession).where(ChatSession.ai_model_id == model.id))).one()
+            default_of = (await s.exec(select(func.count()).select_from(Chatbot).where(Chatbot.default_model_id == model.id))).one()
+            if used or default_of:
+                raise Conflict(
+                    "This AI model is used by chat sessions or chatbots; set is_active to false instead.", code="in_use"
+                )
+            await s.exec(delete(AiModelPlan).where(col(AiModelPlan.ai_model_id) == model.id))
+            await s.delete(model)
+
+    # --- chatbots ----------------------------------------------------------------------------
+    async def _chatbot_view(self, s, bot: Chatbot) -> c.AdminChatbot:  # noqa: ANN001
+        plans = (await s.exec(select(ChatbotPlan.plan_id).where(ChatbotPlan.chatbot_id == bot.id))).all()
+        default = await s.get(AiModel, bot.default_model_id) if bot.default_model_id else None
+        return c.AdminChatbot(
+            **chatbot_out(bot).model_dump(), subscription_type_ids=sorted(plans),
+            default_model_id=default.model_id if default else None,
+        )
+
+    async def list_chatbots(self) -> list[c.AdminChatbot]:
+        async with self.factory() as s:
+            return [await self._chatbot_view(s, b) for b in (await s.exec(select(Chatbot).order_by(Chatbot.id))).all()]
+
+    async def get_chatbot(self, q: c.AdminItem) -> c.AdminChatbot:
+        async with self.factory() as s:
+            bot = await s.get(Chatbot, q.item_id)
+            if bot is None:
+                raise NotFound()
+            return await self._chatbot_view(s, bot)
+
+    async def save_chatbot(self, q: c.SaveChatbot) -> c.AdminChatbot:
+        async with transaction(self.factory) as s:
+            bot = Chatbot(name="")
+            existing = None
+            if q.item_id is not None:
+                bot = await s.get(Chatbot, q.item_id)
+                if bot is None:
+                    raise NotFound()
+                existing = (await self._chatbot_view(s, bot)).model_dump()
+            data = _merge(existing, q, CHATBOT_DEFAULTS, CHATBOT_REQUIRED)
+            if data["chatbot_type"] not in ("text", "image"):
+                raise _invalid("chatbot_type", 'Must be "text" or "image".')
+            default_pk = None
+            if data["default_model_id"]:
+                default = (await s.exec(select(AiModel).where(AiModel.model_id == data["default_model_id"]))).first()
+                if default is None:
+                    raise _invalid("default_model_id", "Unknown AI model.")
+                if default.model_type != data["chatbot_type"]:
+                    raise _invalid("default_model_id", f"A {data['chatbot_type']} chatbot needs a {data['chatbot_type']} model.")
+                default_pk = default.id
+            bot.name, bot.description, bot.image = data["name"], data["description"], data["image"]
+            bot.is_active, bot.system_prompt, bot.chatbot_type = data["is_active"], data["system_prompt"], data["chatbot_type"]
+            bot.default_model_id = default_pk
+            s.add(bot)
+            await s.flush()
+            await s.exec(delete(ChatbotPlan).where(col(ChatbotPlan.chatbot_id) == bot.id))
+            for plan_id in sorted(set(data["subscription_type_ids"])):
+                s.add(ChatbotPlan(chatbot_id=bot.id, plan_id=plan_id))
+            await s.flush()
+            return await self._chatbot_view(s, bot)
+
+    async def delete_chatbot(self, q: c.AdminItem) -> None:
+        async with transaction(self.factory) as s:
+            bot = await s.get(Chatbot, q.item_id)
+            if bot is None:
+                raise NotFound()
+            used = (await s.exec(select(func.count()).select_from(ChatSession).where(ChatSession.chatbot_id == bot.id))).one()
+            if used:
+                raise Conflict("This chatbot has chat sessions; set is_active to false instead.", code="in_use")
+            await s.exec(delete(ChatbotPlan).where(col(ChatbotPlan.chatbot_id) == bot.id))
+            await s.delete(bot)

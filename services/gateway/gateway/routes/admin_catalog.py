@@ -1,0 +1,80 @@
+"""Staff-only catalog management: /api/admin/ai-models/ and /api/admin/chatbots/ (api.md §5)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from gateway.admin_schemas import AiModelBody, ChatbotBody
+from gateway.backends import Rpc
+from gateway.deps import StaffUser
+from gateway.pagination import PageParams, paged_list
+from shared.contracts import chat as c
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+A = c.AdminQueries
+
+
+def _fields(body: AiModelBody | ChatbotBody) -> dict:
+    return body.model_dump(mode="json", exclude_unset=True)
+
+
+@router.get("/ai-models/", response_model=list[c.AdminAiModel] | dict)
+async def list_models(request: Request, _: StaffUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
+    return await paged_list(request, params, lambda: rpc.call(A.LIST_MODELS, c.AdminList()))
+
+
+@router.post("/ai-models/", status_code=201, response_model=c.AdminAiModel)
+async def create_model(body: AiModelBody, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.SAVE_MODEL, c.SaveAiModel(fields=_fields(body)))
+
+
+@router.get("/ai-models/{item_id}/", response_model=c.AdminAiModel)
+async def get_model(item_id: int, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.GET_MODEL, c.AdminItem(item_id=item_id))
+
+
+@router.put("/ai-models/{item_id}/", response_model=c.AdminAiModel)
+async def replace_model(item_id: int, body: AiModelBody, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.SAVE_MODEL, c.SaveAiModel(item_id=item_id, fields=_fields(body)))
+
+
+@router.patch("/ai-models/{item_id}/", response_model=c.AdminAiModel)
+async def update_model(item_id: int, body: AiModelBody, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.SAVE_MODEL, c.SaveAiModel(item_id=item_id, partial=True, fields=_fields(body)))
+
+
+@router.delete("/ai-models/{item_id}/", status_code=204, response_class=Response)
+async def delete_model(item_id: int, _: StaffUser, rpc: Rpc):
+    await rpc.call(A.DELETE_MODEL, c.AdminItem(item_id=item_id))
+    return Response(status_code=204)
+
+
+@router.get("/chatbots/", response_model=list[c.AdminChatbot] | dict)
+async def list_chatbots(request: Request, _: StaffUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
+    return await paged_list(request, params, lambda: rpc.call(A.LIST_CHATBOTS, c.AdminList()))
+
+
+@router.post("/chatbots/", status_code=201, response_model=c.AdminChatbot)
+async def create_chatbot(body: ChatbotBody, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.SAVE_CHATBOT, c.SaveChatbot(fields=_fields(body)))
+
+
+@router.get("/chatbots/{item_id}/", response_model=c.AdminChatbot)
+async def get_chatbot(item_id: int, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.GET_CHATBOT, c.AdminItem(item_id=item_id))
+
+
+@router.put("/chatbots/{item_id}/", response_model=c.AdminChatbot)
+async def replace_chatbot(item_id: int, body: ChatbotBody, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.SAVE_CHATBOT, c.SaveChatbot(item_id=item_id, fields=_fields(body)))
+
+
+@router.patch("/chatbots/{item_id}/", response_model=c.AdminChatbot)
+async def update_chatbot(item_id: int, body: ChatbotBody, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.SAVE_CHATBOT, c.SaveChatbot(item_id=item_id, partial=True, fields=_fields(body)))
+
+
+@router.delete("/chatbots/{item_id}/", status_code=204, response_class=Response)
+async def delete_chatbot(item_id: int, _: StaffUser, rpc: Rpc):
+    await rpc.call(A.DELETE_CHATBOT, c.AdminItem(item_id=item_id))
+    return Response(status_code=204)
