@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from tests.support.api import Api
-from tests.support.system import System, fresh_vhost
+from devinfra.system import System, fresh_vhost
 
 
 @pytest.fixture(scope="session")

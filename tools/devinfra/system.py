@@ -1,4 +1,4 @@
-"""Runs the whole system as real processes for end-to-end tests, like `make run` does:
+"""Runs the whole system as real processes (end-to-end tests, benchmarks), like `make run` does:
 emulator, chat, billing, llm-worker and gateway, each on a free port, in their own RabbitMQ
 virtual host, Redis database and SQLite folder. Processes can be killed and restarted."""
 

@@ -1,0 +1,12 @@
+"""GET /media/…: chatbot pictures and generated images (unguessable names, served without login)."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+
+def mount_media(app: FastAPI, root: str | Path) -> None:
+    directory = Path(root)
+    directory.mkdir(parents=True, exist_ok=True)
+    app.mount("/media", StaticFiles(directory=directory), name="media")
