@@ -1,21 +1,24 @@
 """Chat service application: catalog, sessions and messages behind RPC and reply events."""
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from chat.admin import CatalogAdmin
 from chat.handlers import build_router
-from chat.models import ChatTable
 from chat.outbox import OutboxRelay
 from chat.seed import seed_catalog
 from chat.service import ChatService
 from chat.settings import ChatSettings
 from shared.broker import declare_topology, make_broker
 from shared.clock import Clock, SystemClock
-from shared.db import create_schema, make_engine, make_session_factory, transaction
+from shared.db import make_engine, make_session_factory, transaction
+from shared.migrations import upgrade_to_head
 from shared.service_app import add_health_routes
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
@@ -26,7 +29,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         engine = make_engine(settings.database_url)
         factory = make_session_factory(engine)
-        await create_schema(engine, ChatTable.metadata)
+        await upgrade_to_head(settings.database_url, MIGRATIONS)
         if settings.seed_catalog:
             async with transaction(factory) as s:
                 await seed_catalog(s)
