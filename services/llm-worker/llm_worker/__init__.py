@@ -1,0 +1,1 @@
+"""MobixAI llm-worker: turns generate commands into OpenRouter calls and reply events."""

@@ -1,0 +1,51 @@
+"""llm-worker application: consumes generate commands, streams from OpenRouter, emits reply events."""
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from llm_worker.client import OpenRouterClient
+from llm_worker.events import BrokerEvents
+from llm_worker.handlers import build_router
+from llm_worker.service import ReplyService
+from llm_worker.settings import WorkerSettings
+from llm_worker.stops import StopRegistry
+from shared.broker import declare_topology, make_broker
+from shared.media import LocalMediaStore, MediaStore
+from shared.service_app import add_health_routes
+
+
+def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = None,
+               media: MediaStore | None = None) -> FastAPI:
+    settings.check_production_safety()
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        openrouter = client or OpenRouterClient(settings)
+        # The prefetch bounds the generations in flight; graceful_timeout lets them finish on SIGTERM.
+        broker = make_broker(settings.rabbit_url, prefetch=settings.worker_concurrency,
+                             graceful_timeout=settings.graceful_timeout_seconds)
+        service = ReplyService(
+            openrouter, media or LocalMediaStore(settings.media_root, settings.media_base_url),
+            BrokerEvents(broker), StopRegistry(), settings,
+        )
+        broker.include_router(build_router(service, settings.instance_id))
+        await broker.connect()
+        await declare_topology(broker)
+        await broker.start()
+        state.update(broker=broker, service=service, client=openrouter)
+        app.state.worker = state
+        try:
+            yield
+        finally:
+            await broker.stop()  # stop consuming, then wait for in-flight generations
+            await openrouter.aclose()
+
+    app = FastAPI(title="MobixAI llm-worker", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    async def broker_ready() -> bool:
+        return await state["broker"].ping(timeout=2)
+
+    add_health_routes(app, {"broker": broker_ready})
+    return app
