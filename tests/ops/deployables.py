@@ -1,0 +1,95 @@
+"""What the deployment files deploy: each process's module, Dockerfile, port and settings class."""
+
+import contextlib
+import importlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, EnvSettingsSource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Deployable:
+    name: str  # compose service, Kubernetes Deployment and image name
+    package: str  # `python -m <package>`; settings in <package>.settings
+    dockerfile: str
+    port: int
+    port_env: str
+    host_env: str
+    database_env: str | None = None
+    # What the container health check asks for; the emulator (a development tool) has no /readyz.
+    probe: str = "/readyz"
+    # Variables the process reads outside its settings class (name -> who reads it).
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+    def env_names_read(self) -> set[str]:
+        """Every variable the process reads: its settings class's names and `extra_env`."""
+        names = {name for names in setting_env_names(self.settings_class()).values() for name in names}
+        return names | {name for name, _ in self.extra_env}
+
+    @property
+    def dockerfile_path(self) -> Path:
+        return ROOT / self.dockerfile
+
+    def settings_class(self) -> type[BaseSettings]:
+        """The one settings class the package's settings module defines."""
+        module = importlib.import_module(f"{self.package}.settings")
+        found = [
+            value for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, BaseSettings) and value.__module__ == module.__name__
+        ]
+        assert len(found) == 1, f"{module.__name__} should define exactly one settings class, found {found}"
+        return found[0]
+
+
+SERVICES = (
+    Deployable("gateway", "gateway", "services/gateway/Dockerfile", 8000, "GATEWAY_PORT", "GATEWAY_HOST",
+               "GATEWAY_DATABASE_URL",
+               extra_env=(("FORWARDED_ALLOW_IPS", "uvicorn: proxies trusted for X-Forwarded-For/-Proto"),)),
+    Deployable("chat", "chat", "services/chat/Dockerfile", 8001, "CHAT_PORT", "HTTP_HOST", "CHAT_DATABASE_URL"),
+    Deployable("billing", "billing", "services/billing/Dockerfile", 8002, "BILLING_PORT", "HTTP_HOST",
+               "BILLING_DATABASE_URL"),
+    Deployable("llm-worker", "llm_worker", "services/llm-worker/Dockerfile", 8003, "LLM_WORKER_PORT", "HTTP_HOST"),
+)
+EMULATOR = Deployable("emulator", "openrouter_emulator", "tools/openrouter_emulator/Dockerfile", 8090,
+                      "EMULATOR_PORT", "EMULATOR_HOST", probe="/api/v1/models")
+ALL = (*SERVICES, EMULATOR)
+BY_NAME = {d.name: d for d in ALL}
+
+
+def setting_env_names(settings_class: type[BaseSettings]) -> dict[str, tuple[str, ...]]:
+    """Each field's environment variable names, upper-case, preferred name first.
+
+    Asks pydantic-settings' own environment source, so aliases, `AliasChoices`, `populate_by_name`
+    and `env_prefix` count exactly as they do when the service starts.
+    """
+    source = EnvSettingsSource(settings_class)
+    names = {}
+    for field_name, field in settings_class.model_fields.items():
+        infos = source._extract_field_info(field, field_name)
+        names[field_name] = tuple(dict.fromkeys(env.upper() for _, env, _ in infos))
+    return names
+
+
+def all_setting_names() -> dict[str, set[str]]:
+    """Every environment variable any deployable reads, mapped to who reads it."""
+    readers: dict[str, set[str]] = {}
+    for deployable in ALL:
+        for name in deployable.env_names_read():
+            readers.setdefault(name, set()).add(deployable.name)
+    return readers
+
+
+def route_paths(deployable: Deployable) -> set[str]:
+    """HTTP paths the process serves, from its app factory (nothing is started or connected)."""
+    if deployable is EMULATOR:
+        from openrouter_emulator.app import create_app
+    else:
+        create_app = importlib.import_module(f"{deployable.package}.main").create_app
+    # Some factories prepare local folders (media) relative to the working directory: keep them out of the tree.
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        app = create_app(deployable.settings_class()())
+    return {getattr(route, "path", None) for route in app.routes} - {None}
