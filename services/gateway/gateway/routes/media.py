@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 
-def mount_media(app: FastAPI, root: str | Path) -> None:
+def mount_media(app: FastAPI, root: str | Path, base_url: str = "/media/") -> None:
     directory = Path(root)
     directory.mkdir(parents=True, exist_ok=True)
-    app.mount("/media", StaticFiles(directory=directory), name="media")
+    app.mount(base_url.rstrip("/") or "/media", StaticFiles(directory=directory), name="media")

@@ -1,0 +1,180 @@
+"""The gateway application: REST API with session auth, over RPC to chat and billing (api.md)."""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from fastapi import APIRouter, FastAPI
+from faststream.rabbit import RabbitRouter
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from gateway import schemas
+from gateway.errors import install_error_handlers
+from gateway.events import UserEvents
+from gateway.messages import Catalogue
+from gateway.middleware import (
+    BodyLimitMiddleware,
+    CatchAllMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+    TrailingSlashMiddleware,
+)
+from gateway.openapi import install_openapi
+from gateway.otp import OtpStore
+from gateway.passwords import Passwords
+from gateway.routes import admin_catalog, auth, catalog, chat, stream, usage, users
+from gateway.routes.media import mount_media
+from gateway.runtime import Runtime
+from gateway.service import AuthService
+from gateway.sessions import SessionStore
+from gateway.settings import GatewaySettings
+from gateway.sms import SmsProvider, make_sms_provider
+from gateway.stream import build_stream_router
+from gateway.throttle import LoginThrottle
+from shared.broker import declare_topology, make_broker
+from shared.cache import make_redis
+from shared.clock import Clock, SystemClock
+from shared.contracts import billing as b
+from shared.contracts import chat as c
+from shared.db import make_engine, make_session_factory
+from shared.errors import ValidationFailed
+from shared.migrations import upgrade_to_head
+from shared.rpc import RpcClient
+from shared.service_app import add_health_routes
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+# ---- ROUTES ---------------------------------------------------------------------------------------
+# Public routes (no login) and routes behind a login; extend these lists to add resources.
+PUBLIC_ROUTERS: list[APIRouter] = [auth.router]
+LOGGED_IN_ROUTERS: list[APIRouter] = [
+    users.router,
+    usage.router,
+    catalog.router,
+    chat.router,
+    stream.router,
+    admin_catalog.router,
+]
+
+
+def broker_routers(redis: Redis) -> list[RabbitRouter]:
+    """Consumers the gateway runs on its broker (extend here)."""
+    return [build_stream_router(redis)]
+# ---------------------------------------------------------------------------------------------------
+
+
+def create_app(
+    settings: GatewaySettings,
+    *,
+    clock: Clock | None = None,
+    sms: SmsProvider | None = None,
+    password_hasher: PasswordHasher | None = None,
+) -> FastAPI:
+    settings.check_production_safety()
+    clock = clock or SystemClock()
+    sms = sms or make_sms_provider(settings.sms_provider)
+    passwords = Passwords(password_hasher)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine = make_engine(settings.database_url)
+            stack.push_async_callback(engine.dispose)
+            await upgrade_to_head(settings.database_url, MIGRATIONS)
+            redis = make_redis(settings.redis_url)
+            stack.push_async_callback(redis.aclose)
+            # The gateway consumes only the reply-stream queue, whose deltas must stay in order: one
+            # message in hand at a time (aio-pika runs each delivered message as its own task).
+            broker = make_broker(settings.rabbit_url, prefetch=1)
+            events = UserEvents(broker)
+            for router in broker_routers(redis):
+                broker.include_router(router)
+            await broker.connect()
+            stack.push_async_callback(broker.stop)
+            await declare_topology(broker)
+            await broker.start()
+            rpc = RpcClient(settings.rabbit_url, timeout=settings.rpc_timeout_seconds)
+            await rpc.connect()
+            stack.push_async_callback(rpc.close)
+            service = AuthService(
+                factory=make_session_factory(engine), passwords=passwords,
+                otp=OtpStore(redis, clock, settings.secret_key), sms=sms, throttle=LoginThrottle(redis, clock),
+                events=events, clock=clock, phone_region=settings.default_phone_region,
+            )
+            sessions = SessionStore(redis, clock, absolute_seconds=settings.session_absolute_lifetime_seconds,
+                                    idle_seconds=settings.session_idle_timeout_seconds)
+            app.state.runtime = Runtime(settings=settings, clock=clock, engine=engine, redis=redis, broker=broker,
+                                        rpc=rpc, sessions=sessions, auth=service)
+            app.state.rpc = rpc  # gateway.backends
+            app.state.redis = redis
+            await _ensure_staff_user(service, settings)
+            yield
+
+    app = FastAPI(
+        title="MobixAI API",
+        version="1.0.0",
+        description="Subscription AI chat. Log in through `/api/auth/`; the `sessionid` cookie authenticates, "
+        "and POST/PUT/PATCH/DELETE also send the `csrftoken` cookie back as the `X-CSRFToken` header.",
+        lifespan=lifespan,
+        openapi_url="/api/schema/",
+        docs_url="/api/docs/",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+        responses=schemas.COMMON_RESPONSES,
+    )
+    app.router.redirect_slashes = False
+    app.state.catalogue = Catalogue.from_file(settings.error_messages_file)
+    install_error_handlers(app)
+    install_openapi(app)
+    # Added innermost first: requests pass RequestId → Metrics → CatchAll → TrailingSlash → BodyLimit.
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+
+    for router in PUBLIC_ROUTERS:
+        app.include_router(router)
+    for router in LOGGED_IN_ROUTERS:
+        app.include_router(router, responses=schemas.LOGGED_IN_RESPONSES)
+    if settings.media_base_url.startswith("/"):
+        mount_media(app, settings.media_root, settings.media_base_url)
+    add_health_routes(app, _readiness_checks(app))
+    return app
+
+
+async def _ensure_staff_user(service: AuthService, settings: GatewaySettings) -> None:
+    if not (settings.mobix_admin_phone and settings.mobix_admin_password):
+        return
+    try:
+        await service.ensure_staff(settings.mobix_admin_phone, settings.mobix_admin_password.get_secret_value())
+    except ValidationFailed as exc:
+        raise SystemExit(f"MOBIX_ADMIN_PHONE / MOBIX_ADMIN_PASSWORD: {exc.message}") from exc
+
+
+def _readiness_checks(app: FastAPI) -> dict:
+    def rt() -> Runtime:
+        return app.state.runtime
+
+    async def database() -> bool:
+        async with rt().engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    async def redis() -> bool:
+        return bool(await rt().redis.ping())
+
+    async def broker() -> bool:
+        return await rt().broker.ping(timeout=2) and rt().rpc.connected
+
+    async def chat_service() -> bool:
+        await rt().rpc.call(c.Queries.PING, {}, timeout=2)
+        return True
+
+    async def billing_service() -> bool:
+        await rt().rpc.call(b.Queries.PING, {}, timeout=2)
+        return True
+
+    return {"database": database, "redis": redis, "broker": broker, "chat": chat_service, "billing": billing_service}

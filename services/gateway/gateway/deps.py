@@ -1,0 +1,89 @@
+"""Route dependencies: the logged-in user (`CurrentUser`, `StaffUser`), CSRF, the RPC client and broker.
+
+Order matters and is fixed here: no live session → 401, before any CSRF check; then, on unsafe
+methods, the X-CSRFToken header must equal the `csrftoken` cookie and the session's own token → 403.
+"""
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie
+from faststream.rabbit import RabbitBroker
+
+from gateway.backends import RedisClient, Rpc
+from gateway.cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from gateway.errors import CsrfFailed, NotAuthenticated, PermissionDenied
+from gateway.models import User
+from gateway.runtime import Runtime
+from gateway.sessions import LoginSession
+
+__all__ = ["Broker", "CurrentUser", "OptionalSession", "RedisClient", "Rpc", "StaffUser", "check_csrf", "runtime"]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description="Login session cookie set by the auth routes. POST/PUT/PATCH/DELETE also need the "
+    f"`{CSRF_HEADER}` header equal to the `{CSRF_COOKIE}` cookie.",
+)
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def current_session(
+    request: Request, key: Annotated[str | None, Depends(session_cookie)]
+) -> LoginSession | None:
+    return await runtime(request).sessions.get(key)
+
+
+OptionalSession = Annotated[LoginSession | None, Depends(current_session)]
+
+
+def check_csrf(request: Request, session: LoginSession) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    header = request.headers.get(CSRF_HEADER)
+    if not cookie:
+        raise CsrfFailed("CSRF cookie not set.")
+    if not header:
+        raise CsrfFailed("CSRF token missing.")
+    # The token must also be this session's: a cookie planted by a sibling domain cannot pass.
+    sent = header.encode()
+    if not (hmac.compare_digest(sent, cookie.encode()) and hmac.compare_digest(sent, session.csrf_token.encode())):
+        raise CsrfFailed("CSRF token incorrect.")
+
+
+async def current_user(request: Request, session: OptionalSession) -> User:
+    if session is None:
+        raise NotAuthenticated()
+    rt = runtime(request)
+    user = await rt.auth.get_user(session.user_id)  # read on every request: staff status is never stale
+    if user is None:
+        await rt.sessions.destroy(session.key)
+        raise NotAuthenticated()
+    if request.method not in SAFE_METHODS:
+        check_csrf(request, session)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def staff_user(user: CurrentUser) -> User:
+    if not user.is_staff:
+        raise PermissionDenied()
+    return user
+
+
+StaffUser = Annotated[User, Depends(staff_user)]
+
+
+def get_broker(request: Request) -> RabbitBroker:
+    return runtime(request).broker
+
+
+Broker = Annotated[RabbitBroker, Depends(get_broker)]

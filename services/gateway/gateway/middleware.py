@@ -1,0 +1,172 @@
+"""Pure-ASGI plumbing around every request: request ids, metrics, the last-resort 503, optional
+trailing slashes and the 1 MiB body limit (chunked bodies included)."""
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+
+from prometheus_client import Counter, Histogram
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import MAX_BODY_BYTES, BodyTooLarge, unavailable, validation
+
+log = logging.getLogger(__name__)
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Adds `request_id` to log records (the JSON log formatter prints it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = request_id_var.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
+
+
+class RequestIdMiddleware:
+    """Every response carries X-Request-ID: the client's own when it sent a sane one, else a new one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id")
+        request_id = given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+REQUESTS = Counter("gateway_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+LATENCY = Histogram("gateway_http_request_duration_seconds", "Time to answer (whole response)", ["method", "route"])
+
+
+class MetricsMiddleware:
+    """Request counts and latency per route template (never per raw path: ids would explode the labels)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+class CatchAllMiddleware:
+    """Whatever escapes the exception handlers is logged and answered 503 `unavailable`, never 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if isinstance(exc, BodyTooLarge) and not started:
+                await validation(413, exc.detail)(scope, receive, send)
+                return
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                return  # the status line is gone; the server ends the incomplete response
+            response = unavailable(scope["app"].state.catalogue, Headers(scope=scope).get("accept-language"))
+            await response(scope, receive, send)
+
+
+class TrailingSlashMiddleware:
+    """Every route works with or without its trailing slash, with no redirect (a redirected POST loses
+    its body in many clients). API routes are declared with the slash; health routes without."""
+
+    def __init__(self, app: ASGIApp, api_prefix: str = "/api/", bare: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.api_prefix = api_prefix
+        self.bare = bare or frozenset({"/healthz", "/readyz", "/metrics"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith(self.api_prefix) and not path.endswith("/"):
+                self._rewrite(scope, path + "/")
+            elif len(path) > 1 and path.endswith("/") and path.rstrip("/") in self.bare:
+                self._rewrite(scope, path.rstrip("/"))
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _rewrite(scope: Scope, path: str) -> None:
+        # In place: outer middlewares read what routing stores in the scope (the matched route).
+        scope["path"] = path
+        raw = scope.get("raw_path")
+        if raw is not None:
+            scope["raw_path"] = raw + b"/" if path.endswith("/") else raw.rstrip(b"/")
+
+
+class BodyLimitMiddleware:
+    """413 for a body over the limit: at once from Content-Length, or while a chunked body streams in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await validation(413, BodyTooLarge().detail)(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, receive_limited, send)

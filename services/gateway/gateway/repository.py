@@ -1,0 +1,48 @@
+"""The only place with SQL in the gateway: reading and writing users."""
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gateway.models import User
+
+
+class PhoneTaken(Exception):
+    """Another user already has this phone number."""
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def get(self, user_id: int) -> User | None:
+        return await self.s.get(User, user_id)
+
+    async def by_phone(self, phone_number: str) -> User | None:
+        result = await self.s.exec(select(User).where(User.phone_number == phone_number))
+        return result.first()
+
+    async def add(
+        self,
+        phone_number: str,
+        name: str,
+        joined: datetime,
+        *,
+        password_hash: str | None = None,
+        is_verified: bool = False,
+        is_staff: bool = False,
+    ) -> User:
+        user = User(
+            phone_number=phone_number, name=name, password_hash=password_hash,
+            is_verified=is_verified, is_staff=is_staff, date_joined=joined,
+        )
+        self.s.add(user)
+        try:
+            # The unique index decides a race between two sign-ups with the same phone; the
+            # caller's transaction is then rolled back.
+            await self.s.flush()
+        except IntegrityError as exc:
+            raise PhoneTaken(phone_number) from exc
+        return user

@@ -1,0 +1,90 @@
+"""/api/auth/…: register, password login, one-time codes, logout, CSRF cookie (api.md §2).
+
+These routes need no CSRF token (logout excepted) and rotate the session on every login.
+"""
+
+import re
+
+from fastapi import APIRouter, Request, Response
+
+from gateway import schemas as s
+from gateway.cookies import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    clear_session_cookie,
+    set_csrf_cookie,
+    set_login_cookies,
+)
+from gateway.deps import OptionalSession, check_csrf, runtime
+from gateway.models import User
+from gateway.sessions import new_token
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+
+
+async def log_in(request: Request, response: Response, user: User) -> None:
+    """A fresh session for `user`; the one the request came with (if any) is destroyed."""
+    rt = runtime(request)
+    await rt.sessions.destroy(request.cookies.get(SESSION_COOKIE))
+    session = await rt.sessions.create(user.id)
+    set_login_cookies(response, request, rt.settings, session)
+
+
+@router.post(
+    "/register/", status_code=201, response_model=s.UserOut, summary="Create an account and log in",
+    responses={409: {"model": s.ErrorBody, "description": "Phone number taken (`code`: phone_number_taken)"}},
+)
+async def register(body: s.RegisterBody, request: Request, response: Response) -> s.UserOut:
+    user = await runtime(request).auth.register(body.phone_number, body.name, body.password)
+    await log_in(request, response, user)
+    return s.UserOut.of(user)
+
+
+@router.post(
+    "/login/", response_model=s.UserOut, summary="Log in with phone number and password",
+    responses={401: {"model": s.DetailBody, "description": "Wrong phone number or password"}, **s.LIMIT_RESPONSE},
+)
+async def login(body: s.LoginBody, request: Request, response: Response) -> s.UserOut:
+    client_ip = request.client.host if request.client else "unknown"
+    user = await runtime(request).auth.login(body.phone_number, body.password, client_ip)
+    await log_in(request, response, user)
+    return s.UserOut.of(user)
+
+
+@router.post("/otp/request/", response_model=s.CodeSent, summary="Send a login code by SMS",
+             responses=s.LIMIT_RESPONSE)
+async def request_code(body: s.OtpRequestBody, request: Request) -> s.CodeSent:
+    retry_after = await runtime(request).auth.request_code(body.phone_number)
+    # The same answer whether or not the phone has an account.
+    return s.CodeSent(detail="A login code has been sent if this number can receive SMS.", retry_after=retry_after)
+
+
+@router.post("/otp/verify/", response_model=s.UserOut,
+             summary="Log in with a code (creates the account for a new phone; `name` is then required)")
+async def verify_code(body: s.OtpVerifyBody, request: Request, response: Response) -> s.UserOut:
+    user = await runtime(request).auth.verify_code(body.phone_number, body.code, body.name)
+    await log_in(request, response, user)
+    return s.UserOut.of(user)
+
+
+@router.post("/logout/", response_model=s.Success, summary="Log out (needs X-CSRFToken when logged in)",
+             responses={403: {"model": s.DetailBody, "description": "CSRF failed"}})
+async def logout(request: Request, response: Response, session: OptionalSession) -> s.Success:
+    rt = runtime(request)
+    if session is not None:
+        check_csrf(request, session)
+        await rt.sessions.destroy(session.key)
+    clear_session_cookie(response, request, rt.settings)
+    return s.Success()
+
+
+@router.get("/csrf/", response_model=s.CsrfToken, summary="Set the csrftoken cookie")
+async def csrf(request: Request, response: Response, session: OptionalSession) -> s.CsrfToken:
+    if session is not None:
+        token = session.csrf_token
+    else:
+        existing = request.cookies.get(CSRF_COOKIE) or ""
+        token = existing if _TOKEN.match(existing) else new_token()
+    set_csrf_cookie(response, request, runtime(request).settings, token)
+    return s.CsrfToken(detail="CSRF cookie set.", csrftoken=token)

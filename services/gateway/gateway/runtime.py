@@ -1,0 +1,25 @@
+"""What the app's lifespan builds and the routes use: clients, stores and the auth service."""
+
+from dataclasses import dataclass
+
+from faststream.rabbit import RabbitBroker
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.service import AuthService
+from gateway.sessions import SessionStore
+from gateway.settings import GatewaySettings
+from shared.clock import Clock
+from shared.rpc import RpcClient
+
+
+@dataclass
+class Runtime:
+    settings: GatewaySettings
+    clock: Clock
+    engine: AsyncEngine
+    redis: Redis
+    broker: RabbitBroker
+    rpc: RpcClient
+    sessions: SessionStore
+    auth: AuthService

@@ -1,0 +1,115 @@
+"""HTTP models of the auth and users routes and of the error bodies (api.md §2, §3.1, §4)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from gateway.models import User
+
+
+class Body(BaseModel):
+    # Unknown fields are ignored, as DRF serializers do.
+    model_config = ConfigDict(extra="ignore")
+
+
+def _code_text(value: Any) -> Any:
+    # Some clients send the code as a JSON number; 012345 then arrives as 12345.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1_000_000:
+        return f"{value:06d}"
+    return value
+
+
+Phone = Annotated[str, Field(max_length=64, examples=["+989121234567"])]
+
+
+class RegisterBody(Body):
+    phone_number: Phone
+    name: str = Field(max_length=1000, examples=["Sara"])
+    password: str = Field(max_length=1024, description="At least 8 characters")
+
+
+class LoginBody(Body):
+    phone_number: Phone
+    password: str = Field(max_length=1024)
+
+
+class OtpRequestBody(Body):
+    phone_number: Phone
+
+
+class OtpVerifyBody(Body):
+    phone_number: Phone
+    code: Annotated[str, BeforeValidator(_code_text), Field(max_length=32, examples=["123456"])]
+    name: str | None = Field(None, max_length=1000, description="Needed only when the phone is new")
+
+
+class UserOut(BaseModel):
+    id: int
+    phone_number: str
+    name: str
+    is_verified: bool
+    date_joined: datetime = Field(examples=["2026-01-01T00:00:00Z"])
+
+    @classmethod
+    def of(cls, user: User) -> "UserOut":
+        return cls(id=user.id, phone_number=user.phone_number, name=user.name, is_verified=user.is_verified,
+                   date_joined=user.joined_utc)
+
+
+class Success(BaseModel):
+    success: bool = True
+
+
+class CodeSent(BaseModel):
+    detail: str
+    retry_after: int = Field(description="Seconds before another code may be requested")
+
+
+class CsrfToken(BaseModel):
+    detail: str
+    csrftoken: str
+
+
+# --- error bodies (documentation; gateway.errors builds them) -------------------------------------
+
+
+class DetailBody(BaseModel):
+    detail: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    code: str
+
+
+class ValidationErrorBody(ErrorBody):
+    fields: dict[str, list[str]] = Field(description="The request's own field names; {} for malformed JSON")
+
+
+class LimitInfo(BaseModel):
+    name: str = Field(examples=["hourly_messages"])
+    limit: int
+    used: int
+    retry_after: int | None = Field(description="Seconds until the limit frees up; null if only a new plan resets it")
+
+
+class LimitErrorBody(ErrorBody):
+    limit: LimitInfo
+
+
+def _doc(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _doc(ValidationErrorBody, "Invalid field, or malformed JSON (`fields` is then {})"),
+    413: _doc(ValidationErrorBody, "Request body over 1 MiB"),
+    503: _doc(ErrorBody, "A dependency is unavailable (`code`: unavailable); see Retry-After"),
+    504: _doc(ErrorBody, "A dependency timed out (`code`: unavailable); see Retry-After"),
+}
+LOGGED_IN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _doc(DetailBody, "Not logged in"),
+    403: _doc(DetailBody, "CSRF failed (unsafe methods), or not allowed"),
+}
+LIMIT_RESPONSE: dict[int | str, dict[str, Any]] = {429: _doc(LimitErrorBody, "Too many attempts; see Retry-After")}

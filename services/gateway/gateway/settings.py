@@ -1,0 +1,66 @@
+"""Gateway settings: where it listens, its user database, login sessions, OTP/SMS, the staff user."""
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+DAY = 24 * 3600
+
+
+class GatewaySettings(ServiceSettings):
+    # The gateway has its own host/port names; HTTP_HOST (shared by the back-end services) also works.
+    http_host: str = Field("127.0.0.1", validation_alias=AliasChoices("GATEWAY_HOST", "HTTP_HOST"))
+    http_port: int = Field(8000, alias="GATEWAY_PORT")
+    database_url: str = Field("sqlite+aiosqlite:///var/gateway.db", alias="GATEWAY_DATABASE_URL")
+
+    # Phone numbers written without a country code are read for this region.
+    default_phone_region: str = Field("IR", alias="DEFAULT_PHONE_REGION")
+
+    session_absolute_lifetime_seconds: int = Field(14 * DAY, gt=0, alias="SESSION_ABSOLUTE_LIFETIME_SECONDS")
+    session_idle_timeout_seconds: int = Field(7 * DAY, gt=0, alias="SESSION_IDLE_TIMEOUT_SECONDS")
+    # auto: Secure cookies when the request came over HTTPS (uvicorn honours X-Forwarded-Proto from
+    # trusted proxies); true/false force it.
+    secure_cookies: Literal["auto", "true", "false"] = Field("auto", alias="SECURE_COOKIES")
+
+    sms_provider: str = Field("console", alias="SMS_PROVIDER")
+    mobix_admin_phone: str | None = Field(None, alias="MOBIX_ADMIN_PHONE")
+    mobix_admin_password: SecretStr | None = Field(None, alias="MOBIX_ADMIN_PASSWORD")
+
+    # JSON file {"en": {"<message key>": "text"}, "fa": {...}} overriding the built-in error texts.
+    error_messages_file: str | None = Field(None, alias="ERROR_MESSAGES_FILE")
+
+    media_root: str = Field("var/media", alias="MEDIA_ROOT")
+    # Served by the gateway when it is a path; a full URL means another server (a CDN) serves media.
+    media_base_url: str = Field("/media/", alias="MEDIA_BASE_URL")
+
+    model_config = SettingsConfigDict(populate_by_name=True)  # merged with the base config
+
+    @field_validator("secure_cookies", mode="before")
+    @classmethod
+    def _secure_cookies(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}.get(
+                value, value
+            )
+        return value
+
+    @field_validator("mobix_admin_phone", "error_messages_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # Compose passes `NAME:` through as an empty string when the operator left it out.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("mobix_admin_password", mode="before")
+    @classmethod
+    def _blank_password_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value else value
+
+
+def get_settings() -> GatewaySettings:
+    return GatewaySettings()
