@@ -5,8 +5,10 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 import redis
 
+from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, System, fresh_vhost
 from tests.support.api import Api
-from devinfra.system import System, fresh_vhost
+
+PREMIUM = 3
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,25 @@ def system(infra, tmp_path_factory):
     running.stop_all()
 
 
+@pytest.fixture(scope="session")
+def admin(system) -> Api:
+    client = Api(system.gateway_url)
+    response = client.post("/api/auth/login/", json={"phone_number": ADMIN_PHONE, "password": ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    return client
+
+
 @pytest.fixture
 def api(system) -> Api:
+    """A client for a new user on the default (Free) plan; call `upgrade` for Premium."""
     return Api(system.gateway_url)
+
+
+@pytest.fixture
+def premium(system, admin) -> Api:
+    """A registered, logged-in user on the Premium plan (room for multi-message flows)."""
+    client = Api(system.gateway_url)
+    user = client.register()
+    response = admin.post(f"/api/admin/users/{user['id']}/subscription/", json={"subscription_type_id": PREMIUM})
+    assert response.status_code == 200, response.text
+    return client

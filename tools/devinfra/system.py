@@ -23,6 +23,8 @@ MODULES = {
     "gateway": "gateway",
 }
 START_ORDER = ("emulator", "chat", "billing", "llm-worker", "gateway")
+ADMIN_PHONE = "+989100000001"
+ADMIN_PASSWORD = "admin password for tests"
 
 
 def free_port() -> int:
@@ -83,6 +85,8 @@ class System:
             "EMULATOR_PORT": str(self.ports["emulator"]),
             "OPENROUTER_BASE_URL": f"{self.emulator_url}/api/v1",
             "EMULATOR_CHUNK_DELAY_SECONDS": "0.005",
+            "MOBIX_ADMIN_PHONE": ADMIN_PHONE,
+            "MOBIX_ADMIN_PASSWORD": ADMIN_PASSWORD,
             **self.extra_env,
         }
 

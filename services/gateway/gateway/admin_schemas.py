@@ -35,3 +35,41 @@ class ChatbotBody(AdminBody):
     chatbot_type: Literal["text", "image"] | None = None
     subscription_type_ids: list[int] | None = Field(None, max_length=1_000)
     default_model_id: str | None = Field(None, max_length=200)
+
+
+class PlanBody(AdminBody):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=5_000)
+    price: Decimal | None = Field(None, ge=0, le=10**12, decimal_places=2)
+    duration_days: int | None = Field(None, ge=1, le=36_500)
+    sku: str | None = Field(None, min_length=1, max_length=100)
+    max_tokens: int | None = Field(None, ge=0, le=10**15)
+    max_tokens_free: int | None = Field(None, ge=0, le=10**15)
+    max_openrouter_cost_usd: Decimal | None = Field(None, ge=0, le=10**9, decimal_places=2)
+    hourly_max_messages: int | None = Field(None, ge=0, le=10**12)
+    hourly_max_tokens: int | None = Field(None, ge=0, le=10**15)
+    three_hours_max_messages: int | None = Field(None, ge=0, le=10**12)
+    three_hours_max_tokens: int | None = Field(None, ge=0, le=10**15)
+    twelve_hours_max_messages: int | None = Field(None, ge=0, le=10**12)
+    twelve_hours_max_tokens: int | None = Field(None, ge=0, le=10**15)
+    daily_max_messages: int | None = Field(None, ge=0, le=10**12)
+    daily_max_tokens: int | None = Field(None, ge=0, le=10**15)
+    weekly_max_messages: int | None = Field(None, ge=0, le=10**12)
+    weekly_max_tokens: int | None = Field(None, ge=0, le=10**15)
+    monthly_max_messages: int | None = Field(None, ge=0, le=10**12)
+    monthly_max_tokens: int | None = Field(None, ge=0, le=10**15)
+    monthly_free_model_messages: int | None = Field(None, ge=0, le=10**12)
+    monthly_free_model_tokens: int | None = Field(None, ge=0, le=10**15)
+    daily_image_generation_limit: int | None = Field(None, ge=0, le=10**12)
+    weekly_image_generation_limit: int | None = Field(None, ge=0, le=10**12)
+    monthly_image_generation_limit: int | None = Field(None, ge=0, le=10**12)
+    is_active: bool | None = None
+
+
+class StartSubscriptionBody(AdminBody):
+    subscription_type_id: int
+    duration_days: int | None = Field(None, ge=1, le=36_500)
+
+
+class StaffBody(AdminBody):
+    is_staff: bool

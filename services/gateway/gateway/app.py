@@ -24,7 +24,7 @@ from gateway.middleware import (
 from gateway.openapi import install_openapi
 from gateway.otp import OtpStore
 from gateway.passwords import Passwords
-from gateway.routes import admin_catalog, auth, catalog, chat, stream, usage, users
+from gateway.routes import admin_billing, admin_catalog, auth, catalog, chat, stream, usage, users
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
 from gateway.service import AuthService
@@ -56,6 +56,7 @@ LOGGED_IN_ROUTERS: list[APIRouter] = [
     chat.router,
     stream.router,
     admin_catalog.router,
+    admin_billing.router,
 ]
 
 

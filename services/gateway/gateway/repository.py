@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -45,4 +46,20 @@ class UserRepository:
             await self.s.flush()
         except IntegrityError as exc:
             raise PhoneTaken(phone_number) from exc
+        return user
+
+    async def search(self, phone_fragment: str | None, offset: int, limit: int) -> tuple[int, list[User]]:
+        """Users whose phone number contains the given digits (all users without a filter)."""
+        query = select(User)
+        if phone_fragment:
+            query = query.where(User.phone_number.contains(phone_fragment))
+        count = (await self.s.exec(select(func.count()).select_from(query.subquery()))).one()
+        rows = await self.s.exec(query.order_by(User.id).offset(offset).limit(limit))
+        return count, list(rows.all())
+
+    async def set_staff(self, user_id: int, is_staff: bool) -> User | None:
+        user = await self.s.get(User, user_id)
+        if user is not None:
+            user.is_staff = is_staff
+            self.s.add(user)
         return user

@@ -1,0 +1,111 @@
+"""Staff-only plans and users: /api/admin/subscription-types/, /api/admin/users/ (api.md §5)."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+
+from gateway.admin_schemas import PlanBody, StaffBody, StartSubscriptionBody
+from gateway.backends import Rpc
+from gateway.deps import StaffUser, runtime
+from gateway.models import User
+from gateway.pagination import PageParams, envelope, paged_list
+from gateway.repository import UserRepository
+from shared.contracts import billing as b
+from shared.db import transaction
+from shared.errors import NotFound
+from shared.rpc import RpcClient
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+Q = b.Queries
+
+
+class AdminUser(BaseModel):
+    id: int
+    phone_number: str
+    name: str
+    is_verified: bool
+    is_staff: bool
+    date_joined: datetime
+    subscription: b.Subscription | None
+
+
+def _fields(body: PlanBody) -> dict:
+    return body.model_dump(mode="json", exclude_unset=True)
+
+
+@router.get("/subscription-types/", response_model=list[b.Plan] | dict)
+async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
+    return await paged_list(request, params, lambda: rpc.call(Q.LIST_PLANS, b.ListPlans()))
+
+
+@router.post("/subscription-types/", status_code=201, response_model=b.Plan)
+async def create_plan(body: PlanBody, _: StaffUser, rpc: Rpc):
+    return await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields=_fields(body)))
+
+
+@router.get("/subscription-types/{plan_id}/", response_model=b.Plan)
+async def get_plan(plan_id: int, _: StaffUser, rpc: Rpc):
+    return await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
+
+
+@router.put("/subscription-types/{plan_id}/", response_model=b.Plan)
+async def replace_plan(plan_id: int, body: PlanBody, _: StaffUser, rpc: Rpc):
+    return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, fields=_fields(body)))
+
+
+@router.patch("/subscription-types/{plan_id}/", response_model=b.Plan)
+async def update_plan(plan_id: int, body: PlanBody, _: StaffUser, rpc: Rpc):
+    return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, partial=True, fields=_fields(body)))
+
+
+@router.delete("/subscription-types/{plan_id}/", status_code=204, response_class=Response)
+async def delete_plan(plan_id: int, _: StaffUser, rpc: Rpc):
+    await rpc.call(Q.DELETE_PLAN, b.PlanQuery(plan_id=plan_id))
+    return Response(status_code=204)
+
+
+async def _admin_view(rpc: RpcClient, user: User) -> dict:
+    try:
+        subscription = await rpc.call(Q.GET_SUBSCRIPTION, b.GetSubscription(user_id=user.id))
+    except NotFound:
+        subscription = None
+    return AdminUser(
+        id=user.id, phone_number=user.phone_number, name=user.name, is_verified=user.is_verified,
+        is_staff=user.is_staff, date_joined=user.joined_utc, subscription=subscription,
+    ).model_dump(mode="json")
+
+
+@router.get("/users/", response_model=list[AdminUser] | dict)
+async def list_users(
+    request: Request,
+    _: StaffUser,
+    rpc: Rpc,
+    params: Annotated[PageParams, Depends()],
+    phone: Annotated[str | None, Query(max_length=32, description="Digits the phone number contains")] = None,
+):
+    digits = "".join(ch for ch in (phone or "") if ch.isdigit()) or None
+    limit = params.size if params.page else 100
+    async with runtime(request).auth.factory() as s:
+        count, users = await UserRepository(s).search(digits, params.offset if params.page else 0, limit)
+    results = [await _admin_view(rpc, user) for user in users]
+    return envelope(request, params, count, results) if params.page else results
+
+
+@router.post("/users/{user_id}/subscription/", response_model=b.Subscription)
+async def start_subscription(user_id: int, body: StartSubscriptionBody, _: StaffUser, rpc: Rpc, request: Request):
+    async with runtime(request).auth.factory() as s:
+        if await UserRepository(s).get(user_id) is None:
+            raise NotFound()
+    command = b.StartSubscription(user_id=user_id, plan_id=body.subscription_type_id, duration_days=body.duration_days)
+    return await rpc.call(Q.START_SUBSCRIPTION, command)
+
+
+@router.post("/users/{user_id}/staff/", response_model=AdminUser)
+async def set_staff(user_id: int, body: StaffBody, _: StaffUser, rpc: Rpc, request: Request):
+    async with transaction(runtime(request).auth.factory) as s:
+        user = await UserRepository(s).set_staff(user_id, body.is_staff)
+        if user is None:
+            raise NotFound()
+    return await _admin_view(rpc, user)

@@ -1,0 +1,130 @@
+"""Conversation flows over the real system: streaming, edit, regenerate, stop, titles, isolation."""
+
+import time
+
+import pytest
+
+from tests.support.api import Api
+from tests.support.sse import EventCollector
+
+
+@pytest.fixture
+def chat(premium):
+    session = premium.post("/api/chat-sessions/", json={"chatbot_id": 1}).json()
+    return premium, session
+
+
+def _send(api: Api, session_id: int, text: str, **kw) -> dict:
+    response = api.post(f"/api/chat-sessions/{session_id}/send/", json={"message": text}, **kw)
+    assert response.status_code == 201, response.text
+    return response.json()["user_message"]
+
+
+def test_stream_shows_queued_deltas_and_completed(chat):
+    api, session = chat
+    url = f"/api/chat-sessions/{session['id']}/stream/"
+    collector = EventCollector(api.http, url).start()
+    time.sleep(0.3)  # the stream reads from "now": let it attach before sending
+    sent = _send(api, session["id"], "Tell me something about the sea.")
+    events = collector.wait()
+    names = [e["event"] for e in events]
+    assert names[0] == "reply.queued" and names[-1] == "reply.completed"
+    deltas = [e["data"] for e in events if e["event"] == "reply.delta"]
+    assert deltas, names
+    completed = events[-1]["data"]
+    assert "".join(d["delta"] for d in deltas) == completed["content"]
+    assert {d["message_id"] for d in deltas} == {completed["message_id"]}
+    assert events[0]["data"]["user_message"]["message_id"] == sent["message_id"]
+    assert all(e.get("id") for e in events)
+
+
+def test_last_event_id_resumes_the_stream(chat):
+    api, session = chat
+    url = f"/api/chat-sessions/{session['id']}/stream/"
+    first = EventCollector(api.http, url, until=lambda e: e["event"] == "reply.queued").start()
+    time.sleep(0.3)
+    sent = _send(api, session["id"], "Count to ten slowly.")
+    queued = first.wait()[-1]
+    api.wait_for_reply(session["id"], sent["message_id"])
+    resumed = EventCollector(api.http, url, headers={"Last-Event-ID": queued["id"]}).start().wait()
+    assert resumed[0]["event"] == "reply.delta"
+    assert resumed[-1]["event"] == "reply.completed"
+
+
+def test_second_send_during_reply_is_409_and_stop_keeps_partial(premium):
+    api = premium
+    session = api.post("/api/chat-sessions/", json={"chatbot_id": 1}).json()
+    # A slow first token keeps the reply in progress long enough to collide and stop.
+    sent = _send(api, session["id"], "Write a long story [[fault:slow_first_token=2]]")
+    busy = api.post(f"/api/chat-sessions/{session['id']}/send/", json={"message": "again"})
+    assert busy.status_code == 409 and busy.json()["code"] == "reply_in_progress"
+    stopped = api.post(f"/api/chat-sessions/{session['id']}/stop/")
+    assert stopped.status_code == 202, stopped.text
+    result = api.wait_for_reply(session["id"], sent["message_id"])
+    assert result["user_message"]["reply_status"] == "completed"
+    nothing = api.post(f"/api/chat-sessions/{session['id']}/stop/")
+    assert nothing.status_code == 409 and nothing.json()["code"] == "no_reply_in_progress"
+
+
+def test_edit_disables_later_messages_and_replies_again(chat):
+    api, session = chat
+    first = _send(api, session["id"], "My name is Ali.")
+    api.wait_for_reply(session["id"], first["message_id"])
+    second = _send(api, session["id"], "What is my name?")
+    api.wait_for_reply(session["id"], second["message_id"])
+    edited = api.post(f"/api/chat-sessions/{session['id']}/messages/{first['message_id']}/edit/",
+                      json={"content": "My name is Reza."})
+    assert edited.status_code == 200, edited.text
+    assert len(edited.json()["disabled_message_ids"]) == 3
+    result = api.wait_for_reply(session["id"], first["message_id"])
+    messages = result["messages"]
+    assert [m["message_type"] for m in messages] == ["user", "assistant"]
+    assert messages[0]["content"] == "My name is Reza." and messages[0]["edited_at"]
+
+
+def test_regenerate_replaces_the_last_reply(chat):
+    api, session = chat
+    sent = _send(api, session["id"], "Give me a colour.")
+    old_reply = api.wait_for_reply(session["id"], sent["message_id"])["messages"][-1]
+    regenerated = api.post(f"/api/chat-sessions/{session['id']}/regenerate/")
+    assert regenerated.status_code == 202, regenerated.text
+    assert regenerated.json()["disabled_message_ids"] == [old_reply["message_id"]]
+    messages = api.wait_for_reply(session["id"], sent["message_id"])["messages"]
+    assert len(messages) == 2 and messages[-1]["message_id"] != old_reply["message_id"]
+
+
+def test_first_reply_generates_a_title(chat):
+    api, session = chat
+    sent = _send(api, session["id"], "How do volcanoes form?")
+    api.wait_for_reply(session["id"], sent["message_id"])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        title = api.get(f"/api/chat-sessions/{session['id']}/").json()["title"]
+        if title != "New Chat":
+            break
+        time.sleep(0.1)
+    assert title != "New Chat" and len(title) <= 50
+
+
+def test_another_users_session_is_404_everywhere(system, chat):
+    owner, session = chat
+    stranger = Api(system.gateway_url)
+    stranger.register()
+    sid = session["id"]
+    for method, path, body in [
+        ("GET", f"/api/chat-sessions/{sid}/", None),
+        ("PUT", f"/api/chat-sessions/{sid}/", {"title": "mine"}),
+        ("PATCH", f"/api/chat-sessions/{sid}/", {"title": "mine"}),
+        ("DELETE", f"/api/chat-sessions/{sid}/", None),
+        ("GET", f"/api/chat-sessions/{sid}/messages/", None),
+        ("POST", f"/api/chat-sessions/{sid}/send/", {"message": "hi"}),
+        ("POST", f"/api/chat-sessions/{sid}/update-title/", {"title": "x"}),
+        ("POST", f"/api/chat-sessions/{sid}/regenerate/", None),
+        ("POST", f"/api/chat-sessions/{sid}/stop/", None),
+        ("GET", f"/api/chat-sessions/{sid}/stream/", None),
+    ]:
+        response = stranger.request(method, path, json=body)
+        assert response.status_code == 404, (method, path, response.status_code, response.text)
+        assert response.json() == {"detail": "Not found."}
+    assert stranger.get("/api/chat-sessions/").json() == []
+    assert owner.get(f"/api/chat-sessions/{sid}/").status_code == 200
