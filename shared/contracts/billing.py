@@ -16,9 +16,28 @@ class Queries:
     LIST_SESSION_USAGES = "billing.list_session_usages"  # UserQuery -> list[SessionUsage]
     GET_USAGE = "billing.get_usage"  # UserQuery -> UsageReport
     PING = "billing.ping"
+    START_SUBSCRIPTION = "billing.start_subscription"  # StartSubscription -> Subscription
+    LIST_PLANS = "billing.list_plans"  # ListPlans -> list[Plan]
+    GET_PLAN = "billing.get_plan"  # PlanQuery -> Plan
+    CREATE_PLAN = "billing.create_plan"  # CreatePlan -> Plan
+    UPDATE_PLAN = "billing.update_plan"  # UpdatePlan -> Plan
+    DELETE_PLAN = "billing.delete_plan"  # PlanQuery -> None (Conflict "in_use" while subscribed)
 
 
 WINDOW_FIELDS = ("hourly", "three_hours", "twelve_hours", "daily", "weekly", "monthly")
+
+# Every limit name (api.md §4), in the order GET_USAGE reports them.
+LIMIT_NAMES: tuple[str, ...] = (
+    *(f"{w}_{kind}" for w in WINDOW_FIELDS for kind in ("messages", "tokens")),
+    "monthly_free_model_messages",
+    "monthly_free_model_tokens",
+    "max_tokens",
+    "max_tokens_free",
+    "max_openrouter_cost_usd",
+    "daily_image_generation",
+    "weekly_image_generation",
+    "monthly_image_generation",
+)
 
 
 class Plan(Contract):
@@ -100,6 +119,19 @@ class Admission(Contract):
     rate_limit: RateLimitInfo | None = None
 
 
+class DeniedLimit(Contract):
+    """`LimitExceeded.details["limit"]`: which limit denied, and when it frees up by itself.
+
+    `limit`/`used` are integers, or decimal strings for `max_openrouter_cost_usd`; `retry_after` is
+    seconds, or None when only a new subscription period resets the limit.
+    """
+
+    name: str
+    limit: int | str
+    used: int | str
+    retry_after: int | None
+
+
 class ReleaseExchange(Contract):
     exchange_id: UUID
     user_id: int
@@ -127,3 +159,33 @@ class LimitStatus(Contract):
 class UsageReport(Contract):
     subscription_type_id: int
     limits: list[LimitStatus] = Field(default_factory=list)
+
+
+class StartSubscription(Contract):
+    """Open a new period on a plan now (admin today, payments later)."""
+
+    user_id: int
+    plan_id: int
+    duration_days: int | None = None  # None: the plan's own duration
+
+
+class ListPlans(Contract):
+    pass
+
+
+class PlanQuery(Contract):
+    plan_id: int
+
+
+class CreatePlan(Contract):
+    """`fields`: plan fields by name (validated by billing; read-only and unknown names are ignored)."""
+
+    fields: dict
+
+
+class UpdatePlan(Contract):
+    """PUT (`partial` False: omitted optional fields take their defaults) or PATCH (only what is set)."""
+
+    plan_id: int
+    partial: bool = False
+    fields: dict

@@ -1,0 +1,1 @@
+"""Billing service: plans, subscriptions, the usage ledger and the Redis sliding-window limiter."""

@@ -1,0 +1,92 @@
+"""Billing's broker face: RPC responders and event consumers, thin over BillingService."""
+
+from faststream.rabbit import RabbitRouter
+
+from billing.service import BillingService
+from shared import topology
+from shared.consumers import redeliver_on_error
+from shared.contracts import billing as b
+from shared.contracts.chat import ExchangeAbandoned
+from shared.contracts.gateway import UserRegistered
+from shared.contracts.llm import ReplyCompleted, ReplyFailed, TitleGenerated
+from shared.rpc import responder
+
+
+def build_router(service: BillingService) -> RabbitRouter:
+    router = RabbitRouter()
+    Q = b.Queries
+
+    @responder(router, Q.PING)
+    async def answer_ping(body: dict) -> dict:
+        return {"pong": True}
+
+    @responder(router, Q.GET_SUBSCRIPTION)
+    async def answer_get_subscription(q: b.GetSubscription) -> b.Subscription:
+        return await service.get_subscription(q)
+
+    @responder(router, Q.START_SUBSCRIPTION)
+    async def answer_start_subscription(q: b.StartSubscription) -> b.Subscription:
+        return await service.start_subscription(q)
+
+    @responder(router, Q.ADMIT)
+    async def answer_admit(q: b.AdmitExchange) -> b.Admission:
+        return await service.admit(q)
+
+    @responder(router, Q.RELEASE)
+    async def answer_release(q: b.ReleaseExchange) -> None:
+        await service.release(q)
+
+    @responder(router, Q.GET_USAGE)
+    async def answer_get_usage(q: b.UserQuery) -> b.UsageReport:
+        return await service.usage(q)
+
+    @responder(router, Q.LIST_SESSION_USAGES)
+    async def answer_list_session_usages(q: b.UserQuery) -> list[b.SessionUsage]:
+        return await service.session_usages(q)
+
+    @responder(router, Q.LIST_PLANS)
+    async def answer_list_plans(q: b.ListPlans) -> list[b.Plan]:
+        return await service.plans.list()
+
+    @responder(router, Q.GET_PLAN)
+    async def answer_get_plan(q: b.PlanQuery) -> b.Plan:
+        return await service.plans.get(q.plan_id)
+
+    @responder(router, Q.CREATE_PLAN)
+    async def answer_create_plan(q: b.CreatePlan) -> b.Plan:
+        return await service.plans.create(q)
+
+    @responder(router, Q.UPDATE_PLAN)
+    async def answer_update_plan(q: b.UpdatePlan) -> b.Plan:
+        return await service.plans.update(q)
+
+    @responder(router, Q.DELETE_PLAN)
+    async def answer_delete_plan(q: b.PlanQuery) -> None:
+        await service.plans.delete(q.plan_id)
+
+    @router.subscriber(topology.BILLING_USER_REGISTERED, exchange=topology.EVENTS)
+    @redeliver_on_error
+    async def on_user_registered(event: UserRegistered) -> None:
+        await service.on_user_registered(event)
+
+    @router.subscriber(topology.BILLING_REPLY_COMPLETED, exchange=topology.EVENTS)
+    @redeliver_on_error
+    async def on_reply_completed(event: ReplyCompleted) -> None:
+        await service.on_reply_completed(event)
+
+    @router.subscriber(topology.BILLING_REPLY_FAILED, exchange=topology.EVENTS)
+    @redeliver_on_error
+    async def on_reply_failed(event: ReplyFailed) -> None:
+        await service.on_reply_failed(event)
+
+    @router.subscriber(topology.BILLING_EXCHANGE_ABANDONED, exchange=topology.EVENTS)
+    @redeliver_on_error
+    async def on_exchange_abandoned(event: ExchangeAbandoned) -> None:
+        await service.on_exchange_abandoned(event)
+
+    @router.subscriber(topology.BILLING_TITLE_GENERATED, exchange=topology.EVENTS)
+    @redeliver_on_error
+    async def on_title_generated(event: TitleGenerated) -> None:
+        await service.on_title_generated(event)
+
+    return router

@@ -1,0 +1,33 @@
+"""Billing service settings."""
+
+from pydantic import Field, field_validator
+
+from shared.settings import ServiceSettings
+
+DEFAULT_PLAN_SKU = "FREE_SUB_30D"
+
+
+class BillingSettings(ServiceSettings):
+    database_url: str = Field("sqlite+aiosqlite:///var/billing.db", alias="BILLING_DATABASE_URL")
+    http_port: int = Field(8002, alias="BILLING_PORT")
+    # Plan given to new users and to anyone whose period has ended.
+    default_plan_sku: str = Field(DEFAULT_PLAN_SKU, alias="DEFAULT_PLAN_SKU")
+    # A reservation neither committed nor released after this long is released by itself. Keep it
+    # above the llm-worker's whole-reply timeout: a reply committed after its reservation expired is
+    # still billed, but its budget was no longer held for it.
+    reservation_ttl_seconds: int = Field(900, ge=30, le=86_400, alias="RESERVATION_TTL_SECONDS")
+    # Added to the prompt estimate before reserving, for providers whose tokenizer counts more than
+    # tiktoken's cl100k_base; 0 trusts the estimate.
+    prompt_margin_percent: int = Field(0, ge=0, le=100, alias="BILLING_PROMPT_MARGIN_PERCENT")
+
+    model_config = {**ServiceSettings.model_config, "populate_by_name": True}
+
+    @field_validator("default_plan_sku", mode="before")
+    @classmethod
+    def _blank_means_default(cls, value: object) -> object:
+        # compose passes an unset variable through as an empty string
+        return value or DEFAULT_PLAN_SKU
+
+
+def get_settings() -> BillingSettings:
+    return BillingSettings()

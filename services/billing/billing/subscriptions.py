@@ -1,0 +1,129 @@
+"""Subscriptions (business-rules §2): the default plan for new users, periods, and the fallback to
+the default plan when a period ends, so that a user is never left without limits."""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing import repository as repo
+from billing.models import Subscription
+from billing.plans import plan_out
+from billing.rules import floor_ms
+from shared.clock import Clock
+from shared.contracts import billing as b
+from shared.db import SessionFactory, transaction
+from shared.errors import NotFound, Unavailable, ValidationFailed
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 5
+
+
+@dataclass
+class Period:
+    """The user's current subscription as the use cases need it."""
+
+    id: int
+    user_id: int
+    start_date: datetime
+    end_date: datetime | None
+    windows_stale_at: datetime | None = None
+
+
+def _from_row(user_id: int, row: Mapping[str, Any]) -> tuple[Period, b.Plan]:
+    period = Period(row["sub_id"], user_id, row["sub_start_date"], row["sub_end_date"], row["sub_windows_stale_at"])
+    plan = b.Plan.model_validate({k: v for k, v in row.items() if not k.startswith("sub_")})
+    return period, plan
+
+
+def _from_model(sub: Subscription) -> Period:
+    return Period(sub.id, sub.user_id, sub.start_date, sub.end_date, sub.windows_stale_at)
+
+
+def subscription_out(period: Period, plan: b.Plan) -> b.Subscription:
+    return b.Subscription(id=period.id, subscription_type=plan, is_active=True, start_date=period.start_date,
+                          end_date=period.end_date)
+
+
+class Subscriptions:
+    def __init__(self, engine: AsyncEngine, factory: SessionFactory, clock: Clock, default_sku: str) -> None:
+        self.engine = engine
+        self.factory = factory
+        self.clock = clock
+        self.default_sku = default_sku
+
+    async def current(self, user_id: int) -> tuple[Period, b.Plan]:
+        """The user's current period; opens the default plan for a user seen for the first time and
+        falls back to it (a new open-ended period from the old end) when a period has ended."""
+        for _ in range(ATTEMPTS):
+            now = floor_ms(self.clock.now())
+            async with self.engine.connect() as conn:
+                row = await repo.current_subscription(conn, user_id)
+            found = None if row is None else _from_row(user_id, row)
+            if found is not None and (found[0].end_date is None or found[0].end_date > now):
+                return found
+            try:
+                opened = await self._open_default(user_id, found[0] if found else None, now)
+            except IntegrityError:
+                opened = None  # a concurrent request opened it first: read theirs
+            if opened is not None:
+                return opened
+        raise Unavailable("could not settle the user's subscription")
+
+    async def _open_default(self, user_id: int, ended: Period | None, now: datetime) -> tuple[Period, b.Plan] | None:
+        async with transaction(self.factory) as s:
+            stale_mark = None
+            start = now
+            if ended is not None:
+                if not await repo.deactivate_subscription(s, ended.id):
+                    return None
+                # the new period starts when the old one ended: nothing was admitted in between
+                start = ended.end_date
+                stale_mark = ended.windows_stale_at
+                log.info("subscription %s of user %s ended; default plan from %s", ended.id, user_id, start)
+            plan = await repo.plan_by_sku(s, self.default_sku)
+            if plan is None:
+                raise NotFound("No active subscription found")
+            sub = Subscription(user_id=user_id, plan_id=plan.id, start_date=start, end_date=None,
+                               is_active=True, windows_stale_at=stale_mark)
+            s.add(sub)
+            await s.flush()
+            return _from_model(sub), plan_out(plan)
+
+    async def get(self, user_id: int) -> b.Subscription:
+        return subscription_out(*await self.current(user_id))
+
+    async def start(self, q: b.StartSubscription) -> b.Subscription:
+        """Open a new period on a plan now; period totals start from zero, windows carry on."""
+        if q.duration_days is not None and not 1 <= q.duration_days <= 36_500:
+            raise ValidationFailed("duration_days must be from 1 to 36500.",
+                                   fields={"duration_days": ["Must be from 1 to 36500."]})
+        for _ in range(ATTEMPTS):
+            now = floor_ms(self.clock.now())
+            try:
+                async with transaction(self.factory) as s:
+                    plan = await repo.get_plan(s, q.plan_id)
+                    if plan is None:
+                        raise ValidationFailed("Unknown plan.", fields={"subscription_type_id": ["Unknown plan."]})
+                    days = plan.duration_days if q.duration_days is None else q.duration_days
+                    found = await repo.active_subscription(s, q.user_id)
+                    stale_mark = None
+                    if found is not None:
+                        if not await repo.deactivate_subscription(s, found.id):
+                            continue
+                        stale_mark = found.windows_stale_at
+                    sub = Subscription(
+                        user_id=q.user_id, plan_id=plan.id, start_date=now,
+                        end_date=now + timedelta(days=days) if days else None,
+                        is_active=True, windows_stale_at=stale_mark,
+                    )
+                    s.add(sub)
+                    await s.flush()
+                    return subscription_out(_from_model(sub), plan_out(plan))
+            except IntegrityError:
+                continue
+        raise Unavailable("could not start the subscription")
