@@ -33,10 +33,25 @@ def _test_vhost_url(url: str) -> str:
     return urlunparse(urlparse(url)._replace(path=f"/{TEST_VHOST}"))
 
 
+_servers: list = []
+
+
+def _ensure_servers() -> list:
+    """Find or start the servers once per run (the header reports them, fixtures use them)."""
+    if not _servers:
+        _servers.append(ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/")))
+        _servers.append(ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")))
+    return _servers
+
+
+def pytest_report_header(config) -> list[str]:  # noqa: ANN001
+    """Say in the run's output which servers the tests use and how they were found."""
+    return [f"infra: {server.kind} {server.how} at {server.url}" for server in _ensure_servers()]
+
+
 @pytest.fixture(scope="session")
 def infra():
-    rabbit = ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
-    redis = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    rabbit, redis = _ensure_servers()
     describe([rabbit, redis])
     rabbit_url = _test_vhost_url(rabbit.url)
     redis_url = urlunparse(urlparse(redis.url)._replace(path="/15"))
