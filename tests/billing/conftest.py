@@ -122,35 +122,3 @@ async def env(tmp_path, redis_url):
     await close_env(env)
 
 
-@pytest.fixture(scope="session")
-def postgres_admin_url() -> str:
-    """A PostgreSQL server (TEST_POSTGRES_URL, else the local one), found or started by devinfra."""
-    import os
-
-    from devinfra.servers import ensure_postgres, say
-
-    server = ensure_postgres(os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"))
-    say(f"billing PostgreSQL tests use {server.url}")
-    return server.url
-
-
-@pytest.fixture
-async def postgres_url(postgres_admin_url):
-    """A fresh database of its own, dropped afterwards; as an asyncpg SQLAlchemy URL."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(postgres_admin_url)
-    name = f"billing_test_{uuid.uuid4().hex[:10]}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
