@@ -66,6 +66,14 @@ class MediaStore(Protocol):
         ...
 
 
+def new_object_name(blob: MediaBlob, folder: str) -> str:
+    """`<folder>/<random uuid>.<ext>` for a storable image (unguessable, so served without login)."""
+    extension = _EXTENSIONS.get(blob.content_type)
+    if extension is None:
+        raise InvalidMedia(f"{blob.content_type} is not a storable image type")
+    return f"{folder.strip('/')}/{uuid.uuid4().hex}{extension}"
+
+
 class LocalMediaStore:
     """Files under `root`, served by the gateway at `base_url` (`/media/generated/<uuid>.png`)."""
 
@@ -74,10 +82,7 @@ class LocalMediaStore:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
 
     async def save(self, blob: MediaBlob, folder: str = "generated") -> str:
-        extension = _EXTENSIONS.get(blob.content_type)
-        if extension is None:
-            raise InvalidMedia(f"{blob.content_type} is not a storable image type")
-        relative = f"{folder.strip('/')}/{uuid.uuid4().hex}{extension}"
+        relative = new_object_name(blob, folder)
         await asyncio.to_thread(self._write, self.root / relative, blob.data)
         return self.base_url + relative
 
@@ -105,3 +110,49 @@ class LocalMediaStore:
         data = await asyncio.to_thread(path.read_bytes)
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return MediaBlob(content_type, data)
+
+
+class S3MediaStore:
+    """An S3-compatible bucket (AWS S3, MinIO, R2…): objects are public-read through `public_base_url`.
+
+    Credentials come from the standard AWS environment variables or instance roles (boto3's chain).
+    """
+
+    def __init__(self, bucket: str, public_base_url: str, *, endpoint_url: str | None = None,
+                 region: str | None = None, client=None) -> None:  # noqa: ANN001 - a boto3 client
+        import boto3
+
+        self.bucket = bucket
+        self.base_url = public_base_url if public_base_url.endswith("/") else public_base_url + "/"
+        self.client = client or boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+
+    async def save(self, blob: MediaBlob, folder: str = "generated") -> str:
+        key = new_object_name(blob, folder)
+        await asyncio.to_thread(
+            self.client.put_object, Bucket=self.bucket, Key=key, Body=blob.data, ContentType=blob.content_type
+        )
+        return self.base_url + key
+
+    def owns(self, url: str) -> bool:
+        return url.startswith(self.base_url)
+
+    async def load(self, url: str) -> MediaBlob:
+        if not self.owns(url):
+            raise InvalidMedia(f"{url!r} is not under {self.base_url!r}")
+        key = url[len(self.base_url):]
+        try:
+            answer = await asyncio.to_thread(self.client.get_object, Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey as exc:
+            raise FileNotFoundError(url) from exc
+        data = await asyncio.to_thread(answer["Body"].read)
+        return MediaBlob(answer.get("ContentType") or "application/octet-stream", data)
+
+
+def make_media_store(settings) -> MediaStore:  # noqa: ANN001 - any settings with the media fields
+    """The store the settings select: `MEDIA_STORE=local` (default) or `s3`."""
+    if settings.media_store == "s3":
+        if not settings.media_s3_bucket or not settings.media_s3_public_base_url:
+            raise SystemExit("MEDIA_STORE=s3 needs MEDIA_S3_BUCKET and MEDIA_S3_PUBLIC_BASE_URL")
+        return S3MediaStore(settings.media_s3_bucket, settings.media_s3_public_base_url,
+                            endpoint_url=settings.media_s3_endpoint_url, region=settings.media_s3_region)
+    return LocalMediaStore(settings.media_root, settings.media_base_url)

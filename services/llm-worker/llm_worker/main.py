@@ -11,7 +11,7 @@ from llm_worker.service import ReplyService
 from llm_worker.settings import WorkerSettings
 from llm_worker.stops import StopRegistry
 from shared.broker import declare_topology, make_broker
-from shared.media import LocalMediaStore, MediaStore
+from shared.media import MediaStore, make_media_store
 from shared.service_app import add_health_routes
 
 
@@ -27,7 +27,7 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
         broker = make_broker(settings.rabbit_url, prefetch=settings.worker_concurrency,
                              graceful_timeout=settings.graceful_timeout_seconds)
         service = ReplyService(
-            openrouter, media or LocalMediaStore(settings.media_root, settings.media_base_url),
+            openrouter, media or make_media_store(settings),
             BrokerEvents(broker), StopRegistry(), settings,
         )
         broker.include_router(build_router(service, settings.instance_id))

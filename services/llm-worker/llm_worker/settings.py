@@ -3,6 +3,7 @@
 import os
 import socket
 import uuid
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
@@ -47,6 +48,12 @@ class WorkerSettings(ServiceSettings):
 
     media_root: str = Field("var/media", alias="MEDIA_ROOT")
     media_base_url: str = Field("/media/", alias="MEDIA_BASE_URL")
+    # "local": files under MEDIA_ROOT served by the gateway; "s3": an S3-compatible bucket.
+    media_store: Literal["local", "s3"] = Field("local", alias="MEDIA_STORE")
+    media_s3_bucket: str | None = Field(None, alias="MEDIA_S3_BUCKET")
+    media_s3_endpoint_url: str | None = Field(None, alias="MEDIA_S3_ENDPOINT_URL")
+    media_s3_region: str | None = Field(None, alias="MEDIA_S3_REGION")
+    media_s3_public_base_url: str | None = Field(None, alias="MEDIA_S3_PUBLIC_BASE_URL")
     # Fallback for title requests when the session's model cannot answer.
     title_model: str | None = Field(None, alias="TITLE_MODEL")
     title_max_tokens: int = Field(24, ge=4, alias="TITLE_MAX_TOKENS")
