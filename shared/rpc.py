@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
-from faststream.rabbit import RabbitRouter
+from faststream.rabbit import RabbitResponse, RabbitRouter
 from pydantic import BaseModel, TypeAdapter
 
 from shared.errors import DomainError, Timeout, Unavailable, from_wire
@@ -128,19 +128,21 @@ def responder(router: RabbitRouter, query: str) -> Callable[[Callable[..., Await
 
     def decorator(fn: Callable[..., Awaitable[Any]]) -> Any:
         @functools.wraps(fn)
-        async def answer(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        async def answer(*args: Any, **kwargs: Any) -> RabbitResponse:
             try:
-                result = await fn(*args, **kwargs)
+                envelope = {"ok": True, "result": to_jsonable(await fn(*args, **kwargs))}
             except DomainError as exc:
-                return {"ok": False, "error": exc.to_wire()}
+                envelope = {"ok": False, "error": exc.to_wire()}
             except Exception:  # an RPC must always answer; the bug is logged here
                 log.exception("RPC %s failed", query)
-                return {"ok": False, "error": Unavailable(f"{query} failed").to_wire()}
-            return {"ok": True, "result": to_jsonable(result)}
+                envelope = {"ok": False, "error": Unavailable(f"{query} failed").to_wire()}
+            # Not mandatory: RabbitMQ reports direct reply-to publishes as unroutable even when it
+            # delivers them, and a caller that gave up has nobody to route to anyway.
+            return RabbitResponse(envelope, mandatory=False)
 
         # FastStream decodes arguments from the signature; the answer is an envelope, not the
         # handler's own return type, so the return annotation must not be used to cast it.
-        answer.__signature__ = inspect.signature(fn).replace(return_annotation=dict)  # type: ignore[attr-defined]
+        answer.__signature__ = inspect.signature(fn).replace(return_annotation=RabbitResponse)  # type: ignore[attr-defined]
         del answer.__wrapped__  # type: ignore[attr-defined]
         return router.subscriber(rpc_queue(query), exchange=RPC)(answer)
 

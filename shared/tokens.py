@@ -28,3 +28,8 @@ def count_messages(messages: list[dict]) -> int:
             content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
         total += MESSAGE_OVERHEAD + count_text(content)
     return total
+
+
+def warm_up() -> None:
+    """Load the encoding now (≈0.4 s) instead of on the first request; services call it at start-up."""
+    _encoding()

@@ -1,5 +1,6 @@
 """Chat service application: catalog, sessions and messages behind RPC and reply events."""
 
+import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from shared.broker import declare_topology, make_broker
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
 from shared.migrations import upgrade_to_head
+from shared.tokens import warm_up
 from shared.service_app import add_health_routes
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,6 +32,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         factory = make_session_factory(engine)
         await upgrade_to_head(settings.database_url, MIGRATIONS)
+        await asyncio.to_thread(warm_up)  # the first send must not pay for loading the encoding
         if settings.seed_catalog:
             async with transaction(factory) as s:
                 await seed_catalog(s)

@@ -63,18 +63,26 @@ class ChatRepository:
             return None
         return row
 
-    async def list_sessions(self, user_id: int, offset: int, limit: int | None) -> tuple[int, list[ChatSession]]:
+    async def list_sessions(
+        self, user_id: int, offset: int, limit: int | None
+    ) -> tuple[int, list[tuple[ChatSession, Chatbot, AiModel]]]:
+        """A page of sessions with their chatbot and model, in one query (count only when paging)."""
         where = (ChatSession.user_id == user_id, ChatSession.is_active)
-        count = (await self.s.exec(select(func.count()).select_from(ChatSession).where(*where))).one()
         query = (
-            select(ChatSession)
+            select(ChatSession, Chatbot, AiModel)
+            .join(Chatbot, col(Chatbot.id) == ChatSession.chatbot_id)
+            .join(AiModel, col(AiModel.id) == ChatSession.ai_model_id)
             .where(*where)
             .order_by(col(ChatSession.updated_at).desc(), col(ChatSession.id).desc())
             .offset(offset)
         )
         if limit is not None:
             query = query.limit(limit)
-        return count, list((await self.s.exec(query)).all())
+        rows = list((await self.s.exec(query)).all())
+        if limit is None:
+            return len(rows), rows
+        count = (await self.s.exec(select(func.count()).select_from(ChatSession).where(*where))).one()
+        return count, rows
 
     async def claim_reply(self, session_id: int, exchange_id: UUID, now: datetime, stale_before: datetime) -> bool:
         """Atomically mark the session as having a reply in progress; False if one already is."""

@@ -136,14 +136,8 @@ class ChatService:
 
     async def list_sessions(self, q: c.ListSessions) -> c.SessionPage:
         async with self.factory() as s:
-            repo = ChatRepository(s)
-            count, rows = await repo.list_sessions(q.user_id, q.offset, q.limit)
-            # The catalog is small: one lookup per distinct chatbot/model, not per session.
-            bots = {i: await repo.chatbot(i) for i in {r.chatbot_id for r in rows}}
-            models = {i: await repo.model(i) for i in {r.ai_model_id for r in rows}}
-            return c.SessionPage(
-                count=count, items=[session_out(r, bots[r.chatbot_id], models[r.ai_model_id]) for r in rows]
-            )
+            count, rows = await ChatRepository(s).list_sessions(q.user_id, q.offset, q.limit)
+            return c.SessionPage(count=count, items=[session_out(row, bot, model) for row, bot, model in rows])
 
     async def _owned(self, repo: ChatRepository, q: c.SessionQuery) -> ChatSession:
         session = await repo.session_of(q.user_id, q.session_id)
@@ -197,9 +191,9 @@ class ChatService:
 
     async def _exchange_context(
         self, repo: ChatRepository, q: c.PrepareExchange
-    ) -> tuple[ChatSession, Chatbot, AiModel, list[Message], Message | None, str]:
-        """Session, catalog rows, the history before the exchange's user message, that message
-        (None for a new send) and the user text the reply answers."""
+    ) -> tuple[ChatSession, Chatbot, AiModel, list[Message], list[Message], Message | None, str]:
+        """Session, catalog rows, the enabled messages, the history before the exchange's user
+        message, that message (None for a new send) and the user text the reply answers."""
         session = await self._owned(repo, q)
         bot, model = await self._require_access(repo, session, q.plan_id)
         if self._busy(session):
@@ -208,7 +202,7 @@ class ChatService:
         if q.kind == "send":
             if not q.content or not q.content.strip():
                 raise _invalid("message", "Message must not be empty.")
-            return session, bot, model, messages, None, q.content
+            return session, bot, model, messages, messages, None, q.content
         if q.kind == "edit":
             target = await repo.message_in_session(session.id, q.message_id) if q.message_id else None
             if target is None or target.message_type != "user" or target.disabled:
@@ -216,7 +210,7 @@ class ChatService:
             if not q.content or not q.content.strip():
                 raise _invalid("content", "Content must not be empty.")
             before = [m for m in messages if m.id < target.id]
-            return session, bot, model, before, target, q.content
+            return session, bot, model, messages, before, target, q.content
         # regenerate: the last user message, whose reply (if any) is replaced
         users = [m for m in messages if m.message_type == "user"]
         if not users:
@@ -226,7 +220,7 @@ class ChatService:
         if not has_reply and target.reply_status != "failed":
             raise _invalid("message", "There is no reply to regenerate.")
         before = [m for m in messages if m.id < target.id]
-        return session, bot, model, before, target, target.content
+        return session, bot, model, messages, before, target, target.content
 
     def _prompt(self, bot: Chatbot, model: AiModel, before: list[Message], text: str) -> tuple[list[ChatTurn], int]:
         turn = ChatTurn(role="user", content=text)
@@ -237,7 +231,7 @@ class ChatService:
     async def prepare_exchange(self, q: c.PrepareExchange) -> c.ExchangePlan:
         async with self.factory() as s:
             repo = ChatRepository(s)
-            _, bot, model, before, _, text = await self._exchange_context(repo, q)
+            _, bot, model, _, before, _, text = await self._exchange_context(repo, q)
             _, prompt_tokens = self._prompt(bot, model, before, text)
             return c.ExchangePlan(
                 exchange_id=uuid4(), model=model.model_id, is_free_model=model.is_free,
@@ -251,11 +245,11 @@ class ChatService:
         now = self.clock.now()
         async with transaction(self.factory) as s:
             repo = ChatRepository(s)
-            session, bot, model, before, target, text = await self._exchange_context(repo, q)
+            session, bot, model, messages, before, target, text = await self._exchange_context(repo, q)
             stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
             if not await repo.claim_reply(session.id, q.exchange_id, now, stale_before):
                 raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
-            later = [m for m in await repo.active_messages(session.id) if target is not None and m.id > target.id]
+            later = [m for m in messages if target is not None and m.id > target.id]
             if target is None:
                 target = Message(
                     session_id=session.id, user_id=q.user_id, message_type="user", content=text,
