@@ -1,16 +1,32 @@
 """Request bodies of the staff catalog routes; only fields a request sets are applied."""
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from gateway.schemas import Id
+
+# An OpenRouter model slug; chat stores fallback lists comma-joined, so a comma would split one.
+Slug = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^,\s]+$")]
 
 
 class AdminBody(BaseModel):
     model_config = ConfigDict(extra="ignore")  # read-only fields (id, …) are ignored
+    # Fields are optional (PATCH sends only some), but only these may be set to null on purpose.
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.NULLABLE:
+            raise PydanticCustomError("null", "This field may not be null.")
+        return value
 
 
 class AiModelBody(AdminBody):
+    NULLABLE = frozenset({"prompt_price_usd_per_mtok", "completion_price_usd_per_mtok"})  # null: price unknown
     name: str | None = Field(None, min_length=1, max_length=200)
     model_id: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=5_000)
@@ -18,56 +34,59 @@ class AiModelBody(AdminBody):
     is_active: bool | None = None
     is_free: bool | None = None
     token_cost_multiplier: Decimal | None = Field(None, ge=0, le=999_999, decimal_places=2)
-    subscription_type_ids: list[int] | None = Field(None, max_length=1_000)
+    subscription_type_ids: list[Id] | None = Field(None, max_length=1_000)
     context_tokens: int | None = Field(None, ge=16, le=10_000_000)
     max_reply_tokens: int | None = Field(None, ge=16, le=10_000_000)
     prompt_price_usd_per_mtok: Decimal | None = Field(None, ge=0, le=999_999)
     completion_price_usd_per_mtok: Decimal | None = Field(None, ge=0, le=999_999)
-    fallback_model_ids: list[str] | None = Field(None, max_length=10)
+    fallback_model_ids: list[Slug] | None = Field(None, max_length=10)
 
 
 class ChatbotBody(AdminBody):
+    NULLABLE = frozenset({"image", "default_model_id"})
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=5_000)
     image: str | None = Field(None, max_length=500)
     is_active: bool | None = None
     system_prompt: str | None = Field(None, max_length=32_000)
     chatbot_type: Literal["text", "image"] | None = None
-    subscription_type_ids: list[int] | None = Field(None, max_length=1_000)
+    subscription_type_ids: list[Id] | None = Field(None, max_length=1_000)
     default_model_id: str | None = Field(None, max_length=200)
 
 
 class PlanBody(AdminBody):
+    # Limits are 32-bit integer columns (PostgreSQL `integer`); larger values would not store.
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=5_000)
     price: Decimal | None = Field(None, ge=0, le=10**12, decimal_places=2)
     duration_days: int | None = Field(None, ge=1, le=36_500)
     sku: str | None = Field(None, min_length=1, max_length=100)
-    max_tokens: int | None = Field(None, ge=0, le=10**15)
-    max_tokens_free: int | None = Field(None, ge=0, le=10**15)
+    max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
+    max_tokens_free: int | None = Field(None, ge=0, le=2_147_483_647)
     max_openrouter_cost_usd: Decimal | None = Field(None, ge=0, le=10**9, decimal_places=2)
-    hourly_max_messages: int | None = Field(None, ge=0, le=10**12)
-    hourly_max_tokens: int | None = Field(None, ge=0, le=10**15)
-    three_hours_max_messages: int | None = Field(None, ge=0, le=10**12)
-    three_hours_max_tokens: int | None = Field(None, ge=0, le=10**15)
-    twelve_hours_max_messages: int | None = Field(None, ge=0, le=10**12)
-    twelve_hours_max_tokens: int | None = Field(None, ge=0, le=10**15)
-    daily_max_messages: int | None = Field(None, ge=0, le=10**12)
-    daily_max_tokens: int | None = Field(None, ge=0, le=10**15)
-    weekly_max_messages: int | None = Field(None, ge=0, le=10**12)
-    weekly_max_tokens: int | None = Field(None, ge=0, le=10**15)
-    monthly_max_messages: int | None = Field(None, ge=0, le=10**12)
-    monthly_max_tokens: int | None = Field(None, ge=0, le=10**15)
-    monthly_free_model_messages: int | None = Field(None, ge=0, le=10**12)
-    monthly_free_model_tokens: int | None = Field(None, ge=0, le=10**15)
-    daily_image_generation_limit: int | None = Field(None, ge=0, le=10**12)
-    weekly_image_generation_limit: int | None = Field(None, ge=0, le=10**12)
-    monthly_image_generation_limit: int | None = Field(None, ge=0, le=10**12)
+    hourly_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
+    hourly_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
+    three_hours_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
+    three_hours_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
+    twelve_hours_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
+    twelve_hours_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
+    daily_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
+    daily_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
+    weekly_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
+    weekly_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
+    monthly_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
+    monthly_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
+    monthly_free_model_messages: int | None = Field(None, ge=0, le=2_147_483_647)
+    monthly_free_model_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
+    daily_image_generation_limit: int | None = Field(None, ge=0, le=2_147_483_647)
+    weekly_image_generation_limit: int | None = Field(None, ge=0, le=2_147_483_647)
+    monthly_image_generation_limit: int | None = Field(None, ge=0, le=2_147_483_647)
     is_active: bool | None = None
 
 
 class StartSubscriptionBody(AdminBody):
-    subscription_type_id: int
+    NULLABLE = frozenset({"duration_days"})  # null: the plan's own duration
+    subscription_type_id: Id
     duration_days: int | None = Field(None, ge=1, le=36_500)
 
 

@@ -7,6 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.schemas import Id
+
 
 class Strict(BaseModel):
     # Unknown fields are ignored: read-only fields sent back by clients never change anything.
@@ -85,12 +87,16 @@ def _trimmed(value: str) -> str:
 
 
 class CreateSessionBody(Strict):
-    chatbot_id: int
+    chatbot_id: Id
     ai_model_id: str | None = Field(None, min_length=1, max_length=200)
     title: str | None = Field(None, min_length=1, max_length=200)
     auto_generate_title: bool = True
 
-    _strip = field_validator("title")(lambda v: v.strip() if v is not None else v)
+    @field_validator("title", mode="before")
+    @classmethod
+    def strip(cls, value: object) -> object:
+        # Before the length check: a blank title is refused (400), as on update, not silently "New Chat".
+        return value.strip() if isinstance(value, str) else value
 
 
 class UpdateSessionBody(Strict):

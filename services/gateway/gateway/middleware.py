@@ -144,7 +144,11 @@ class TrailingSlashMiddleware:
 
 
 class BodyLimitMiddleware:
-    """413 for a body over the limit: at once from Content-Length, or while a chunked body streams in."""
+    """413 for a body over the limit: at once from Content-Length, or while a chunked body streams in.
+
+    A chunked body (no Content-Length) is read here, before the route runs, and handed on whole: routes
+    that never read their body (logout, stop, regenerate) would otherwise accept any size unnoticed.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -154,10 +158,17 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await validation(413, BodyTooLarge().detail)(scope, receive, send)
             return
+        if declared is None and "transfer-encoding" in headers:
+            body = await self._read_chunked(receive)
+            if body is None:
+                await validation(413, BodyTooLarge().detail)(scope, receive, send)
+                return
+            receive = _replay(body, receive)
         received = 0
 
         async def receive_limited() -> Message:
@@ -170,3 +181,32 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, receive_limited, send)
+
+    async def _read_chunked(self, receive: Receive) -> bytes | None:
+        """The whole body, or None as soon as it is over the limit."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(parts)  # the client went away: the next receive() reports it again
+            part = message.get("body", b"")
+            size += len(part)
+            if size > self.max_bytes:
+                return None
+            parts.append(part)
+            if not message.get("more_body", False):
+                return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # later calls wait for the disconnect, as they would have
+
+    return replay

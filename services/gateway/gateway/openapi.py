@@ -5,13 +5,15 @@ from typing import Any
 from fastapi import FastAPI
 
 VALIDATION_REF = {"$ref": "#/components/schemas/ValidationErrorBody"}
+DETAIL_REF = {"$ref": "#/components/schemas/DetailBody"}
 
 
 def install_openapi(app: FastAPI) -> None:
     generate = app.openapi  # FastAPI's own, cached until the routes change
 
     def build() -> dict[str, Any]:
-        return _without_422(generate())  # idempotent, so running it on the cached document is fine
+        # Both steps are idempotent, so running them on the cached document is fine.
+        return _with_not_found(_without_422(generate()))
 
     app.openapi = build  # type: ignore[method-assign]
 
@@ -21,7 +23,10 @@ def _without_422(schema: dict[str, Any]) -> dict[str, Any]:
     for methods in schema.get("paths", {}).values():
         for operation in methods.values():
             responses = operation.get("responses", {})
-            if responses.pop("422", None) is not None and "400" not in responses:
+            if not _is_fastapis_422(responses.get("422")):
+                continue  # a 422 a route documents itself (idempotency_key_reused) stays
+            del responses["422"]
+            if "400" not in responses:
                 responses["400"] = {
                     "description": "Invalid field, or malformed JSON",
                     "content": {"application/json": {"schema": VALIDATION_REF}},
@@ -29,4 +34,21 @@ def _without_422(schema: dict[str, Any]) -> dict[str, Any]:
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+    return schema
+
+
+def _is_fastapis_422(response: dict[str, Any] | None) -> bool:
+    schema = (response or {}).get("content", {}).get("application/json", {}).get("schema", {})
+    return schema.get("$ref", "").endswith("/HTTPValidationError")
+
+
+def _with_not_found(schema: dict[str, Any]) -> dict[str, Any]:
+    # Any route naming a resource by id answers 404 when it is missing or not the caller's (api.md §3.5).
+    for methods in schema.get("paths", {}).values():
+        for operation in methods.values():
+            if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                operation.setdefault("responses", {}).setdefault("404", {
+                    "description": "Not found, or not yours",
+                    "content": {"application/json": {"schema": DETAIL_REF}},
+                })
     return schema

@@ -1,11 +1,20 @@
 """HTTP models of the auth and users routes and of the error bodies (api.md §2, §3.1, §4)."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, RootModel
 
 from gateway.models import User
+from shared.contracts import billing as b
+
+# Ids are 32-bit integers in every database (PostgreSQL `integer`): a larger or non-positive id names
+# nothing and must never reach SQL, where it fails as an overflow instead of a clear 400.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Body(BaseModel):
@@ -71,6 +80,21 @@ class CsrfToken(BaseModel):
     csrftoken: str
 
 
+# --- plans and subscriptions ----------------------------------------------------------------------
+
+# Money is a decimal string with two places (api.md §1, "99.99"), however billing stored it ("0", "70000").
+Money = Annotated[Decimal, PlainSerializer(lambda value: str(value.quantize(Decimal("0.01"))), return_type=str)]
+
+
+class PlanOut(b.Plan):
+    price: Money
+    max_openrouter_cost_usd: Money = Decimal(0)
+
+
+class SubscriptionOut(b.Subscription):
+    subscription_type: PlanOut
+
+
 # --- error bodies (documentation; gateway.errors builds them) -------------------------------------
 
 
@@ -98,6 +122,10 @@ class LimitErrorBody(ErrorBody):
     limit: LimitInfo
 
 
+class ForbiddenBody(RootModel[DetailBody | ErrorBody]):
+    """403: `{"detail"}` for CSRF and staff-only routes, `{"error", "code"}` for plan refusals."""
+
+
 def _doc(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"model": model, "description": description}
 
@@ -110,6 +138,14 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 LOGGED_IN_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _doc(DetailBody, "Not logged in"),
-    403: _doc(DetailBody, "CSRF failed (unsafe methods), or not allowed"),
+    403: _doc(ForbiddenBody, "CSRF failed or staff only (`detail`), or the plan does not allow the chatbot or "
+              "model (`code`: chatbot_access_denied, model_access_denied)"),
 }
 LIMIT_RESPONSE: dict[int | str, dict[str, Any]] = {429: _doc(LimitErrorBody, "Too many attempts; see Retry-After")}
+USAGE_LIMIT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    429: _doc(LimitErrorBody, "A usage limit of your plan is reached; see Retry-After"),
+}
+
+
+def conflict(description: str) -> dict[int | str, dict[str, Any]]:
+    return {409: _doc(ErrorBody, description)}

@@ -12,6 +12,7 @@ from gateway.deps import StaffUser, runtime
 from gateway.models import User
 from gateway.pagination import PageParams, envelope, paged_list
 from gateway.repository import UserRepository
+from gateway.schemas import PathId, PlanOut, SubscriptionOut, conflict
 from shared.contracts import billing as b
 from shared.db import transaction
 from shared.errors import NotFound
@@ -28,40 +29,45 @@ class AdminUser(BaseModel):
     is_verified: bool
     is_staff: bool
     date_joined: datetime
-    subscription: b.Subscription | None
+    subscription: SubscriptionOut | None
 
 
 def _fields(body: PlanBody) -> dict:
     return body.model_dump(mode="json", exclude_unset=True)
 
 
-@router.get("/subscription-types/", response_model=list[b.Plan] | dict)
+@router.get("/subscription-types/", response_model=list[PlanOut] | dict)
 async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
-    return await paged_list(request, params, lambda: rpc.call(Q.LIST_PLANS, b.ListPlans()))
+    async def fetch() -> list[dict]:
+        # Shaped here: an envelope's results are not passed through the response model.
+        return [PlanOut.model_validate(p).model_dump(mode="json") for p in await rpc.call(Q.LIST_PLANS, b.ListPlans())]
+
+    return await paged_list(request, params, fetch)
 
 
-@router.post("/subscription-types/", status_code=201, response_model=b.Plan)
+@router.post("/subscription-types/", status_code=201, response_model=PlanOut)
 async def create_plan(body: PlanBody, _: StaffUser, rpc: Rpc):
     return await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields=_fields(body)))
 
 
-@router.get("/subscription-types/{plan_id}/", response_model=b.Plan)
-async def get_plan(plan_id: int, _: StaffUser, rpc: Rpc):
+@router.get("/subscription-types/{plan_id}/", response_model=PlanOut)
+async def get_plan(plan_id: PathId, _: StaffUser, rpc: Rpc):
     return await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
 
 
-@router.put("/subscription-types/{plan_id}/", response_model=b.Plan)
-async def replace_plan(plan_id: int, body: PlanBody, _: StaffUser, rpc: Rpc):
+@router.put("/subscription-types/{plan_id}/", response_model=PlanOut)
+async def replace_plan(plan_id: PathId, body: PlanBody, _: StaffUser, rpc: Rpc):
     return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, fields=_fields(body)))
 
 
-@router.patch("/subscription-types/{plan_id}/", response_model=b.Plan)
-async def update_plan(plan_id: int, body: PlanBody, _: StaffUser, rpc: Rpc):
+@router.patch("/subscription-types/{plan_id}/", response_model=PlanOut)
+async def update_plan(plan_id: PathId, body: PlanBody, _: StaffUser, rpc: Rpc):
     return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, partial=True, fields=_fields(body)))
 
 
-@router.delete("/subscription-types/{plan_id}/", status_code=204, response_class=Response)
-async def delete_plan(plan_id: int, _: StaffUser, rpc: Rpc):
+@router.delete("/subscription-types/{plan_id}/", status_code=204, response_class=Response,
+               responses=conflict("The default plan, or subscriptions use it (`code`: default_plan, in_use)"))
+async def delete_plan(plan_id: PathId, _: StaffUser, rpc: Rpc):
     await rpc.call(Q.DELETE_PLAN, b.PlanQuery(plan_id=plan_id))
     return Response(status_code=204)
 
@@ -93,8 +99,8 @@ async def list_users(
     return envelope(request, params, count, results) if params.page else results
 
 
-@router.post("/users/{user_id}/subscription/", response_model=b.Subscription)
-async def start_subscription(user_id: int, body: StartSubscriptionBody, _: StaffUser, rpc: Rpc, request: Request):
+@router.post("/users/{user_id}/subscription/", response_model=SubscriptionOut)
+async def start_subscription(user_id: PathId, body: StartSubscriptionBody, _: StaffUser, rpc: Rpc, request: Request):
     async with runtime(request).auth.factory() as s:
         if await UserRepository(s).get(user_id) is None:
             raise NotFound()
@@ -103,7 +109,7 @@ async def start_subscription(user_id: int, body: StartSubscriptionBody, _: Staff
 
 
 @router.post("/users/{user_id}/staff/", response_model=AdminUser)
-async def set_staff(user_id: int, body: StaffBody, _: StaffUser, rpc: Rpc, request: Request):
+async def set_staff(user_id: PathId, body: StaffBody, _: StaffUser, rpc: Rpc, request: Request):
     async with transaction(runtime(request).auth.factory) as s:
         user = await UserRepository(s).set_staff(user_id, body.is_staff)
         if user is None:

@@ -8,10 +8,12 @@ from gateway.admin_schemas import AiModelBody, ChatbotBody
 from gateway.backends import Rpc
 from gateway.deps import StaffUser
 from gateway.pagination import PageParams, paged_list
+from gateway.schemas import PathId, conflict
 from shared.contracts import chat as c
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 A = c.AdminQueries
+IN_USE = conflict("Chat sessions use it (`code`: in_use): set is_active to false instead")
 
 
 def _fields(body: AiModelBody | ChatbotBody) -> dict:
@@ -29,22 +31,22 @@ async def create_model(body: AiModelBody, _: StaffUser, rpc: Rpc):
 
 
 @router.get("/ai-models/{item_id}/", response_model=c.AdminAiModel)
-async def get_model(item_id: int, _: StaffUser, rpc: Rpc):
+async def get_model(item_id: PathId, _: StaffUser, rpc: Rpc):
     return await rpc.call(A.GET_MODEL, c.AdminItem(item_id=item_id))
 
 
 @router.put("/ai-models/{item_id}/", response_model=c.AdminAiModel)
-async def replace_model(item_id: int, body: AiModelBody, _: StaffUser, rpc: Rpc):
+async def replace_model(item_id: PathId, body: AiModelBody, _: StaffUser, rpc: Rpc):
     return await rpc.call(A.SAVE_MODEL, c.SaveAiModel(item_id=item_id, fields=_fields(body)))
 
 
 @router.patch("/ai-models/{item_id}/", response_model=c.AdminAiModel)
-async def update_model(item_id: int, body: AiModelBody, _: StaffUser, rpc: Rpc):
+async def update_model(item_id: PathId, body: AiModelBody, _: StaffUser, rpc: Rpc):
     return await rpc.call(A.SAVE_MODEL, c.SaveAiModel(item_id=item_id, partial=True, fields=_fields(body)))
 
 
-@router.delete("/ai-models/{item_id}/", status_code=204, response_class=Response)
-async def delete_model(item_id: int, _: StaffUser, rpc: Rpc):
+@router.delete("/ai-models/{item_id}/", status_code=204, response_class=Response, responses=IN_USE)
+async def delete_model(item_id: PathId, _: StaffUser, rpc: Rpc):
     await rpc.call(A.DELETE_MODEL, c.AdminItem(item_id=item_id))
     return Response(status_code=204)
 
@@ -60,21 +62,21 @@ async def create_chatbot(body: ChatbotBody, _: StaffUser, rpc: Rpc):
 
 
 @router.get("/chatbots/{item_id}/", response_model=c.AdminChatbot)
-async def get_chatbot(item_id: int, _: StaffUser, rpc: Rpc):
+async def get_chatbot(item_id: PathId, _: StaffUser, rpc: Rpc):
     return await rpc.call(A.GET_CHATBOT, c.AdminItem(item_id=item_id))
 
 
 @router.put("/chatbots/{item_id}/", response_model=c.AdminChatbot)
-async def replace_chatbot(item_id: int, body: ChatbotBody, _: StaffUser, rpc: Rpc):
+async def replace_chatbot(item_id: PathId, body: ChatbotBody, _: StaffUser, rpc: Rpc):
     return await rpc.call(A.SAVE_CHATBOT, c.SaveChatbot(item_id=item_id, fields=_fields(body)))
 
 
 @router.patch("/chatbots/{item_id}/", response_model=c.AdminChatbot)
-async def update_chatbot(item_id: int, body: ChatbotBody, _: StaffUser, rpc: Rpc):
+async def update_chatbot(item_id: PathId, body: ChatbotBody, _: StaffUser, rpc: Rpc):
     return await rpc.call(A.SAVE_CHATBOT, c.SaveChatbot(item_id=item_id, partial=True, fields=_fields(body)))
 
 
-@router.delete("/chatbots/{item_id}/", status_code=204, response_class=Response)
-async def delete_chatbot(item_id: int, _: StaffUser, rpc: Rpc):
+@router.delete("/chatbots/{item_id}/", status_code=204, response_class=Response, responses=IN_USE)
+async def delete_chatbot(item_id: PathId, _: StaffUser, rpc: Rpc):
     await rpc.call(A.DELETE_CHATBOT, c.AdminItem(item_id=item_id))
     return Response(status_code=204)

@@ -9,6 +9,7 @@ from gateway.backends import Rpc
 from gateway.deps import CurrentUser
 from gateway.exchanges import current_plan_id
 from gateway.pagination import PageParams, paged_list
+from gateway.schemas import PathId
 from shared.contracts import chat as c
 
 router = APIRouter(prefix="/api", tags=["catalog"])
@@ -21,7 +22,7 @@ async def list_chatbots(request: Request, user: CurrentUser, rpc: Rpc, params: A
 
 
 @router.get("/chatbots/{chatbot_id}/", response_model=s.Chatbot, summary="One chatbot your plan allows")
-async def get_chatbot(chatbot_id: int, user: CurrentUser, rpc: Rpc):
+async def get_chatbot(chatbot_id: PathId, user: CurrentUser, rpc: Rpc):
     plan_id = await current_plan_id(rpc, user.id)
     return await rpc.call(c.Queries.GET_CHATBOT, c.CatalogItemQuery(plan_id=plan_id, item_id=chatbot_id))
 
@@ -33,6 +34,6 @@ async def list_models(request: Request, user: CurrentUser, rpc: Rpc, params: Ann
 
 
 @router.get("/ai-models/{model_pk}/", response_model=s.AiModel, summary="One AI model your plan allows")
-async def get_model(model_pk: int, user: CurrentUser, rpc: Rpc):
+async def get_model(model_pk: PathId, user: CurrentUser, rpc: Rpc):
     plan_id = await current_plan_id(rpc, user.id)
     return await rpc.call(c.Queries.GET_MODEL, c.CatalogItemQuery(plan_id=plan_id, item_id=model_pk))

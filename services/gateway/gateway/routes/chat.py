@@ -12,6 +12,7 @@ from gateway.deps import CurrentUser
 from gateway.exchanges import current_plan_id, run_exchange
 from gateway.idempotency import IdempotencyKeyReused, IdempotencyStore, check_key
 from gateway.pagination import PageParams, envelope
+from gateway.schemas import USAGE_LIMIT_RESPONSE, ErrorBody, PathId, conflict
 from shared.contracts import chat as c
 from shared.errors import DomainError
 
@@ -46,13 +47,14 @@ async def create_session(body: s.CreateSessionBody, user: CurrentUser, rpc: Rpc)
 
 
 @router.get("/{session_id}/", response_model=s.ChatSession, summary="Get one of your chat sessions")
-async def get_session(session_id: int, user: CurrentUser, rpc: Rpc):
+async def get_session(session_id: PathId, user: CurrentUser, rpc: Rpc):
     return JSONResponse(await rpc.call(c.Queries.GET_SESSION, _session_query(user, session_id)))
 
 
 async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: Any) -> JSONResponse:
     plan_id = await current_plan_id(rpc, user.id)
-    fields = body.model_dump(exclude_unset=True)
+    # null means "not changing it", as an omitted field does (chat treats None as unset).
+    fields = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     if "title" in fields and "auto_generate_title" not in fields:
         fields["auto_generate_title"] = False
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, **fields)
@@ -60,23 +62,23 @@ async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: An
 
 
 @router.put("/{session_id}/", response_model=s.ChatSession, summary="Update a chat session")
-async def put_session(session_id: int, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc):
+async def put_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc):
     return await _update(session_id, body, user, rpc)
 
 
 @router.patch("/{session_id}/", response_model=s.ChatSession, summary="Partly update a chat session")
-async def patch_session(session_id: int, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc):
+async def patch_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc):
     return await _update(session_id, body, user, rpc)
 
 
 @router.delete("/{session_id}/", response_model=s.Success, summary="Delete a chat session")
-async def delete_session(session_id: int, user: CurrentUser, rpc: Rpc):
+async def delete_session(session_id: PathId, user: CurrentUser, rpc: Rpc):
     await rpc.call(c.Queries.DELETE_SESSION, _session_query(user, session_id))
     return {"success": True}
 
 
 @router.get("/{session_id}/messages/", response_model=s.MessageList, summary="Messages of a session, oldest first")
-async def list_messages(session_id: int, user: CurrentUser, rpc: Rpc):
+async def list_messages(session_id: PathId, user: CurrentUser, rpc: Rpc):
     messages = await rpc.call(c.Queries.LIST_MESSAGES, _session_query(user, session_id))
     return JSONResponse({"messages": [_message(m) for m in messages]})
 
@@ -96,10 +98,16 @@ def _rate_headers(admission_rate: Any) -> dict[str, str]:
     status_code=201,
     response_model=s.SendResult,
     summary="Send a message; the reply is produced asynchronously",
-    responses={409: {"description": "A reply is still in progress"}, 429: {"description": "A usage limit is reached"}},
+    responses={
+        **conflict("A reply is still in progress (`code`: reply_in_progress), or a request with this "
+                   "Idempotency-Key is (`code`: request_in_progress)"),
+        422: {"model": ErrorBody, "description": "This Idempotency-Key came with another body "
+              "(`code`: idempotency_key_reused)"},
+        **USAGE_LIMIT_RESPONSE,
+    },
 )
 async def send(
-    session_id: int,
+    session_id: PathId,
     body: s.SendBody,
     user: CurrentUser,
     rpc: Rpc,
@@ -134,7 +142,7 @@ async def send(
 
 
 @router.post("/{session_id}/update-title/", response_model=s.TitleResult, summary="Rename a session")
-async def update_title(session_id: int, body: s.TitleBody, user: CurrentUser, rpc: Rpc):
+async def update_title(session_id: PathId, body: s.TitleBody, user: CurrentUser, rpc: Rpc):
     plan_id = await current_plan_id(rpc, user.id)
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, title=body.title,
                               auto_generate_title=False)
@@ -146,22 +154,25 @@ async def update_title(session_id: int, body: s.TitleBody, user: CurrentUser, rp
     "/{session_id}/messages/{message_id}/edit/",
     response_model=s.DisabledResult,
     summary="Edit a user message and regenerate the reply from there",
+    responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE},
 )
-async def edit_message(session_id: int, message_id: UUID, body: s.EditBody, user: CurrentUser, rpc: Rpc):
+async def edit_message(session_id: PathId, message_id: UUID, body: s.EditBody, user: CurrentUser, rpc: Rpc):
     stored, _ = await run_exchange(rpc, user.id, session_id, "edit", content=body.content, message_id=message_id)
     return {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}
 
 
 @router.post("/{session_id}/regenerate/", status_code=202, response_model=s.DisabledResult,
-             summary="Replace the last reply with a new one")
-async def regenerate(session_id: int, user: CurrentUser, rpc: Rpc):
+             summary="Replace the last reply with a new one",
+             responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE})
+async def regenerate(session_id: PathId, user: CurrentUser, rpc: Rpc):
     stored, _ = await run_exchange(rpc, user.id, session_id, "regenerate")
     return JSONResponse(
         {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}, status_code=202
     )
 
 
-@router.post("/{session_id}/stop/", status_code=202, response_model=s.Success, summary="Stop the reply in progress")
-async def stop(session_id: int, user: CurrentUser, rpc: Rpc) -> Response:
+@router.post("/{session_id}/stop/", status_code=202, response_model=s.Success, summary="Stop the reply in progress",
+             responses=conflict("Nothing is in progress (`code`: no_reply_in_progress)"))
+async def stop(session_id: PathId, user: CurrentUser, rpc: Rpc) -> Response:
     await rpc.call(c.Queries.STOP_REPLY, _session_query(user, session_id))
     return JSONResponse({"success": True}, status_code=202)

@@ -8,6 +8,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from gateway.backends import RedisClient, Rpc
 from gateway.deps import CurrentUser
+from gateway.schemas import PathId
 from gateway.stream import session_events
 from shared.contracts import chat as c
 from shared.errors import ValidationFailed
@@ -20,9 +21,10 @@ EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
     "/{session_id}/stream/",
     summary="Server-Sent Events: reply.queued, reply.delta, reply.completed, reply.failed, session.title",
     response_class=EventSourceResponse,
+    responses={200: {"description": "An endless event stream", "content": {"text/event-stream": {}}}},
 )
 async def stream(
-    session_id: int,
+    session_id: PathId,
     user: CurrentUser,
     rpc: Rpc,
     redis: RedisClient,

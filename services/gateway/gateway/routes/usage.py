@@ -7,12 +7,13 @@ from fastapi import APIRouter, Depends, Request
 from gateway.backends import Rpc
 from gateway.deps import CurrentUser
 from gateway.pagination import PageParams, paged_list
+from gateway.schemas import SubscriptionOut
 from shared.contracts import billing as b
 
 router = APIRouter(prefix="/api", tags=["usage"])
 
 
-@router.get("/users/subscription/", response_model=b.Subscription, summary="Your current subscription")
+@router.get("/users/subscription/", response_model=SubscriptionOut, summary="Your current subscription")
 async def subscription(user: CurrentUser, rpc: Rpc):
     return await rpc.call(b.Queries.GET_SUBSCRIPTION, b.GetSubscription(user_id=user.id))
 

@@ -1,0 +1,75 @@
+"""What the security tests attack: a user's real resources, and a valid request for every operation of
+the OpenAPI document (so a refusal is about who asks, never about a malformed request)."""
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from tests.api.harness import PREMIUM, Client, create_session, exchange, new_user
+
+PUBLIC_PREFIX = "/api/auth/"
+ADMIN_PREFIX = "/api/admin/"
+
+# Valid bodies by (METHOD, path template); operations without an entry take no body.
+BODIES: dict[tuple[str, str], dict] = {
+    ("POST", "/api/chat-sessions/"): {"chatbot_id": 1},
+    ("PUT", "/api/chat-sessions/{session_id}/"): {"title": "Taken over"},
+    ("PATCH", "/api/chat-sessions/{session_id}/"): {"title": "Taken over"},
+    ("POST", "/api/chat-sessions/{session_id}/send/"): {"message": "Hello from someone else"},
+    ("POST", "/api/chat-sessions/{session_id}/update-title/"): {"title": "Taken over"},
+    ("POST", "/api/chat-sessions/{session_id}/messages/{message_id}/edit/"): {"content": "Rewritten"},
+    ("POST", "/api/admin/subscription-types/"): {"name": "Sneaky", "sku": "SNEAKY", "price": "0"},
+    ("PUT", "/api/admin/subscription-types/{plan_id}/"): {"name": "Sneaky", "sku": "SNEAKY", "price": "0"},
+    ("PATCH", "/api/admin/subscription-types/{plan_id}/"): {"hourly_max_messages": 0},
+    ("POST", "/api/admin/ai-models/"): {"name": "Sneaky", "model_id": "sneaky/model"},
+    ("PUT", "/api/admin/ai-models/{item_id}/"): {"name": "Sneaky", "model_id": "sneaky/model"},
+    ("PATCH", "/api/admin/ai-models/{item_id}/"): {"is_free": True},
+    ("POST", "/api/admin/chatbots/"): {"name": "Sneaky"},
+    ("PUT", "/api/admin/chatbots/{item_id}/"): {"name": "Sneaky"},
+    ("PATCH", "/api/admin/chatbots/{item_id}/"): {"is_active": False},
+    ("POST", "/api/admin/users/{user_id}/subscription/"): {"subscription_type_id": PREMIUM},
+    ("POST", "/api/admin/users/{user_id}/staff/"): {"is_staff": True},
+    ("POST", "/api/auth/register/"): {"phone_number": "+989350000000", "name": "X", "password": "long enough pw"},
+    ("POST", "/api/auth/login/"): {"phone_number": "+989350000000", "password": "long enough pw"},
+    ("POST", "/api/auth/otp/request/"): {"phone_number": "+989350000000"},
+    ("POST", "/api/auth/otp/verify/"): {"phone_number": "+989350000000", "code": "000000"},
+}
+
+
+def body_for(method: str, path: str) -> dict | None:
+    if (method, path) in BODIES:
+        return BODIES[(method, path)]
+    return {} if method in ("POST", "PUT", "PATCH") else None
+
+
+@dataclass
+class Owner:
+    """A Premium user with a session holding one completed exchange."""
+
+    client: Client
+    session_id: int
+    message_id: str
+    reply_id: str
+    marker: str
+    ids: dict = field(default_factory=dict)
+
+
+def make_owner(system, admin, marker: str) -> Owner:
+    client = new_user(system, PREMIUM, admin, name=f"Owner {marker}")
+    session = create_session(client, title=f"Session {marker}")
+    result = exchange(client, session["id"], f"Secret words {marker}")
+    owner = Owner(client, session["id"], result["user_message"]["message_id"], result["messages"][-1]["message_id"], marker)
+    owner.ids = {"session_id": owner.session_id, "message_id": owner.message_id, "chatbot_id": 1, "model_pk": 1,
+                 "item_id": 1, "plan_id": 1, "user_id": client.user_id}
+    return owner
+
+
+def code_from_log(system, phone: str, timeout: float = 10) -> str:
+    """The console SMS provider writes codes to the gateway's log (development only)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        codes = re.findall(rf"SMS to {re.escape(phone)}: your MobixAI login code is (\d{{6}})", system.log_tail("gateway", 400))
+        if codes or time.monotonic() > deadline:
+            assert codes, f"no code for {phone} in the gateway log"
+            return codes[-1]
+        time.sleep(0.1)
