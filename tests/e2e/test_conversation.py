@@ -128,3 +128,43 @@ def test_another_users_session_is_404_everywhere(system, chat):
         assert response.json() == {"detail": "Not found."}
     assert stranger.get("/api/chat-sessions/").json() == []
     assert owner.get(f"/api/chat-sessions/{sid}/").status_code == 200
+
+
+def test_stream_works_across_two_gateway_replicas(system, chat):
+    """A client sends through one gateway and streams from another, then resumes on the first."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from devinfra.system import free_port
+
+    api, session = chat
+    port = free_port()
+    env = {**system.env(), "GATEWAY_PORT": str(port), "MOBIX_ADMIN_PHONE": "", "MOBIX_ADMIN_PASSWORD": ""}
+    log = open(system.workdir / "gateway-2.log", "ab")  # noqa: SIM115 - owned by the process
+    second = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert second.poll() is None, "second gateway exited"
+            time.sleep(0.2)
+        replica = Api(f"http://127.0.0.1:{port}")
+        replica.http.cookies = api.http.cookies  # the same login: sessions live in Redis
+        url = f"/api/chat-sessions/{session['id']}/stream/"
+        collector = EventCollector(replica.http, url).start()
+        time.sleep(0.3)
+        sent = _send(api, session["id"], "Hello from the other replica.")
+        events = collector.wait()
+        assert [e["event"] for e in events][0] == "reply.queued" and events[-1]["event"] == "reply.completed"
+        assert events[0]["data"]["user_message"]["message_id"] == sent["message_id"]
+        resumed = EventCollector(api.http, url, headers={"Last-Event-ID": events[0]["id"]}).start().wait()
+        assert [e["id"] for e in resumed] == [e["id"] for e in events[1:]]
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
