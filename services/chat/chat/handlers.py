@@ -26,11 +26,14 @@ def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
 
     @responder(router, A.SAVE_MODEL)
     async def answer_admin_save_model(q: c.SaveAiModel) -> c.AdminAiModel:
-        return await admin.save_model(q)
+        saved = await admin.save_model(q)
+        service.catalog.clear()  # the send path must not use the old rows
+        return saved
 
     @responder(router, A.DELETE_MODEL)
     async def answer_admin_delete_model(q: c.AdminItem) -> None:
         await admin.delete_model(q)
+        service.catalog.clear()
 
     @responder(router, A.LIST_CHATBOTS)
     async def answer_admin_list_chatbots(q: c.AdminList) -> list[c.AdminChatbot]:
@@ -42,11 +45,14 @@ def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
 
     @responder(router, A.SAVE_CHATBOT)
     async def answer_admin_save_chatbot(q: c.SaveChatbot) -> c.AdminChatbot:
-        return await admin.save_chatbot(q)
+        saved = await admin.save_chatbot(q)
+        service.catalog.clear()  # the send path must not use the old rows
+        return saved
 
     @responder(router, A.DELETE_CHATBOT)
     async def answer_admin_delete_chatbot(q: c.AdminItem) -> None:
         await admin.delete_chatbot(q)
+        service.catalog.clear()
 
     @responder(router, Q.PING)
     async def answer_ping(body: dict) -> dict:

@@ -70,3 +70,5 @@ class OutboxRelay:
                 async with transaction(self.factory) as s:
                     await ChatRepository(s).delete_outbox([r.id for r in rows])
                 published += len(rows)
+                if len(rows) < batch:  # that was all; rows stored meanwhile come with their own kick
+                    return published

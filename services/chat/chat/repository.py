@@ -4,13 +4,44 @@ import json
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat.models import AiModel, AiModelPlan, Chatbot, ChatbotPlan, ChatSession, Message, Outbox, ProcessedMessage
+from shared.clock import utcnow
 from shared.contracts.base import Contract
 from shared.rpc import to_jsonable
+
+
+# The send path's statements, built once: constructing a statement and its cache key on every call
+# cost more than running it. UPDATE/DELETE skip synchronising the session's objects, which none of
+# their callers hold.
+_SESSION = select(ChatSession).where(col(ChatSession.id) == bindparam("session_id"))
+_ACTIVE_MESSAGES = (
+    select(Message)
+    .where(col(Message.session_id) == bindparam("session_id"), col(Message.disabled).is_(False))
+    .order_by(col(Message.id))
+)
+_USER_MESSAGE_OF_EXCHANGE = select(Message).where(
+    col(Message.exchange_id) == bindparam("exchange_id"), col(Message.message_type) == "user"
+)
+_REPLY_OF_EXCHANGE = select(Message).where(col(Message.reply_to_exchange_id) == bindparam("exchange_id"))
+_CLAIM_REPLY = (
+    update(ChatSession)
+    .where(col(ChatSession.id) == bindparam("session_id"), col(ChatSession.is_active).is_(True))
+    .where(or_(col(ChatSession.active_exchange_id).is_(None), col(ChatSession.active_since) < bindparam("stale_before")))
+    .values(active_exchange_id=bindparam("exchange_id"), active_since=bindparam("now"), updated_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_RELEASE_REPLY = (
+    update(ChatSession)
+    .where(col(ChatSession.id) == bindparam("session_id"), col(ChatSession.active_exchange_id) == bindparam("exchange_id"))
+    .values(active_exchange_id=None, active_since=None, updated_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_INSERT_OUTBOX = Outbox.__table__.insert()
+_PENDING_OUTBOX = select(Outbox).order_by(col(Outbox.id)).limit(bindparam("limit"))
 
 
 class ChatRepository:
@@ -58,7 +89,7 @@ class ChatRepository:
 
     # --- sessions ------------------------------------------------------------------------
     async def session_of(self, user_id: int, session_id: int) -> ChatSession | None:
-        row = await self.s.get(ChatSession, session_id)
+        row = (await self.s.exec(_SESSION, params={"session_id": session_id})).first()
         if row is None or row.user_id != user_id or not row.is_active:
             return None
         return row
@@ -85,42 +116,28 @@ class ChatRepository:
         return count, rows
 
     async def claim_reply(self, session_id: int, exchange_id: UUID, now: datetime, stale_before: datetime) -> bool:
-        """Atomically mark the session as having a reply in progress; False if one already is."""
-        result = await self.s.exec(
-            update(ChatSession)
-            .where(col(ChatSession.id) == session_id)
-            .where(or_(col(ChatSession.active_exchange_id).is_(None), col(ChatSession.active_since) < stale_before))
-            .values(active_exchange_id=exchange_id, active_since=now, updated_at=now)
-        )
+        """Atomically mark the session as having a reply in progress; False if one already is (or
+        the session was deleted meanwhile)."""
+        params = {"session_id": session_id, "exchange_id": exchange_id, "now": now, "stale_before": stale_before}
+        result = await self.s.exec(_CLAIM_REPLY, params=params)
         return result.rowcount == 1
 
     async def release_reply(self, session_id: int, exchange_id: UUID, now: datetime) -> None:
-        await self.s.exec(
-            update(ChatSession)
-            .where(col(ChatSession.id) == session_id)
-            .where(col(ChatSession.active_exchange_id) == exchange_id)
-            .values(active_exchange_id=None, active_since=None, updated_at=now)
-        )
+        await self.s.exec(_RELEASE_REPLY, params={"session_id": session_id, "exchange_id": exchange_id, "now": now})
 
     # --- messages ------------------------------------------------------------------------
     async def active_messages(self, session_id: int) -> list[Message]:
-        query = (
-            select(Message)
-            .where(Message.session_id == session_id, col(Message.disabled).is_(False))
-            .order_by(col(Message.id))
-        )
-        return list((await self.s.exec(query)).all())
+        return list((await self.s.exec(_ACTIVE_MESSAGES, params={"session_id": session_id})).all())
 
     async def message_in_session(self, session_id: int, message_id: UUID) -> Message | None:
         query = select(Message).where(Message.session_id == session_id, Message.message_id == message_id)
         return (await self.s.exec(query)).first()
 
     async def user_message_of_exchange(self, exchange_id: UUID) -> Message | None:
-        query = select(Message).where(Message.exchange_id == exchange_id, Message.message_type == "user")
-        return (await self.s.exec(query)).first()
+        return (await self.s.exec(_USER_MESSAGE_OF_EXCHANGE, params={"exchange_id": exchange_id})).first()
 
     async def reply_of_exchange(self, exchange_id: UUID) -> Message | None:
-        return (await self.s.exec(select(Message).where(Message.reply_to_exchange_id == exchange_id))).first()
+        return (await self.s.exec(_REPLY_OF_EXCHANGE, params={"exchange_id": exchange_id})).first()
 
     async def count_replies(self, session_id: int) -> int:
         query = select(func.count()).select_from(Message).where(
@@ -140,15 +157,16 @@ class ChatRepository:
         await self.s.flush()
 
     # --- outbox and inbox ----------------------------------------------------------------
-    def enqueue(self, exchange: str, routing_key: str, message: Contract) -> None:
+    async def enqueue(self, exchange: str, routing_key: str, message: Contract) -> None:
         payload = json.dumps(to_jsonable(message), separators=(",", ":"), ensure_ascii=False)
-        self.s.add(Outbox(exchange=exchange, routing_key=routing_key, payload=payload))
+        row = {"exchange": exchange, "routing_key": routing_key, "payload": payload, "created_at": utcnow()}
+        await self.s.exec(_INSERT_OUTBOX, params=row)  # a plain INSERT: no object to track
 
     async def pending_outbox(self, limit: int) -> list[Outbox]:
-        return list((await self.s.exec(select(Outbox).order_by(col(Outbox.id)).limit(limit))).all())
+        return list((await self.s.exec(_PENDING_OUTBOX, params={"limit": limit})).all())
 
     async def delete_outbox(self, ids: list[int]) -> None:
-        await self.s.exec(delete(Outbox).where(col(Outbox.id).in_(ids)))
+        await self.s.exec(delete(Outbox).where(col(Outbox.id).in_(ids)).execution_options(synchronize_session=False))
 
     async def first_time(self, message_id: UUID) -> bool:
         """Record a consumed event id; False when it was already processed."""

@@ -1,11 +1,13 @@
 """Chat use cases: catalog access, sessions, exchanges (send / edit / regenerate), reply events."""
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from sqlalchemy.exc import IntegrityError
 
+from chat.catalog_cache import CatalogCache
 from chat.history import build_prompt, fallback_title, latest_image
 from chat.models import AiModel, Chatbot, ChatSession, Message
 from chat.repository import ChatRepository
@@ -42,11 +44,21 @@ def _model_denied() -> AccessDenied:
     return AccessDenied("Your plan does not include this AI model.", code="model_access_denied")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An exchange's session and catalog rows, checked against the caller's plan."""
+
+    session: ChatSession
+    bot: Chatbot
+    model: AiModel
+
+
 class ChatService:
     def __init__(self, factory: SessionFactory, settings: ChatSettings, clock: Clock, on_outbox=None) -> None:  # noqa: ANN001
         self.factory = factory
         self.settings = settings
         self.clock = clock
+        self.catalog = CatalogCache(settings.catalog_cache_seconds)
         self._on_outbox = on_outbox or (lambda: None)  # wakes the outbox relay after a commit
 
     # --- access ----------------------------------------------------------------------------
@@ -58,11 +70,12 @@ class ChatService:
         return model.is_active and (model.is_free or plan_id in await repo.model_plan_ids(model.id))
 
     async def _require_access(self, repo: ChatRepository, session: ChatSession, plan_id: int) -> tuple[Chatbot, AiModel]:
-        bot = await repo.chatbot(session.chatbot_id)
-        model = await repo.model(session.ai_model_id)
-        if bot is None or not await self._chatbot_usable(repo, bot, plan_id):
+        """The session's chatbot and model, if the plan may use them (the send path: cached rows)."""
+        bot, bot_plans = await self.catalog.chatbot(repo, session.chatbot_id)
+        model, model_plans = await self.catalog.model(repo, session.ai_model_id)
+        if bot is None or not bot.is_active or (bot_plans and plan_id not in bot_plans):
             raise _chatbot_denied()
-        if model is None or not await self._model_usable(repo, model, plan_id):
+        if model is None or not model.is_active or not (model.is_free or plan_id in model_plans):
             raise _model_denied()
         return bot, model
 
@@ -189,20 +202,25 @@ class ChatService:
         since = session.active_since if session.active_since.tzinfo else session.active_since.replace(tzinfo=self.clock.now().tzinfo)
         return since > self.clock.now() - timedelta(seconds=self.settings.reply_stale_after_seconds)
 
-    async def _exchange_context(
-        self, repo: ChatRepository, q: c.PrepareExchange
-    ) -> tuple[ChatSession, Chatbot, AiModel, list[Message], list[Message], Message | None, str]:
-        """Session, catalog rows, the enabled messages, the history before the exchange's user
-        message, that message (None for a new send) and the user text the reply answers."""
+    async def _exchange_access(self, repo: ChatRepository, q: c.PrepareExchange) -> Prepared:
+        """The caller's session and the catalog rows it uses, checked against the plan; 409 while
+        a reply is in progress."""
         session = await self._owned(repo, q)
         bot, model = await self._require_access(repo, session, q.plan_id)
         if self._busy(session):
             raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
+        return Prepared(session, bot, model)
+
+    async def _conversation(
+        self, repo: ChatRepository, session: ChatSession, q: c.PrepareExchange
+    ) -> tuple[list[Message], list[Message], Message | None, str]:
+        """The enabled messages, the history before the exchange's user message, that message
+        (None for a new send) and the user text the reply answers."""
         messages = await repo.active_messages(session.id)
         if q.kind == "send":
             if not q.content or not q.content.strip():
                 raise _invalid("message", "Message must not be empty.")
-            return session, bot, model, messages, messages, None, q.content
+            return messages, messages, None, q.content
         if q.kind == "edit":
             target = await repo.message_in_session(session.id, q.message_id) if q.message_id else None
             if target is None or target.message_type != "user" or target.disabled:
@@ -210,7 +228,7 @@ class ChatService:
             if not q.content or not q.content.strip():
                 raise _invalid("content", "Content must not be empty.")
             before = [m for m in messages if m.id < target.id]
-            return session, bot, model, messages, before, target, q.content
+            return messages, before, target, q.content
         # regenerate: the last user message, whose reply (if any) is replaced
         users = [m for m in messages if m.message_type == "user"]
         if not users:
@@ -220,7 +238,7 @@ class ChatService:
         if not has_reply and target.reply_status != "failed":
             raise _invalid("message", "There is no reply to regenerate.")
         before = [m for m in messages if m.id < target.id]
-        return session, bot, model, messages, before, target, target.content
+        return messages, before, target, target.content
 
     def _prompt(self, bot: Chatbot, model: AiModel, before: list[Message], text: str) -> tuple[list[ChatTurn], int]:
         turn = ChatTurn(role="user", content=text)
@@ -229,26 +247,33 @@ class ChatService:
         return build_prompt(bot.system_prompt, before, turn, model.context_tokens)
 
     async def prepare_exchange(self, q: c.PrepareExchange) -> c.ExchangePlan:
+        """What billing needs to admit the exchange."""
         async with self.factory() as s:
             repo = ChatRepository(s)
-            _, bot, model, _, before, _, text = await self._exchange_context(repo, q)
+            prepared = await self._exchange_access(repo, q)
+            _, before, _, text = await self._conversation(repo, prepared.session, q)
+            bot, model = prepared.bot, prepared.model
             _, prompt_tokens = self._prompt(bot, model, before, text)
-            return c.ExchangePlan(
+            plan = c.ExchangePlan(
                 exchange_id=uuid4(), model=model.model_id, is_free_model=model.is_free,
                 token_cost_multiplier=model.token_cost_multiplier, prompt_tokens=prompt_tokens,
                 max_reply_tokens=model.max_reply_tokens, is_image=bot.chatbot_type == "image",
                 prompt_price_usd_per_mtok=model.prompt_price_usd_per_mtok,
                 completion_price_usd_per_mtok=model.completion_price_usd_per_mtok,
             )
+            return plan
 
     async def commit_exchange(self, q: c.CommitExchange) -> c.ExchangeStored:
         now = self.clock.now()
         async with transaction(self.factory) as s:
             repo = ChatRepository(s)
-            session, bot, model, messages, before, target, text = await self._exchange_context(repo, q)
+            prepared = await self._exchange_access(repo, q)  # may have changed since prepare
+            session, bot, model = prepared.session, prepared.bot, prepared.model
             stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
             if not await repo.claim_reply(session.id, q.exchange_id, now, stale_before):
                 raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
+            # Read after the claim: no other exchange can change this conversation until release.
+            messages, before, target, text = await self._conversation(repo, session, q)
             later = [m for m in messages if target is not None and m.id > target.id]
             if target is None:
                 target = Message(
@@ -263,13 +288,13 @@ class ChatService:
             await repo.flush()
             turns, _ = self._prompt(bot, model, before, text)
             fallbacks = [f.strip() for f in model.fallback_model_ids.split(",") if f.strip()]
-            repo.enqueue(COMMANDS.name, Keys.GENERATE_REPLY, GenerateReply(
+            await repo.enqueue(COMMANDS.name, Keys.GENERATE_REPLY, GenerateReply(
                 exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, model=model.model_id,
                 fallback_models=fallbacks, messages=turns, max_tokens=q.max_tokens,
                 modalities=["image", "text"] if bot.chatbot_type == "image" else None,
             ))
             stored = message_out(target)
-            repo.enqueue(EVENTS.name, Keys.REPLY_QUEUED, c.ReplyQueued(
+            await repo.enqueue(EVENTS.name, Keys.REPLY_QUEUED, c.ReplyQueued(
                 exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, user_message=stored,
             ))
         self._on_outbox()
@@ -281,7 +306,7 @@ class ChatService:
             session = await self._owned(repo, q)
             if not self._busy(session):
                 raise Conflict("No reply is in progress for this session.", code="no_reply_in_progress")
-            repo.enqueue(EVENTS.name, Keys.REPLY_STOP_REQUESTED,
+            await repo.enqueue(EVENTS.name, Keys.REPLY_STOP_REQUESTED,
                          StopRequested(exchange_id=session.active_exchange_id, session_id=session.id))
         self._on_outbox()
 
@@ -309,7 +334,7 @@ class ChatService:
                     repo.add(user_message)
                 await repo.release_reply(event.session_id, event.exchange_id, now)
                 await repo.flush()
-                repo.enqueue(EVENTS.name, Keys.REPLY_STORED, c.ReplyStored(
+                await repo.enqueue(EVENTS.name, Keys.REPLY_STORED, c.ReplyStored(
                     exchange_id=event.exchange_id, session_id=event.session_id, user_id=event.user_id,
                     message=message_out(reply),
                 ))
@@ -330,7 +355,7 @@ class ChatService:
         if title_model is None:  # no text model to ask: use the first words right away
             await self._set_title(repo, session, fallback_title(user_message.content))
             return
-        repo.enqueue(COMMANDS.name, Keys.GENERATE_TITLE, GenerateTitle(
+        await repo.enqueue(COMMANDS.name, Keys.GENERATE_TITLE, GenerateTitle(
             session_id=session.id, user_id=session.user_id, model=title_model,
             user_text=user_message.content, reply_text=event.content,
         ))
@@ -338,7 +363,7 @@ class ChatService:
     async def _set_title(self, repo: ChatRepository, session: ChatSession, title: str) -> None:
         session.title = title
         repo.add(session)
-        repo.enqueue(EVENTS.name, Keys.SESSION_TITLED,
+        await repo.enqueue(EVENTS.name, Keys.SESSION_TITLED,
                      c.SessionTitled(session_id=session.id, user_id=session.user_id, title=title))
 
     async def on_reply_failed(self, event: ReplyFailed) -> None:

@@ -13,6 +13,9 @@ class ChatSettings(ServiceSettings):
     # A reply that has not finished after this long no longer blocks the session (409).
     reply_stale_after_seconds: int = 900
     outbox_poll_seconds: float = 1.0
+    # Chatbot and model rows (and their plan links) reused by the send path; catalog edits through
+    # another chat replica show within this time (0: read them on every send).
+    catalog_cache_seconds: float = Field(5.0, ge=0, le=300, alias="CATALOG_CACHE_SECONDS")
     seed_catalog: bool = True
 
     model_config = {**ServiceSettings.model_config, "populate_by_name": True}

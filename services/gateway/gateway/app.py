@@ -24,6 +24,7 @@ from gateway.middleware import (
 from gateway.openapi import install_openapi
 from gateway.otp import OtpStore
 from gateway.passwords import Passwords
+from gateway.plans import PlanCache
 from gateway.routes import admin_billing, admin_catalog, auth, catalog, chat, stream, usage, users
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
@@ -107,7 +108,8 @@ def create_app(
             sessions = SessionStore(redis, clock, absolute_seconds=settings.session_absolute_lifetime_seconds,
                                     idle_seconds=settings.session_idle_timeout_seconds)
             app.state.runtime = Runtime(settings=settings, clock=clock, engine=engine, redis=redis, broker=broker,
-                                        rpc=rpc, sessions=sessions, auth=service)
+                                        rpc=rpc, sessions=sessions, auth=service,
+                                        plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds))
             app.state.rpc = rpc  # gateway.backends
             app.state.redis = redis
             await _ensure_staff_user(service, settings)

@@ -15,10 +15,13 @@ from gateway.backends import RedisClient, Rpc
 from gateway.cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from gateway.errors import CsrfFailed, NotAuthenticated, PermissionDenied
 from gateway.models import User
+from gateway.plans import PlanCache
 from gateway.runtime import Runtime
 from gateway.sessions import LoginSession
 
-__all__ = ["Broker", "CurrentUser", "OptionalSession", "RedisClient", "Rpc", "StaffUser", "check_csrf", "runtime"]
+__all__ = [
+    "Broker", "CurrentUser", "OptionalSession", "Plans", "RedisClient", "Rpc", "StaffUser", "check_csrf", "runtime",
+]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -80,6 +83,13 @@ async def staff_user(user: CurrentUser) -> User:
 
 
 StaffUser = Annotated[User, Depends(staff_user)]
+
+
+def get_plans(request: Request) -> PlanCache:
+    return runtime(request).plans
+
+
+Plans = Annotated[PlanCache, Depends(get_plans)]
 
 
 def get_broker(request: Request) -> RabbitBroker:

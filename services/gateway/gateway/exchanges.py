@@ -2,9 +2,11 @@
 reserves → chat stores the message and queues the reply (outbox). The reservation is released when
 the store step fails, so a denied or failed request never keeps budget."""
 
+import asyncio
 import logging
 from uuid import UUID
 
+from gateway.plans import PlanCache
 from shared.contracts import billing as b
 from shared.contracts import chat as c
 from shared.errors import DomainError
@@ -13,22 +15,18 @@ from shared.rpc import RpcClient
 log = logging.getLogger(__name__)
 
 
-async def current_plan_id(rpc: RpcClient, user_id: int) -> int:
-    subscription = await rpc.call(b.Queries.GET_SUBSCRIPTION, b.GetSubscription(user_id=user_id), b.Subscription)
-    return subscription.subscription_type.id
-
-
 async def run_exchange(
     rpc: RpcClient,
+    plans: PlanCache,
     user_id: int,
     session_id: int,
     kind: c.ExchangeKind,
     content: str | None = None,
     message_id: UUID | None = None,
 ) -> tuple[c.ExchangeStored, b.Admission]:
-    plan_id = await current_plan_id(rpc, user_id)
     request = c.PrepareExchange(
-        user_id=user_id, session_id=session_id, plan_id=plan_id, kind=kind, content=content, message_id=message_id
+        user_id=user_id, session_id=session_id, plan_id=await plans.plan_id(user_id), kind=kind, content=content,
+        message_id=message_id,
     )
     plan = await rpc.call(c.Queries.PREPARE_EXCHANGE, request, c.ExchangePlan)
     admission = await rpc.call(
@@ -45,7 +43,7 @@ async def run_exchange(
     commit = c.CommitExchange(**request.model_dump(), exchange_id=plan.exchange_id, max_tokens=admission.max_tokens)
     try:
         stored = await rpc.call(c.Queries.COMMIT_EXCHANGE, commit, c.ExchangeStored)
-    except DomainError:
+    except (DomainError, asyncio.CancelledError):  # a 409, a vanished session, a client gone: budget back
         await _release(rpc, plan.exchange_id, user_id)
         raise
     return stored, admission

@@ -6,6 +6,7 @@ from faststream.rabbit import RabbitBroker
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.plans import PlanCache
 from gateway.service import AuthService
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
@@ -22,4 +23,5 @@ class Runtime:
     broker: RabbitBroker
     rpc: RpcClient
     sessions: SessionStore
+    plans: PlanCache
     auth: AuthService

@@ -21,6 +21,8 @@ class GatewaySettings(ServiceSettings):
 
     session_absolute_lifetime_seconds: int = Field(14 * DAY, gt=0, alias="SESSION_ABSOLUTE_LIFETIME_SECONDS")
     session_idle_timeout_seconds: int = Field(7 * DAY, gt=0, alias="SESSION_IDLE_TIMEOUT_SECONDS")
+    # How long the gateway may answer from its copy of a user's plan id (gateway.plans).
+    plan_cache_seconds: int = Field(10, ge=0, le=300, alias="PLAN_CACHE_SECONDS")
     # auto: Secure cookies when the request came over HTTPS (uvicorn honours X-Forwarded-Proto from
     # trusted proxies); true/false force it.
     secure_cookies: Literal["auto", "true", "false"] = Field("auto", alias="SECURE_COOKIES")

@@ -105,7 +105,9 @@ async def start_subscription(user_id: PathId, body: StartSubscriptionBody, _: St
         if await UserRepository(s).get(user_id) is None:
             raise NotFound()
     command = b.StartSubscription(user_id=user_id, plan_id=body.subscription_type_id, duration_days=body.duration_days)
-    return await rpc.call(Q.START_SUBSCRIPTION, command)
+    subscription = await rpc.call(Q.START_SUBSCRIPTION, command)
+    await runtime(request).plans.forget(user_id)  # the new plan applies to the user's next request
+    return subscription
 
 
 @router.post("/users/{user_id}/staff/", response_model=AdminUser)

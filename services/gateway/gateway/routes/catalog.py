@@ -6,8 +6,7 @@ from fastapi import APIRouter, Depends, Request
 
 from gateway import chat_schemas as s
 from gateway.backends import Rpc
-from gateway.deps import CurrentUser
-from gateway.exchanges import current_plan_id
+from gateway.deps import CurrentUser, Plans
 from gateway.pagination import PageParams, paged_list
 from gateway.schemas import PathId
 from shared.contracts import chat as c
@@ -16,24 +15,24 @@ router = APIRouter(prefix="/api", tags=["catalog"])
 
 
 @router.get("/chatbots/", response_model=list[s.Chatbot] | dict, summary="Chatbots your plan allows")
-async def list_chatbots(request: Request, user: CurrentUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
-    plan_id = await current_plan_id(rpc, user.id)
+async def list_chatbots(request: Request, user: CurrentUser, rpc: Rpc, plans: Plans, params: Annotated[PageParams, Depends()]):
+    plan_id = await plans.plan_id(user.id)
     return await paged_list(request, params, lambda: rpc.call(c.Queries.LIST_CHATBOTS, c.CatalogQuery(plan_id=plan_id)))
 
 
 @router.get("/chatbots/{chatbot_id}/", response_model=s.Chatbot, summary="One chatbot your plan allows")
-async def get_chatbot(chatbot_id: PathId, user: CurrentUser, rpc: Rpc):
-    plan_id = await current_plan_id(rpc, user.id)
+async def get_chatbot(chatbot_id: PathId, user: CurrentUser, rpc: Rpc, plans: Plans):
+    plan_id = await plans.plan_id(user.id)
     return await rpc.call(c.Queries.GET_CHATBOT, c.CatalogItemQuery(plan_id=plan_id, item_id=chatbot_id))
 
 
 @router.get("/ai-models/", response_model=list[s.AiModel] | dict, summary="AI models your plan allows")
-async def list_models(request: Request, user: CurrentUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
-    plan_id = await current_plan_id(rpc, user.id)
+async def list_models(request: Request, user: CurrentUser, rpc: Rpc, plans: Plans, params: Annotated[PageParams, Depends()]):
+    plan_id = await plans.plan_id(user.id)
     return await paged_list(request, params, lambda: rpc.call(c.Queries.LIST_MODELS, c.CatalogQuery(plan_id=plan_id)))
 
 
 @router.get("/ai-models/{model_pk}/", response_model=s.AiModel, summary="One AI model your plan allows")
-async def get_model(model_pk: PathId, user: CurrentUser, rpc: Rpc):
-    plan_id = await current_plan_id(rpc, user.id)
+async def get_model(model_pk: PathId, user: CurrentUser, rpc: Rpc, plans: Plans):
+    plan_id = await plans.plan_id(user.id)
     return await rpc.call(c.Queries.GET_MODEL, c.CatalogItemQuery(plan_id=plan_id, item_id=model_pk))

@@ -8,10 +8,11 @@ from fastapi.responses import JSONResponse
 
 from gateway import chat_schemas as s
 from gateway.backends import RedisClient, Rpc
-from gateway.deps import CurrentUser
-from gateway.exchanges import current_plan_id, run_exchange
+from gateway.deps import CurrentUser, Plans
+from gateway.exchanges import run_exchange
 from gateway.idempotency import IdempotencyKeyReused, IdempotencyStore, check_key
 from gateway.pagination import PageParams, envelope
+from gateway.plans import PlanCache
 from gateway.schemas import USAGE_LIMIT_RESPONSE, ErrorBody, PathId, conflict
 from shared.contracts import chat as c
 from shared.errors import DomainError
@@ -40,8 +41,8 @@ async def list_sessions(request: Request, user: CurrentUser, rpc: Rpc, params: A
 
 
 @router.post("/", status_code=201, response_model=s.ChatSession, summary="Create a chat session")
-async def create_session(body: s.CreateSessionBody, user: CurrentUser, rpc: Rpc):
-    plan_id = await current_plan_id(rpc, user.id)
+async def create_session(body: s.CreateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans):
+    plan_id = await plans.plan_id(user.id)
     command = c.CreateSession(user_id=user.id, plan_id=plan_id, **body.model_dump())
     return JSONResponse(await rpc.call(c.Queries.CREATE_SESSION, command), status_code=201)
 
@@ -51,8 +52,8 @@ async def get_session(session_id: PathId, user: CurrentUser, rpc: Rpc):
     return JSONResponse(await rpc.call(c.Queries.GET_SESSION, _session_query(user, session_id)))
 
 
-async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: Any) -> JSONResponse:
-    plan_id = await current_plan_id(rpc, user.id)
+async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: Any, plans: PlanCache) -> JSONResponse:
+    plan_id = await plans.plan_id(user.id)
     # null means "not changing it", as an omitted field does (chat treats None as unset).
     fields = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     if "title" in fields and "auto_generate_title" not in fields:
@@ -62,13 +63,13 @@ async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: An
 
 
 @router.put("/{session_id}/", response_model=s.ChatSession, summary="Update a chat session")
-async def put_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc):
-    return await _update(session_id, body, user, rpc)
+async def put_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans):
+    return await _update(session_id, body, user, rpc, plans)
 
 
 @router.patch("/{session_id}/", response_model=s.ChatSession, summary="Partly update a chat session")
-async def patch_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc):
-    return await _update(session_id, body, user, rpc)
+async def patch_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans):
+    return await _update(session_id, body, user, rpc, plans)
 
 
 @router.delete("/{session_id}/", response_model=s.Success, summary="Delete a chat session")
@@ -111,6 +112,7 @@ async def send(
     body: s.SendBody,
     user: CurrentUser,
     rpc: Rpc,
+    plans: Plans,
     redis: RedisClient,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
@@ -129,7 +131,7 @@ async def send(
         if previous is not None:
             return JSONResponse(previous["body"], status_code=previous["status"], headers=previous["headers"])
     try:
-        stored, admission = await run_exchange(rpc, user.id, session_id, "send", content=body.message)
+        stored, admission = await run_exchange(rpc, plans, user.id, session_id, "send", content=body.message)
     except (DomainError, Exception):
         if key is not None:
             await store.abandon(user.id, scope, key)
@@ -142,8 +144,8 @@ async def send(
 
 
 @router.post("/{session_id}/update-title/", response_model=s.TitleResult, summary="Rename a session")
-async def update_title(session_id: PathId, body: s.TitleBody, user: CurrentUser, rpc: Rpc):
-    plan_id = await current_plan_id(rpc, user.id)
+async def update_title(session_id: PathId, body: s.TitleBody, user: CurrentUser, rpc: Rpc, plans: Plans):
+    plan_id = await plans.plan_id(user.id)
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, title=body.title,
                               auto_generate_title=False)
     session = await rpc.call(c.Queries.UPDATE_SESSION, command)
@@ -156,16 +158,18 @@ async def update_title(session_id: PathId, body: s.TitleBody, user: CurrentUser,
     summary="Edit a user message and regenerate the reply from there",
     responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE},
 )
-async def edit_message(session_id: PathId, message_id: UUID, body: s.EditBody, user: CurrentUser, rpc: Rpc):
-    stored, _ = await run_exchange(rpc, user.id, session_id, "edit", content=body.content, message_id=message_id)
+async def edit_message(
+    session_id: PathId, message_id: UUID, body: s.EditBody, user: CurrentUser, rpc: Rpc, plans: Plans
+):
+    stored, _ = await run_exchange(rpc, plans, user.id, session_id, "edit", content=body.content, message_id=message_id)
     return {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}
 
 
 @router.post("/{session_id}/regenerate/", status_code=202, response_model=s.DisabledResult,
              summary="Replace the last reply with a new one",
              responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE})
-async def regenerate(session_id: PathId, user: CurrentUser, rpc: Rpc):
-    stored, _ = await run_exchange(rpc, user.id, session_id, "regenerate")
+async def regenerate(session_id: PathId, user: CurrentUser, rpc: Rpc, plans: Plans):
+    stored, _ = await run_exchange(rpc, plans, user.id, session_id, "regenerate")
     return JSONResponse(
         {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}, status_code=202
     )
