@@ -3,20 +3,27 @@
 import logging
 
 from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 
 from shared import topology
+from shared.metrics import BROKER_METRICS
+from shared.tracing import MessageContextMiddleware
 
 log = logging.getLogger(__name__)
 
 
 def make_broker(url: str, *, prefetch: int | None = 32, graceful_timeout: float = 30.0) -> RabbitBroker:
     """A broker whose publishes are confirmed and whose unroutable publishes raise."""
+    # Outermost first: metrics time everything; the trace span is open while the message's ids are
+    # set for the logs.
+    middlewares = (BROKER_METRICS, RabbitTelemetryMiddleware(), MessageContextMiddleware)
     return RabbitBroker(
         url,
         default_channel=Channel(
             prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True
         ),
         graceful_timeout=graceful_timeout,
+        middlewares=middlewares,
         logger=logging.getLogger("faststream"),
         log_level=logging.DEBUG,
     )

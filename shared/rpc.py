@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from shared.errors import DomainError, Timeout, Unavailable, from_wire
 from shared.topology import RPC, rpc_queue
+from shared.tracing import inject_headers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,6 +103,7 @@ class RpcClient:
                     correlation_id=correlation_id,
                     reply_to=REPLY_TO,
                     delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                    headers=inject_headers(),  # the responder's span joins the caller's trace
                 ),
                 routing_key=query,
                 mandatory=True,

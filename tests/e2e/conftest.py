@@ -7,16 +7,27 @@ import redis
 
 from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, System, fresh_vhost
 from tests.support.api import Api
+from tests.support.otlp import OtlpReceiver
 
 PREMIUM = 3
 
 
 @pytest.fixture(scope="session")
-def system(infra, tmp_path_factory):
+def otlp():
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="session")
+def system(infra, tmp_path_factory, otlp):
     rabbit_url = fresh_vhost(infra["rabbit_url"], "mobix_e2e")
     redis_url = urlunparse(urlparse(infra["redis_url"])._replace(path="/14"))
     redis.Redis.from_url(redis_url).flushdb()
-    running = System(tmp_path_factory.mktemp("system"), rabbit_url, redis_url)
+    # Run as in production: JSON logs, spans exported (to the test's receiver, every 0.2 s).
+    observed = {"LOG_JSON": "true", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "200"}
+    running = System(tmp_path_factory.mktemp("system"), rabbit_url, redis_url, extra_env=observed)
     try:
         running.start_all()
     except RuntimeError:

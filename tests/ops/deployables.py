@@ -26,9 +26,10 @@ class Deployable:
     extra_env: tuple[tuple[str, str], ...] = ()
 
     def env_names_read(self) -> set[str]:
-        """Every variable the process reads: its settings class's names and `extra_env`."""
+        """Every variable the process reads: its settings class's names, `extra_env` and the
+        OpenTelemetry SDK's own variables (shared.tracing)."""
         names = {name for names in setting_env_names(self.settings_class()).values() for name in names}
-        return names | {name for name, _ in self.extra_env}
+        return names | {name for name, _ in self.extra_env} | OPENTELEMETRY_ENV
 
     @property
     def dockerfile_path(self) -> Path:
@@ -44,6 +45,10 @@ class Deployable:
         assert len(found) == 1, f"{module.__name__} should define exactly one settings class, found {found}"
         return found[0]
 
+
+# Read by the OpenTelemetry SDK in every service, not by a settings class.
+OPENTELEMETRY_ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED",
+                     "OTEL_SERVICE_NAME", "OTEL_BSP_SCHEDULE_DELAY"}
 
 SERVICES = (
     Deployable("gateway", "gateway", "services/gateway/Dockerfile", 8000, "GATEWAY_PORT", "GATEWAY_HOST",

@@ -5,11 +5,13 @@ import uvicorn
 from billing.main import create_app
 from billing.settings import get_settings
 from shared.logs import setup_logging
+from shared.tracing import setup_tracing
 
 
 def main() -> None:
     settings = get_settings()
     setup_logging("billing", settings.log_level, as_json=settings.log_json)
+    setup_tracing("billing")
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
 
 

@@ -25,6 +25,7 @@ from billing.rules import (
 )
 from billing.subscriptions import Period, Subscriptions
 from billing.windows import Windows
+from shared import metrics
 from shared.clock import Clock
 from shared.contracts import billing as b
 from shared.errors import Conflict, LimitExceeded, Unavailable, ValidationFailed
@@ -93,10 +94,12 @@ class Admissions:
             q.user_id, sub, lambda: self.limiter.admit(q.user_id, to_ms(now), terms, limits)
         )
         if isinstance(result, Denied):
+            metrics.record_denial(LIMITS[result.index].name)
             raise self._denial(result, sub, plan, now)
         if isinstance(result, AlreadyCommitted):
             raise Conflict("This exchange has already been billed.", code="exchange_already_billed")
         await self._record(q, sub, terms, result, now)
+        metrics.ADMISSIONS.labels("admitted").inc()
         rate = None
         if result.rate_limit is not None:
             limit, remaining, reset_ms = result.rate_limit

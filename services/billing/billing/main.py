@@ -17,6 +17,7 @@ from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
+from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
 from shared.service_app import add_health_routes
 
@@ -47,11 +48,14 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
         await broker.connect()
         await declare_topology(broker)
         await broker.start()
+        queue_metrics = QueueDepthPoller(broker, queues_of("billing."))
+        queue_metrics.start()
         state.update(engine=engine, broker=broker, redis=redis, service=service)
         app.state.billing = state
         try:
             yield
         finally:
+            await queue_metrics.stop()
             await broker.stop()  # stop consuming first; in-flight handlers finish (graceful timeout)
             await redis.aclose()
             await engine.dispose()

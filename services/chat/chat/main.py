@@ -16,9 +16,10 @@ from chat.settings import ChatSettings
 from shared.broker import declare_topology, make_broker
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
+from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
-from shared.tokens import warm_up
 from shared.service_app import add_health_routes
+from shared.tokens import warm_up
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -44,11 +45,14 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         await declare_topology(broker)
         await broker.start()
         relay.start()
+        queue_metrics = QueueDepthPoller(broker, queues_of("chat."))
+        queue_metrics.start()
         state.update(engine=engine, broker=broker, service=service, relay=relay)
         app.state.chat = state
         try:
             yield
         finally:
+            await queue_metrics.stop()
             await broker.stop()  # stop consuming first; in-flight handlers finish (graceful timeout)
             await relay.stop()
             await engine.dispose()

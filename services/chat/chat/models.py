@@ -111,6 +111,9 @@ class Outbox(ChatTable, table=True):
     routing_key: str
     payload: str  # JSON of the contract
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    # AMQP headers to publish with (JSON): the trace context and request id of the request that
+    # stored the row, so the published message continues that trace.
+    headers: str | None = None
 
 
 class ProcessedMessage(ChatTable, table=True):

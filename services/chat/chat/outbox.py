@@ -10,6 +10,7 @@ from faststream.rabbit import RabbitBroker
 from chat.repository import ChatRepository
 from shared import topology
 from shared.db import SessionFactory, transaction
+from shared.tracing import continued_from
 
 log = logging.getLogger(__name__)
 EXCHANGES = {topology.COMMANDS.name: topology.COMMANDS, topology.EVENTS.name: topology.EVENTS}
@@ -59,14 +60,17 @@ class OutboxRelay:
                     return published
                 for row in rows:
                     body = json.loads(row.payload)
+                    headers = json.loads(row.headers) if row.headers else {}
                     # Confirmed and mandatory: publish raises unless the broker stored it.
-                    await self.broker.publish(
-                        body,
-                        exchange=EXCHANGES[row.exchange],
-                        routing_key=row.routing_key,
-                        persist=True,
-                        message_id=body.get("message_id"),
-                    )
+                    with continued_from(headers):
+                        await self.broker.publish(
+                            body,
+                            exchange=EXCHANGES[row.exchange],
+                            routing_key=row.routing_key,
+                            persist=True,
+                            message_id=body.get("message_id"),
+                            headers=headers,
+                        )
                 async with transaction(self.factory) as s:
                     await ChatRepository(s).delete_outbox([r.id for r in rows])
                 published += len(rows)

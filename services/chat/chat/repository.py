@@ -8,11 +8,20 @@ from sqlalchemy import bindparam, func, or_, update
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chat.models import AiModel, AiModelPlan, Chatbot, ChatbotPlan, ChatSession, Message, Outbox, ProcessedMessage
+from chat.models import (
+    AiModel,
+    AiModelPlan,
+    Chatbot,
+    ChatbotPlan,
+    ChatSession,
+    Message,
+    Outbox,
+    ProcessedMessage,
+)
 from shared.clock import utcnow
 from shared.contracts.base import Contract
 from shared.rpc import to_jsonable
-
+from shared.tracing import inject_headers
 
 # The send path's statements, built once: constructing a statement and its cache key on every call
 # cost more than running it. UPDATE/DELETE skip synchronising the session's objects, which none of
@@ -159,7 +168,8 @@ class ChatRepository:
     # --- outbox and inbox ----------------------------------------------------------------
     async def enqueue(self, exchange: str, routing_key: str, message: Contract) -> None:
         payload = json.dumps(to_jsonable(message), separators=(",", ":"), ensure_ascii=False)
-        row = {"exchange": exchange, "routing_key": routing_key, "payload": payload, "created_at": utcnow()}
+        row = {"exchange": exchange, "routing_key": routing_key, "payload": payload, "created_at": utcnow(),
+               "headers": json.dumps(inject_headers(), separators=(",", ":"))}
         await self.s.exec(_INSERT_OUTBOX, params=row)  # a plain INSERT: no object to track
 
     async def pending_outbox(self, limit: int) -> list[Outbox]:

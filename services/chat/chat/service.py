@@ -13,6 +13,7 @@ from chat.models import AiModel, Chatbot, ChatSession, Message
 from chat.repository import ChatRepository
 from chat.settings import ChatSettings
 from chat.views import chatbot_out, message_out, model_out, session_out
+from shared import metrics
 from shared.clock import Clock
 from shared.contracts import chat as c
 from shared.contracts.llm import (
@@ -298,6 +299,7 @@ class ChatService:
                 exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, user_message=stored,
             ))
         self._on_outbox()
+        metrics.EXCHANGES.labels(q.kind).inc()
         return c.ExchangeStored(user_message=stored, disabled_message_ids=[m.message_id for m in later])
 
     async def stop_reply(self, q: c.SessionQuery) -> None:
@@ -342,6 +344,7 @@ class ChatService:
         except IntegrityError:
             log.info("reply for exchange %s was stored concurrently; duplicate ignored", event.exchange_id)
             return
+        metrics.REPLIES.labels("completed").inc()
         self._on_outbox()
 
     async def _maybe_request_title(self, repo: ChatRepository, event: ReplyCompleted, user_message: Message | None) -> None:
@@ -376,6 +379,7 @@ class ChatService:
                 user_message.reply_status, user_message.reply_error = "failed", event.error
                 repo.add(user_message)
             await repo.release_reply(event.session_id, event.exchange_id, self.clock.now())
+        metrics.REPLIES.labels("failed").inc()
 
     async def on_title_generated(self, event: TitleGenerated) -> None:
         async with transaction(self.factory) as s:

@@ -1,20 +1,17 @@
 """`python -m gateway`: serve the REST API on GATEWAY_HOST:GATEWAY_PORT (default 127.0.0.1:8000)."""
 
-import logging
-
 import uvicorn
 
 from gateway.app import create_app
-from gateway.middleware import RequestIdLogFilter
 from gateway.settings import get_settings
 from shared.logs import setup_logging
+from shared.tracing import setup_tracing
 
 
 def main() -> None:
     settings = get_settings()
     setup_logging("gateway", settings.log_level, as_json=settings.log_json)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RequestIdLogFilter())
+    setup_tracing("gateway")
     # proxy_headers: behind a trusted proxy (FORWARDED_ALLOW_IPS) the client IP used by the login
     # throttle and the scheme used for Secure cookies come from X-Forwarded-For / -Proto.
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None,

@@ -7,6 +7,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from fastapi import APIRouter, FastAPI
 from faststream.rabbit import RabbitRouter
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -41,9 +42,11 @@ from shared.contracts import billing as b
 from shared.contracts import chat as c
 from shared.db import make_engine, make_session_factory
 from shared.errors import ValidationFailed
+from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
 from shared.rpc import RpcClient
 from shared.service_app import add_health_routes
+from shared.tracing import tracing_enabled
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -97,6 +100,9 @@ def create_app(
             stack.push_async_callback(broker.stop)
             await declare_topology(broker)
             await broker.start()
+            queue_metrics = QueueDepthPoller(broker, queues_of("gateway."))
+            queue_metrics.start()
+            stack.push_async_callback(queue_metrics.stop)
             rpc = RpcClient(settings.rabbit_url, timeout=settings.rpc_timeout_seconds)
             await rpc.connect()
             stack.push_async_callback(rpc.close)
@@ -145,6 +151,8 @@ def create_app(
     if settings.media_base_url.startswith("/"):
         mount_media(app, settings.media_root, settings.media_base_url)
     add_health_routes(app, _readiness_checks(app))
+    if tracing_enabled():  # a server span per request, parent of the RPC and broker spans
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
 
 

@@ -1,32 +1,21 @@
 """Pure-ASGI plumbing around every request: request ids, metrics, the last-resort 503, optional
 trailing slashes and the 1 MiB body limit (chunked bodies included)."""
 
-import contextvars
 import logging
 import re
 import time
 import uuid
 
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import MAX_BODY_BYTES, BodyTooLarge, unavailable, validation
+from shared.logs import request_id_var
 
 log = logging.getLogger(__name__)
-
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
-
-
-class RequestIdLogFilter(logging.Filter):
-    """Adds `request_id` to log records (the JSON log formatter prints it)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        request_id = request_id_var.get()
-        if request_id is not None and not hasattr(record, "request_id"):
-            record.request_id = request_id
-        return True
 
 
 class RequestIdMiddleware:
@@ -42,6 +31,8 @@ class RequestIdMiddleware:
         given = Headers(scope=scope).get("x-request-id")
         request_id = given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        # Lets operators find a request's trace from the X-Request-ID a client reports.
+        trace.get_current_span().set_attribute("mobix.request_id", request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

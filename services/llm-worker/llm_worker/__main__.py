@@ -5,11 +5,13 @@ import uvicorn
 from llm_worker.main import create_app
 from llm_worker.settings import get_settings
 from shared.logs import setup_logging
+from shared.tracing import setup_tracing
 
 
 def main() -> None:
     settings = get_settings()
     setup_logging("llm-worker", settings.log_level, as_json=settings.log_json)
+    setup_tracing("llm-worker")
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None,
                 access_log=False)
 

@@ -3,6 +3,7 @@ transient: the completion carries the whole text)."""
 
 from faststream.rabbit import RabbitBroker
 
+from shared import metrics
 from shared.contracts.llm import ReplyCompleted, ReplyDelta, ReplyFailed, TitleGenerated
 from shared.topology import EVENTS, Keys
 
@@ -23,9 +24,15 @@ class BrokerEvents:
 
     async def reply_completed(self, event: ReplyCompleted) -> None:
         await self._completed.publish(event)
+        # Counted once published: a redelivered command that publishes again counts again, as
+        # its generation ran again.
+        metrics.GENERATIONS.labels("stopped" if event.stopped else "completed").inc()
+        metrics.TOKENS.labels("prompt").inc(event.usage.prompt_tokens)
+        metrics.TOKENS.labels("completion").inc(event.usage.completion_tokens)
 
     async def reply_failed(self, event: ReplyFailed) -> None:
         await self._failed.publish(event)
+        metrics.GENERATIONS.labels("failed").inc()
 
     async def title_generated(self, event: TitleGenerated) -> None:
         await self._title.publish(event)

@@ -3,6 +3,7 @@ on request, and name a conversation."""
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,6 +15,7 @@ from llm_worker.prompt import to_openrouter_messages
 from llm_worker.settings import WorkerSettings
 from llm_worker.stops import StopRegistry
 from llm_worker.titles import clean_title, title_messages
+from shared import metrics
 from shared.contracts.llm import (
     GenerateReply,
     GenerateTitle,
@@ -46,6 +48,7 @@ class _Progress:
     images: list[str] = field(default_factory=list)
     stream: ReplyStream | None = None  # set once the provider started answering
     error: UpstreamError | None = None
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def content(self) -> str:
@@ -83,6 +86,15 @@ class ReplyService:
 
     # --- reply -----------------------------------------------------------------------------
     async def generate_reply(self, command: GenerateReply, attempt: int = 1) -> None:
+        started = time.monotonic()
+        metrics.GENERATIONS_IN_PROGRESS.inc()
+        try:
+            await self._generate_reply(command, attempt)
+        finally:
+            metrics.GENERATIONS_IN_PROGRESS.dec()
+            metrics.GENERATION_SECONDS.observe(time.monotonic() - started)
+
+    async def _generate_reply(self, command: GenerateReply, attempt: int) -> None:
         ids = {"exchange_id": command.exchange_id, "session_id": command.session_id, "user_id": command.user_id}
         if self.stops.stopped_early(command.exchange_id):
             await self.events.reply_completed(ReplyCompleted(
@@ -134,11 +146,14 @@ class ReplyService:
                 progress.stream = stream
                 async for delta in stream:
                     if delta.text:
+                        if not progress.text:
+                            metrics.FIRST_TOKEN_SECONDS.observe(time.monotonic() - progress.started)
                         progress.text.append(delta.text)
                         deltas.add(delta.text)
                     progress.images.extend(delta.images)
         except UpstreamError as exc:  # StreamBroken too: the caller decides on partial text
             progress.error = exc
+            metrics.UPSTREAM_ERRORS.labels(exc.code or "unknown").inc()
 
     @staticmethod
     async def _until_stopped(work_coro: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
