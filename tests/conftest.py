@@ -45,6 +45,12 @@ def _ensure_servers() -> list:
     return _servers
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("soak")
+    group.addoption("--soak", action="store_true", help="run the long soak test (tests/soak) instead of its short form")
+    group.addoption("--soak-minutes", type=float, default=10.0, help="load duration of the long soak, in minutes")
+
+
 def pytest_report_header(config) -> list[str]:  # noqa: ANN001
     """Say in the run's output which servers the tests use and how they were found."""
     return [f"infra: {server.kind} {server.how} at {server.url}" for server in _ensure_servers()]

@@ -11,7 +11,8 @@ _phones = itertools.count(1_000_000)
 
 def new_phone() -> str:
     # Unique valid Iranian mobile numbers in E.164 (+98 912 xxx xxxx).
-    return f"+98912{next(_phones) + int(time.time()) % 1000 * 10_000:07d}"[:13]
+    # Modulo, not truncation: a truncated 8-digit number repeats for ten consecutive calls.
+    return f"+98912{(next(_phones) + int(time.time()) % 1000 * 10_000) % 10**7:07d}"
 
 
 class Api:
