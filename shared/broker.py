@@ -7,7 +7,7 @@ from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 
 from shared import topology
 from shared.metrics import BROKER_METRICS
-from shared.tracing import MessageContextMiddleware
+from shared.tracing import MessageContextMiddleware, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 def make_broker(url: str, *, prefetch: int | None = 32, graceful_timeout: float = 30.0) -> RabbitBroker:
     """A broker whose publishes are confirmed and whose unroutable publishes raise."""
     # Outermost first: metrics time everything; the trace span is open while the message's ids are
-    # set for the logs.
-    middlewares = (BROKER_METRICS, RabbitTelemetryMiddleware(), MessageContextMiddleware)
+    # set for the logs. Spans cost CPU on every message, so only when they are exported.
+    telemetry = (RabbitTelemetryMiddleware(),) if tracing_enabled() else ()
+    middlewares = (BROKER_METRICS, *telemetry, MessageContextMiddleware)
     return RabbitBroker(
         url,
         default_channel=Channel(
