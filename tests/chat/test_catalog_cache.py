@@ -75,3 +75,18 @@ async def test_send_path_refuses_a_chatbot_the_plan_lost(chat_env):
     service.catalog.clear()
     with pytest.raises(AccessDenied):
         await service.prepare_exchange(request)
+
+
+async def test_cached_rows_survive_a_rollback_of_the_session_that_loaded_them(chat_env):
+    """A send refused with 409 rolls its transaction back; the rows it cached must stay readable."""
+    _, factory, _ = chat_env
+    cache = CatalogCache(ttl_seconds=60)
+    with pytest.raises(RuntimeError):
+        async with transaction(factory) as s:
+            bot, _ = await cache.chatbot(ChatRepository(s), 1)
+            model, _ = await cache.model(ChatRepository(s), bot.default_model_id)
+            raise RuntimeError("refused")
+    async with factory() as s:
+        bot, _ = await cache.chatbot(ChatRepository(s), 1)
+        model, _ = await cache.model(ChatRepository(s), bot.default_model_id)
+    assert bot.name == "General Assistant" and bot.system_prompt and model.model_id == "google/gemini-pro"

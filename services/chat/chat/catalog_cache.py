@@ -43,7 +43,8 @@ class CatalogCache:
 
         async def load() -> tuple[Chatbot | None, set[int]]:
             bot = await repo.chatbot(chatbot_id)
-            return bot, (await repo.chatbot_plan_ids(chatbot_id) if bot is not None else set())
+            plans = await repo.chatbot_plan_ids(chatbot_id) if bot is not None else set()
+            return repo.detach(bot), plans
 
         return await self._chatbots.get(chatbot_id, self.ttl_seconds, load)
 
@@ -52,7 +53,8 @@ class CatalogCache:
 
         async def load() -> tuple[AiModel | None, set[int]]:
             model = await repo.model(model_pk)
-            return model, (await repo.model_plan_ids(model_pk) if model is not None else set())
+            plans = await repo.model_plan_ids(model_pk) if model is not None else set()
+            return repo.detach(model), plans
 
         return await self._models.get(model_pk, self.ttl_seconds, load)
 

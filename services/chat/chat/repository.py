@@ -159,6 +159,13 @@ class ChatRepository:
             message.disabled = True
             self.s.add(message)
 
+    def detach(self, row):  # noqa: ANN001, ANN201
+        """`row`, no longer tied to this session: kept beyond it (a cache), a rollback of the session
+        must not expire its attributes."""
+        if row is not None:
+            self.s.expunge(row)
+        return row
+
     def add(self, row) -> None:  # noqa: ANN001
         self.s.add(row)
 
