@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
+from aio_pika.exceptions import ChannelNotFoundEntity
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -33,14 +34,22 @@ GENERATION_SECONDS = Histogram("mobix_generation_seconds", "Time from the comman
                                buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
 FIRST_TOKEN_SECONDS = Histogram("mobix_first_token_seconds", "Time from the command to the first reply text",
                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-TOKENS = Counter("mobix_tokens_total", "Tokens of generated replies, by kind (prompt, completion)", ["kind"])
-UPSTREAM_ERRORS = Counter("mobix_upstream_errors_total", "OpenRouter errors, by error code", ["code"])
+# The model is a catalog slug: an admin-managed, small set, so it may be a label.
+TOKENS = Counter("mobix_tokens_total", "Tokens of generated replies, by kind (prompt, completion) and model",
+                 ["kind", "model"])
+UPSTREAM_ERRORS = Counter("mobix_upstream_errors_total",
+                          "OpenRouter errors, every failed attempt (retried or not), by error code and HTTP status", ["code", "status"])
 
 ADMISSIONS = Counter("mobix_admissions_total", "Admission decisions, by outcome (admitted, denied)", ["outcome"])
 DENIALS = Counter("mobix_denials_total", "Denied exchanges, by the limit that denied them", ["limit"])
+RESERVATIONS = Counter("mobix_reservations_total",
+                       "Reservations ended, by how: committed (billed once) or released (failed, abandoned)",
+                       ["outcome"])
 
 EXCHANGES = Counter("mobix_exchanges_total", "Exchanges stored, by kind (send, edit, regenerate)", ["kind"])
 REPLIES = Counter("mobix_replies_total", "Reply outcomes recorded by chat (completed, failed)", ["status"])
+OUTBOX_PENDING = Gauge("mobix_outbox_pending", "Outbox rows the relay last found waiting to be published "
+                       "(at most one batch); stays up while publishing fails")
 
 
 def queues_of(prefix: str) -> list[str]:
@@ -55,6 +64,18 @@ def record_denial(limit: str) -> None:
     DENIALS.labels(limit).inc()
 
 
+def record_generation(outcome: str, model: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+    GENERATIONS.labels(outcome).inc()
+    TOKENS.labels("prompt", model).inc(prompt_tokens)
+    TOKENS.labels("completion", model).inc(completion_tokens)
+
+
+def record_upstream_error(code: str | None, status: int | None) -> None:
+    # A status inside a stream error is whatever the provider wrote: keep the label set bounded.
+    label = str(status) if status is not None and 100 <= status <= 599 else "none"
+    UPSTREAM_ERRORS.labels(code or "unknown", label).inc()
+
+
 class QueueDepthPoller:
     """Every `interval` seconds, passively declares `queues` and sets their depth and consumer
     gauges. A broker outage only pauses it: a scrape then shows the last known depths."""
@@ -66,10 +87,16 @@ class QueueDepthPoller:
         self._task: asyncio.Task | None = None
 
     async def poll_once(self) -> None:
-        channel = await self.broker._connection.channel()  # noqa: SLF001 - a short-lived channel of its own
+        connection = self.broker._connection  # short-lived channels of its own
+        channel = await connection.channel()
         try:
             for name in self.queues:
-                declared = await channel.declare_queue(name, passive=True)
+                try:
+                    declared = await channel.declare_queue(name, passive=True)
+                except ChannelNotFoundEntity:  # deleted by hand: the broker closed the channel
+                    log.debug("queue %s not found for its depth", name)
+                    channel = await connection.channel()
+                    continue
                 QUEUE_MESSAGES.labels(name).set(declared.declaration_result.message_count)
                 QUEUE_CONSUMERS.labels(name).set(declared.declaration_result.consumer_count)
         finally:
@@ -79,7 +106,7 @@ class QueueDepthPoller:
         while True:
             try:
                 await self.poll_once()
-            except Exception as exc:  # the broker may be away; try again next time
+            except Exception as exc:  # noqa: BLE001 - the broker may be away; try again next time
                 log.debug("queue depth poll failed: %r", exc)
             await asyncio.sleep(self.interval)
 

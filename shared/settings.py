@@ -17,6 +17,7 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     rpc_timeout_seconds: float = 10.0
+    queue_metrics_seconds: float = Field(15.0, gt=0, description="How often each service reads its queues' depths")
     secret_key: str = DEFAULT_SECRET
     http_host: str = "127.0.0.1"
     http_port: int = 0

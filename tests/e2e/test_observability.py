@@ -89,6 +89,7 @@ def test_metrics_count_generations_admissions_denials_and_queues(api, system):
         "admitted": _metric(system, "billing", "mobix_admissions_total", outcome="admitted"),
         "denied": _metric(system, "billing", "mobix_denials_total", limit="hourly_messages"),
         "sends": _metric(system, "chat", "mobix_exchanges_total", kind="send"),
+        "committed": _metric(system, "billing", "mobix_reservations_total", outcome="committed"),
     }
     answers = [api.post(f"/api/chat-sessions/{sid}/send/", json={"message": "count me"}) for sid in sessions]
     assert [a.status_code for a in answers] == [201, 201, 429], [a.text for a in answers]  # Free: 2 an hour
@@ -100,6 +101,10 @@ def test_metrics_count_generations_admissions_denials_and_queues(api, system):
     assert _metric(system, "billing", "mobix_denials_total", limit="hourly_messages") == before["denied"] + 1
     assert _metric(system, "chat", "mobix_exchanges_total", kind="send") == before["sends"] + 2
     assert _metric(system, "llm-worker", "mobix_tokens_total", kind="completion") > 0
+    while _metric(system, "billing", "mobix_reservations_total", outcome="committed") < before["committed"] + 2:
+        assert time.monotonic() < deadline, "billing did not count its commits"
+        time.sleep(0.2)
+    assert "mobix_outbox_pending " in httpx.get(system.health_url("chat").replace("/readyz", "/metrics")).text
     # FastStream's message metrics and the queue-depth gauges, on the services that consume them.
     assert _metric(system, "chat", "faststream_received_messages_total", handler="events.llm.reply_completed") >= 2
     assert _metric(system, "billing", "faststream_received_messages_total", handler="rpc.billing.admit") >= 3

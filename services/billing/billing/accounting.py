@@ -13,6 +13,7 @@ from billing import repository as repo
 from billing.batcher import WriteBatcher
 from billing.limiter import LedgerEntry, UsageLimiter
 from billing.rules import MONTH, effective_tokens, estimated_cost, floor_ms, to_ms, usd_to_nano
+from shared import metrics
 from shared.clock import Clock
 from shared.contracts.llm import ReplyCompleted, TitleGenerated, Usage
 from shared.errors import Unavailable
@@ -53,15 +54,18 @@ def ledger_values(event: ReplyCompleted, reservation: Mapping[str, Any], now: da
     )
 
 
-async def _write_commit(conn: AsyncConnection, event: ReplyCompleted, now: datetime) -> Mapping[str, Any] | None:
-    """Write the exchange's ledger row and session usage, once; answers the ledger row (None: the
-    exchange is unknown). A redelivery finds the row written the first time and changes nothing."""
+async def _write_commit(conn: AsyncConnection, event: ReplyCompleted, now: datetime
+                        ) -> tuple[Mapping[str, Any], bool] | None:
+    """Write the exchange's ledger row and session usage, once; answers the ledger row and whether
+    this call wrote it (None: the exchange is unknown). A redelivery finds the row written the first
+    time and changes nothing."""
     reservation = await repo.reservation(conn, event.exchange_id)
     if reservation is None or reservation["user_id"] != event.user_id:
         return None
     row = ledger_values(event, reservation, now)
     if not await repo.insert_ledger(conn, row):
-        return await repo.ledger_entry(conn, event.exchange_id)
+        written = await repo.ledger_entry(conn, event.exchange_id)
+        return (written, False) if written is not None else None
     free = row["is_free_model"]
     await repo.add_session_usage(
         conn, user_id=row["user_id"], session_id=row["session_id"],
@@ -70,7 +74,7 @@ async def _write_commit(conn: AsyncConnection, event: ReplyCompleted, now: datet
     )
     # The reservation row stays "open": a rebuild skips reservations already in the ledger, and a
     # reply that completes after its release is still billed (the user did get it).
-    return row
+    return row, True
 
 
 class Accounting:
@@ -83,10 +87,13 @@ class Accounting:
         """Bill a completed (or stopped) reply once, however often the event is delivered: the ledger
         first (its unique exchange id is the guard), then the Redis windows (a no-op when done)."""
         now = floor_ms(self.clock.now())
-        row = await self.batcher.run(lambda conn: _write_commit(conn, event, now))
-        if row is None:
+        written = await self.batcher.run(lambda conn: _write_commit(conn, event, now))
+        if written is None:
             log.warning("completion for unknown exchange %s (user %s) ignored", event.exchange_id, event.user_id)
             return
+        row, first = written
+        if first:  # its transaction has committed: counted once, like the bill
+            metrics.RESERVATIONS.labels("committed").inc()
         if row["admitted_at"] <= now - timedelta(seconds=MONTH.seconds):
             return  # outside every window: nothing left to count in Redis
         entry = LedgerEntry(event.exchange_id, to_ms(row["admitted_at"]), row["effective_tokens"],

@@ -160,6 +160,7 @@ class Admissions:
         """Free what an exchange holds (failed reply, abandoned send); a no-op once committed."""
         if not await self.batcher.run(lambda conn: repo.release_reservation(conn, q.exchange_id, q.user_id)):
             return  # unknown, another user's, or released before
+        metrics.RESERVATIONS.labels("released").inc()
         try:
             await self.limiter.release(q.user_id, to_ms(floor_ms(self.clock.now())), q.exchange_id)
         except Unavailable:

@@ -48,7 +48,7 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
         await broker.connect()
         await declare_topology(broker)
         await broker.start()
-        queue_metrics = QueueDepthPoller(broker, queues_of("billing."))
+        queue_metrics = QueueDepthPoller(broker, queues_of("billing."), settings.queue_metrics_seconds)
         queue_metrics.start()
         state.update(engine=engine, broker=broker, redis=redis, service=service)
         app.state.billing = state

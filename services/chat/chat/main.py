@@ -45,7 +45,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         await declare_topology(broker)
         await broker.start()
         relay.start()
-        queue_metrics = QueueDepthPoller(broker, queues_of("chat."))
+        queue_metrics = QueueDepthPoller(broker, queues_of("chat."), settings.queue_metrics_seconds)
         queue_metrics.start()
         state.update(engine=engine, broker=broker, service=service, relay=relay)
         app.state.chat = state

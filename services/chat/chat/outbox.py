@@ -8,7 +8,7 @@ import logging
 from faststream.rabbit import RabbitBroker
 
 from chat.repository import ChatRepository
-from shared import topology
+from shared import metrics, topology
 from shared.db import SessionFactory, transaction
 from shared.tracing import continued_from
 
@@ -56,6 +56,8 @@ class OutboxRelay:
             while True:
                 async with self.factory() as s:
                     rows = await ChatRepository(s).pending_outbox(batch)
+                # Set from the read the relay makes anyway: no extra query for the gauge.
+                metrics.OUTBOX_PENDING.set(len(rows))
                 if not rows:
                     return published
                 for row in rows:
@@ -75,4 +77,5 @@ class OutboxRelay:
                     await ChatRepository(s).delete_outbox([r.id for r in rows])
                 published += len(rows)
                 if len(rows) < batch:  # that was all; rows stored meanwhile come with their own kick
+                    metrics.OUTBOX_PENDING.set(0)
                     return published

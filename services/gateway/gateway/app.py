@@ -100,7 +100,7 @@ def create_app(
             stack.push_async_callback(broker.stop)
             await declare_topology(broker)
             await broker.start()
-            queue_metrics = QueueDepthPoller(broker, queues_of("gateway."))
+            queue_metrics = QueueDepthPoller(broker, queues_of("gateway."), settings.queue_metrics_seconds)
             queue_metrics.start()
             stack.push_async_callback(queue_metrics.stop)
             rpc = RpcClient(settings.rabbit_url, timeout=settings.rpc_timeout_seconds)

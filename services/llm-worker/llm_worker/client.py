@@ -19,6 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from llm_worker.settings import WorkerSettings
 from llm_worker.sse import iter_sse_data
+from shared import metrics
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +324,8 @@ class OpenRouterClient:
 
         def log_retry(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, UpstreamError):  # the last attempt's error is counted by its caller
+                metrics.record_upstream_error(exc.code, exc.status)
             log.warning("OpenRouter attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc,
                         state.upcoming_sleep)
 

@@ -26,9 +26,8 @@ class BrokerEvents:
         await self._completed.publish(event)
         # Counted once published: a redelivered command that publishes again counts again, as
         # its generation ran again.
-        metrics.GENERATIONS.labels("stopped" if event.stopped else "completed").inc()
-        metrics.TOKENS.labels("prompt").inc(event.usage.prompt_tokens)
-        metrics.TOKENS.labels("completion").inc(event.usage.completion_tokens)
+        metrics.record_generation("stopped" if event.stopped else "completed", event.model,
+                                  event.usage.prompt_tokens, event.usage.completion_tokens)
 
     async def reply_failed(self, event: ReplyFailed) -> None:
         await self._failed.publish(event)

@@ -35,7 +35,7 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
         await broker.connect()
         await declare_topology(broker)
         await broker.start()
-        queue_metrics = QueueDepthPoller(broker, queues_of("llm-worker."))
+        queue_metrics = QueueDepthPoller(broker, queues_of("llm-worker."), settings.queue_metrics_seconds)
         queue_metrics.start()
         state.update(broker=broker, service=service, client=openrouter)
         app.state.worker = state

@@ -153,7 +153,7 @@ class ReplyService:
                     progress.images.extend(delta.images)
         except UpstreamError as exc:  # StreamBroken too: the caller decides on partial text
             progress.error = exc
-            metrics.UPSTREAM_ERRORS.labels(exc.code or "unknown").inc()
+            metrics.record_upstream_error(exc.code, exc.status)
 
     @staticmethod
     async def _until_stopped(work_coro: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
@@ -215,6 +215,7 @@ class ReplyService:
         try:
             completion = await self.client.complete(request)
         except UpstreamError as exc:
+            metrics.record_upstream_error(exc.code, exc.status)
             log.warning("title for session %s failed: %s", command.session_id, exc)
             await self.events.title_generated(TitleGenerated(**base, model=command.model, title=None))
             return
