@@ -103,18 +103,27 @@ class QueueDepthPoller:
             await channel.close()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.poll_once()
             except Exception as exc:  # noqa: BLE001 - the broker may be away; try again next time
                 log.debug("queue depth poll failed: %r", exc)
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
 
     def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="queue-depth-poller")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Let a poll in progress finish: cancelling it while a channel opens or closes on the
+        broker's connection leaves that connection unusable for the broker's own shutdown."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), 10)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
