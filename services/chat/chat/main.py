@@ -53,8 +53,12 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
             yield
         finally:
             await queue_metrics.stop()
-            await broker.stop()  # stop consuming first; in-flight handlers finish (graceful timeout)
+            # Stop consuming first (in-flight handlers finish, within the graceful timeout), then
+            # publish what they stored while the connection is still open, then close it.
+            for subscriber in broker.subscribers:
+                await subscriber.stop()
             await relay.stop()
+            await broker.stop()
             await engine.dispose()
 
     app = FastAPI(title="MobixAI chat service", lifespan=lifespan, docs_url=None, redoc_url=None)

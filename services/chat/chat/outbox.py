@@ -33,7 +33,10 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Under the lock the task is idle, never mid-batch: a publish cancelled before its
+            # confirmation would leave its row behind, to be published a second time.
+            async with self._lock:
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.flush()  # publish what the last requests stored
 
@@ -60,21 +63,28 @@ class OutboxRelay:
                 metrics.OUTBOX_PENDING.set(len(rows))
                 if not rows:
                     return published
-                for row in rows:
-                    body = json.loads(row.payload)
-                    headers = json.loads(row.headers) if row.headers else {}
-                    # Confirmed and mandatory: publish raises unless the broker stored it.
-                    with continued_from(headers):
-                        await self.broker.publish(
-                            body,
-                            exchange=EXCHANGES[row.exchange],
-                            routing_key=row.routing_key,
-                            persist=True,
-                            message_id=body.get("message_id"),
-                            headers=headers,
-                        )
-                async with transaction(self.factory) as s:
-                    await ChatRepository(s).delete_outbox([r.id for r in rows])
+                sent: list[int] = []
+                try:
+                    for row in rows:
+                        body = json.loads(row.payload)
+                        headers = json.loads(row.headers) if row.headers else {}
+                        # Confirmed and mandatory: publish raises unless the broker stored it.
+                        with continued_from(headers):
+                            await self.broker.publish(
+                                body,
+                                exchange=EXCHANGES[row.exchange],
+                                routing_key=row.routing_key,
+                                persist=True,
+                                message_id=body.get("message_id"),
+                                headers=headers,
+                            )
+                        sent.append(row.id)
+                finally:
+                    # Rows the broker confirmed are done even when a later one fails: kept, they
+                    # would be published twice (a duplicate command generates a reply twice).
+                    if sent:
+                        async with transaction(self.factory) as s:
+                            await ChatRepository(s).delete_outbox(sent)
                 published += len(rows)
                 if len(rows) < batch:  # that was all; rows stored meanwhile come with their own kick
                     metrics.OUTBOX_PENDING.set(0)
