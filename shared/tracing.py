@@ -79,7 +79,7 @@ class MessageContextMiddleware(BaseMiddleware):
     """Sets the request id and message id of the message being handled, and carries the request id
     on to every message published while handling it."""
 
-    async def consume_scope(self, call_next, msg):  # noqa: ANN001, ANN201 - FastStream's signature
+    async def consume_scope(self, call_next, msg):
         headers = msg.headers or {}
         request_token = request_id_var.set(headers.get(REQUEST_ID_HEADER))
         message_token = message_id_var.set(msg.message_id)
@@ -89,7 +89,7 @@ class MessageContextMiddleware(BaseMiddleware):
             message_id_var.reset(message_token)
             request_id_var.reset(request_token)
 
-    async def publish_scope(self, call_next, cmd):  # noqa: ANN001, ANN201 - FastStream's signature
+    async def publish_scope(self, call_next, cmd):
         request_id = request_id_var.get()
         if request_id is not None:
             cmd.headers.setdefault(REQUEST_ID_HEADER, request_id)

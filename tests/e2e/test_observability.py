@@ -23,8 +23,9 @@ def _send_and_wait(premium: Api, request_id: str) -> None:
     assert sent.headers["X-Request-ID"] == request_id
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        messages = premium.get(f"{url}/messages/").json()["messages"]
-        if messages[0]["reply_status"] == "completed":
+        listed = premium.get(f"{url}/messages/")
+        assert listed.status_code == 200, (listed.status_code, listed.text)
+        if listed.json()["messages"][0]["reply_status"] == "completed":
             return
         time.sleep(0.2)
     raise AssertionError("the reply did not complete")
