@@ -4,23 +4,35 @@ and publishers; `--check` fails when a committed document differs from the code.
 
 What each service consumes (commands, events, RPC queries with their payload models) comes from the
 subscribers its `build_router` registers. What it publishes through a declared FastStream publisher
-(the worker's events, the gateway's `UserRegistered`) comes from those publishers. Chat publishes
-through its outbox, which has no declared publisher: `OUTBOX` below lists those messages, each one's
-routing key and model taken from the same constants and classes the service uses.
+(the worker's events, the gateway's `UserRegistered`) comes from those publishers. Three things have
+no declared FastStream endpoint, so the generator declares documentation-only ones on its own broker
+(never connected, never used by a service), each from the constants and classes the code uses:
+
+- chat's outbox rows (`OUTBOX`: exchange, routing key and model of each `enqueue` in chat);
+- RPC answers: `shared.rpc.responder` sends `{"ok", "result" | "error"}` to the caller's direct
+  reply-to queue; the result model is the responder's return annotation;
+- the routing keys bound to the gateway's stream queue (`topology.STREAM_KEYS`, bound in
+  `shared.broker.declare_topology`), with the model their publisher declares.
 """
 
 import argparse
+import inspect
 import json
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit.subscriber import RabbitSubscriber
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel, ConfigDict, create_model
 
 from shared import topology
 from shared.contracts import chat as c
 from shared.contracts import llm
+from shared.rpc import REPLY_TO
 from shared.topology import Keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +49,77 @@ OUTBOX = (
 )
 
 
+class RpcError(BaseModel):
+    """An RPC's failure: `shared.errors.DomainError.to_wire()` (`details["limit"]` of billing.admit's
+    `limit_exceeded` is a `DeniedLimit`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+def reply_model(query: str, result: Any) -> type[BaseModel]:
+    """The envelope `shared.rpc.responder` answers `query` with."""
+    name = "".join(part.title() for part in re.split(r"[._]", query)) + "Reply"
+    return create_model(
+        name,
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=f"Answer to {query}: `result` when `ok`, else `error`.",
+        ok=(bool, ...),
+        result=(None if result is None else result | None, None),
+        error=(RpcError | None, None),
+    )
+
+
+def responder_result(subscriber: RabbitSubscriber) -> Any:
+    """The result type of an RPC responder: its handler's own return annotation.
+
+    `responder` hides that annotation from FastStream's signature (the answer is an envelope) but
+    `functools.wraps` keeps it in `__annotations__`. FastStream has no public accessor for the
+    handler function; its own `HandlerItem.name` reads it the same way (tests fail if that changes).
+    """
+    (item,) = subscriber.calls
+    annotations = inspect.get_annotations(item.handler._original_call)
+    if "return" not in annotations:
+        raise TypeError(f"annotate what the responder of {subscriber.queue.routing_key} returns")
+    return annotations["return"]
+
+
 def _broker() -> RabbitBroker:
-    # Never connected: the routers only register their subscribers on it.
-    return RabbitBroker("amqp://docs.invalid/")
+    # Never connected: the routers only register their subscribers on it. The address is the one
+    # docker-compose.yml gives the services (credentials left out), shown as the document's server.
+    return RabbitBroker("amqp://rabbitmq:5672/")
+
+
+def _document_rpc_replies(broker: RabbitBroker) -> None:
+    for sub in list(broker.subscribers):
+        if sub.exchange.name == topology.RPC.name:
+            query = sub.queue.routing_key
+            broker.publisher(
+                routing_key=REPLY_TO, schema=reply_model(query, responder_result(sub)), title=f"{query}:reply",
+                mandatory=False,  # as `responder` answers: the caller may have given up
+                description=f"Answer to {query}, sent to the caller's direct reply-to queue with the "
+                "request's correlation id.",
+            )
+
+
+def _documented_consumer(model: type[BaseModel]) -> Callable[..., Any]:
+    async def consume(body: Any) -> None:  # documentation only: never subscribed to a broker
+        raise NotImplementedError
+
+    consume.__annotations__ = {"body": model, "return": None}
+    return consume
+
+
+def published_events() -> dict[str, type[BaseModel]]:
+    """Routing key → model of every event chat and the worker publish."""
+    return {
+        p.routing_key: p.specification.config.schema_
+        for build in (chat, llm_worker)
+        for p in build().publishers
+        if p.exchange.name == topology.EVENTS.name
+    }
 
 
 def gateway() -> RabbitBroker:
@@ -50,6 +130,15 @@ def gateway() -> RabbitBroker:
     for router in broker_routers(None):  # type: ignore[arg-type] - Redis is used only when handling
         broker.include_router(router)
     UserEvents(broker)
+    events, stream = published_events(), topology.GATEWAY_STREAM
+    for key in topology.STREAM_KEYS:
+        if key not in events:
+            raise LookupError(f"the gateway streams {key}, which no service publishes")
+        queue = RabbitQueue(stream.name, durable=stream.durable, arguments=stream.arguments, routing_key=key)
+        broker.subscriber(
+            queue, exchange=topology.EVENTS, title=f"{stream.name}:{key}",
+            description=f"{key} events relayed to the session's SSE stream.",
+        )(_documented_consumer(events[key]))
     return broker
 
 
@@ -58,8 +147,13 @@ def chat() -> RabbitBroker:
 
     broker = _broker()
     broker.include_router(build_router(None, None))  # type: ignore[arg-type] - used only when handling
+    _document_rpc_replies(broker)
     for exchange, key, model in OUTBOX:
-        broker.publisher(exchange=exchange, routing_key=key, schema=model, title=f"outbox:{key}")
+        broker.publisher(
+            exchange=exchange, routing_key=key, schema=model, title=f"outbox:{key}", persist=True,
+            description="Published by the outbox relay from a row stored in the same transaction as "
+            "the change it announces (at least once: consumers deduplicate by `message_id`).",
+        )
     return broker
 
 
@@ -68,6 +162,7 @@ def billing() -> RabbitBroker:
 
     broker = _broker()
     broker.include_router(build_router(None))  # type: ignore[arg-type] - used only when handling
+    _document_rpc_replies(broker)
     return broker
 
 
@@ -84,9 +179,41 @@ def llm_worker() -> RabbitBroker:
 SERVICES = {"gateway": gateway, "chat": chat, "billing": billing, "llm-worker": llm_worker}
 
 
+DESCRIPTIONS = {
+    "gateway": "Messages the gateway service consumes and publishes over RabbitMQ. The gateway also "
+    "calls the RPC queries documented by chat and billing, through `shared.rpc.RpcClient`.",
+}
+
+
+def _queue_description(sub: RabbitSubscriber) -> str:
+    """What an AMQP channel binding cannot say at once: the exchange and routing key a queue is bound
+    with, and its arguments (dead-lettering, expiry, single active consumer)."""
+    queue, arguments = sub.queue, sub.queue.arguments or {}
+    # The stream queue's bindings are made by `shared.broker.declare_topology`, not by its subscriber.
+    keys = topology.STREAM_KEYS if queue.name == topology.GATEWAY_STREAM.name and not queue.routing_key else (
+        queue.routing_key,)
+    text = (f"Queue `{queue.name}`, bound to exchange `{sub.exchange.name}` with routing "
+            f"key{'s' if len(keys) > 1 else ''} {', '.join(f'`{k}`' for k in keys)}.")
+    if "x-dead-letter-routing-key" in arguments:
+        text += (f" After {arguments['x-delivery-limit']} deliveries a message dead-letters to exchange "
+                 f"`{arguments['x-dead-letter-exchange']}`, queue `{arguments['x-dead-letter-routing-key']}`.")
+    if "x-message-ttl" in arguments:
+        text += f" Messages expire after {arguments['x-message-ttl'] // 1000} s."
+    if arguments.get("x-single-active-consumer"):
+        text += " One consumer at a time."
+    if queue.exclusive:
+        text += " One queue per consumer instance, deleted with its connection."
+    return text
+
+
 def document(service: str) -> dict[str, Any]:
-    spec = AsyncAPI(SERVICES[service](), title=f"MobixAI {service}", version="1.0.0",
-                    description=f"Messages the {service} service consumes and publishes over RabbitMQ.")
+    description = DESCRIPTIONS.get(service, f"Messages the {service} service consumes and publishes over RabbitMQ.")
+    broker = SERVICES[service]()
+    for sub in broker.subscribers:
+        # The broker and its routers were built for this document alone, so this changes no service.
+        config = sub.specification.config
+        config.description_ = " ".join(filter(None, (config.description_, _queue_description(sub))))
+    spec = AsyncAPI(broker, title=f"MobixAI {service}", version="1.0.0", description=description)
     return json.loads(spec.to_specification().to_json())
 
 
@@ -95,7 +222,9 @@ def rendered(service: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m devinfra.asyncapi", description="Write the AsyncAPI documents in docs/asyncapi."
+    )
     parser.add_argument("--check", action="store_true", help="fail if a committed document is out of date")
     args = parser.parse_args(argv)
     stale = []
