@@ -92,6 +92,7 @@ class RpcClient:
         if self._exchange is None:
             raise Unavailable("message broker not connected")
         correlation_id = uuid.uuid4().hex
+        timeout = timeout or self._timeout
         fut: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = fut
         body = json.dumps(to_jsonable(payload), separators=(",", ":")).encode()
@@ -103,12 +104,15 @@ class RpcClient:
                     correlation_id=correlation_id,
                     reply_to=REPLY_TO,
                     delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                    # Nobody waits for the answer after the timeout: the broker drops the request
+                    # rather than have a restarted responder act on it.
+                    expiration=timeout,
                     headers=inject_headers(),  # the responder's span joins the caller's trace
                 ),
                 routing_key=query,
                 mandatory=True,
             )
-            answer = await asyncio.wait_for(fut, timeout or self._timeout)
+            answer = await asyncio.wait_for(fut, timeout)
         except TimeoutError as exc:
             raise Timeout(f"{query} did not answer in time") from exc
         except aio_pika.exceptions.DeliveryError as exc:

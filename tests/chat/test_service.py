@@ -133,6 +133,29 @@ async def test_second_send_while_reply_in_progress_is_409(chat_env):
     await _send(service, session.id, "now it works")
 
 
+
+@pytest.mark.parametrize("replayed", ["while the reply streams", "after the reply is stored"])
+async def test_a_redelivered_commit_stores_nothing_twice(chat_env, replayed):
+    """Chat killed after answering commit_exchange but before acking the request gets it again."""
+    service, factory, _ = chat_env
+    session = await _session(service, auto_generate_title=False)
+    prepare = c.PrepareExchange(user_id=USER, plan_id=FREE, session_id=session.id, kind="send", content="Hello")
+    plan_out = await service.prepare_exchange(prepare)
+    commit = c.CommitExchange(**prepare.model_dump(), exchange_id=plan_out.exchange_id, max_tokens=100)
+    stored = await service.commit_exchange(commit)
+    if replayed == "after the reply is stored":
+        await _reply(service, factory, session.id, stored)
+    outbox_before = await _outbox(factory)
+
+    again = await service.commit_exchange(commit)
+
+    assert again.user_message.message_id == stored.user_message.message_id
+    assert await _outbox(factory) == outbox_before  # no second GenerateReply
+    messages = await service.list_messages(c.SessionQuery(user_id=USER, session_id=session.id))
+    assert [m.message_type for m in messages].count("user") == 1
+    if replayed == "after the reply is stored":  # the session is free for the next send
+        await _send(service, session.id, "next")
+
 async def test_reply_completed_is_stored_once_and_unlocks(chat_env):
     service, factory, _ = chat_env
     session = await _session(service)

@@ -7,7 +7,7 @@ from faststream.rabbit import RabbitRouter
 from pydantic import BaseModel
 
 from shared.broker import declare_topology, make_broker
-from shared.errors import NotFound, Unavailable
+from shared.errors import NotFound, Timeout, Unavailable
 from shared.rpc import RpcClient, responder
 
 
@@ -56,3 +56,36 @@ async def test_many_calls_in_flight_at_once(rpc_pair):
 async def test_unknown_query_fails_fast(rpc_pair):
     with pytest.raises(Unavailable):
         await rpc_pair.call("testsvc.nobody_answers", {"value": 1}, timeout=2)
+
+
+async def test_a_request_nobody_took_before_the_timeout_is_never_handled(rabbit_url):
+    """A responder that starts late (a restart) never acts on a request its caller gave up on."""
+    handled: list[int] = []
+    router = RabbitRouter()
+
+    @responder(router, "testsvc.late")
+    async def answer_late(query: Echo) -> Echo:
+        handled.append(query.value)
+        return query
+
+    broker = make_broker(rabbit_url)
+    broker.include_router(router)
+    await broker.start()  # declares the request queue, then stops consuming: the responder is down
+    await declare_topology(broker)
+    await broker.stop()
+    client = RpcClient(rabbit_url, timeout=5)
+    await client.connect()
+    try:
+        with pytest.raises(Timeout):
+            await client.call("testsvc.late", Echo(value=1), Echo, timeout=0.3)
+        await asyncio.sleep(0.2)
+        broker = make_broker(rabbit_url)
+        broker.include_router(router)
+        await broker.start()
+        try:
+            assert await client.call("testsvc.late", Echo(value=2), Echo) == Echo(value=2)
+        finally:
+            await broker.stop()
+    finally:
+        await client.close()
+    assert handled == [2]

@@ -268,6 +268,10 @@ class ChatService:
         now = self.clock.now()
         async with transaction(self.factory) as s:
             repo = ChatRepository(s)
+            # A request redelivered after chat died between answering and acking it must not store
+            # the exchange a second time (a second user message, a second generated reply).
+            if (stored := await repo.user_message_of_exchange(q.exchange_id)) is not None:
+                return c.ExchangeStored(user_message=message_out(stored), disabled_message_ids=[])
             prepared = await self._exchange_access(repo, q)  # may have changed since prepare
             session, bot, model = prepared.session, prepared.bot, prepared.model
             stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
