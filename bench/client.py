@@ -17,7 +17,10 @@ class BenchError(RuntimeError):
 
 class Client:
     def __init__(self, base_url: str, timeout: float = 60) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        # Idle connections are dropped before the server's 5 s keep-alive timeout would close them
+        # under a request sent at that very moment ("server disconnected without a response").
+        limits = httpx.Limits(keepalive_expiry=2)
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits)
 
     @property
     def csrf(self) -> str:
