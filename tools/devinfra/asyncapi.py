@@ -127,7 +127,7 @@ def gateway() -> RabbitBroker:
     from gateway.events import UserEvents
 
     broker = _broker()
-    for router in broker_routers(None):  # type: ignore[arg-type] - Redis is used only when handling
+    for router in broker_routers(None, None):  # type: ignore[arg-type] - both are used only when handling
         broker.include_router(router)
     UserEvents(broker)
     events, stream = published_events(), topology.GATEWAY_STREAM

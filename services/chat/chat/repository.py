@@ -43,12 +43,13 @@ _CLAIM_REPLY = (
     .values(active_exchange_id=bindparam("exchange_id"), active_since=bindparam("now"), updated_at=bindparam("now"))
     .execution_options(synchronize_session=False)
 )
-_RELEASE_REPLY = (
+_RELEASE_REPLY_AS_IS = (
     update(ChatSession)
     .where(col(ChatSession.id) == bindparam("session_id"), col(ChatSession.active_exchange_id) == bindparam("exchange_id"))
-    .values(active_exchange_id=None, active_since=None, updated_at=bindparam("now"))
+    .values(active_exchange_id=None, active_since=None)
     .execution_options(synchronize_session=False)
 )
+_RELEASE_REPLY = _RELEASE_REPLY_AS_IS.values(updated_at=bindparam("now"))
 _INSERT_OUTBOX = Outbox.__table__.insert()
 _PENDING_OUTBOX = select(Outbox).order_by(col(Outbox.id)).limit(bindparam("limit"))
 
@@ -131,7 +132,12 @@ class ChatRepository:
         result = await self.s.exec(_CLAIM_REPLY, params=params)
         return result.rowcount == 1
 
-    async def release_reply(self, session_id: int, exchange_id: UUID, now: datetime) -> None:
+    async def release_reply(self, session_id: int, exchange_id: UUID, now: datetime | None) -> None:
+        """Free the session for the next exchange; `now` also marks it as active then (a stored reply),
+        None leaves `updated_at` as it was (a failed reply adds nothing to the conversation)."""
+        if now is None:
+            await self.s.exec(_RELEASE_REPLY_AS_IS, params={"session_id": session_id, "exchange_id": exchange_id})
+            return
         await self.s.exec(_RELEASE_REPLY, params={"session_id": session_id, "exchange_id": exchange_id, "now": now})
 
     # --- messages ------------------------------------------------------------------------

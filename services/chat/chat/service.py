@@ -382,7 +382,8 @@ class ChatService:
             if user_message is not None and user_message.exchange_id == event.exchange_id:
                 user_message.reply_status, user_message.reply_error = "failed", event.error
                 repo.add(user_message)
-            await repo.release_reply(event.session_id, event.exchange_id, self.clock.now())
+            # updated_at stays: the gateway's copy of the session list is not told of failures.
+            await repo.release_reply(event.session_id, event.exchange_id, None)
         metrics.REPLIES.labels("failed").inc()
 
     async def on_title_generated(self, event: TitleGenerated) -> None:

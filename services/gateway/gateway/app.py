@@ -1,5 +1,6 @@
 """The gateway application: REST API with session auth, over RPC to chat and billing (api.md)."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from faststream.rabbit import RabbitRouter
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from gateway import schemas
@@ -26,10 +28,13 @@ from gateway.openapi import install_openapi
 from gateway.otp import OtpStore
 from gateway.passwords import Passwords
 from gateway.plans import PlanCache
+from gateway.read_cache import VersionedCache
 from gateway.routes import admin_billing, admin_catalog, auth, catalog, chat, stream, usage, users
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
 from gateway.service import AuthService
+from gateway.session_lists import PREFIX as SESSION_LIST_PREFIX
+from gateway.session_lists import SessionLists
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.sms import SmsProvider, make_sms_provider
@@ -48,7 +53,9 @@ from shared.rpc import RpcClient
 from shared.service_app import add_health_routes
 from shared.tracing import tracing_enabled
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+USER_CACHE_PREFIX = "mobix:gw:user:"
 
 # ---- ROUTES ---------------------------------------------------------------------------------------
 # Public routes (no login) and routes behind a login; extend these lists to add resources.
@@ -64,10 +71,19 @@ LOGGED_IN_ROUTERS: list[APIRouter] = [
 ]
 
 
-def broker_routers(redis: Redis) -> list[RabbitRouter]:
+def broker_routers(redis: Redis, session_lists: SessionLists) -> list[RabbitRouter]:
     """Consumers the gateway runs on its broker (extend here)."""
-    return [build_stream_router(redis)]
+    return [build_stream_router(redis, session_lists)]
 # ---------------------------------------------------------------------------------------------------
+
+
+async def _drop_old_copies(*caches: VersionedCache) -> None:
+    """Copies made before this start may predate a restored or migrated database."""
+    try:
+        for cache in caches:
+            await cache.invalidate_all()
+    except RedisError:  # the gateway still starts, answering 503 until Redis is back
+        log.warning("Redis unreachable at start-up: cached users and session lists were not reset")
 
 
 def create_app(
@@ -94,7 +110,11 @@ def create_app(
             # message in hand at a time (aio-pika runs each delivered message as its own task).
             broker = make_broker(settings.rabbit_url, prefetch=1)
             events = UserEvents(broker)
-            for router in broker_routers(redis):
+            rpc = RpcClient(settings.rabbit_url, timeout=settings.rpc_timeout_seconds)
+            session_lists = SessionLists(
+                VersionedCache(redis, SESSION_LIST_PREFIX, ttl_seconds=settings.session_list_cache_seconds), rpc
+            )
+            for router in broker_routers(redis, session_lists):
                 broker.include_router(router)
             await broker.connect()
             stack.push_async_callback(broker.stop)
@@ -103,18 +123,19 @@ def create_app(
             queue_metrics = QueueDepthPoller(broker, queues_of("gateway."), settings.queue_metrics_seconds)
             queue_metrics.start()
             stack.push_async_callback(queue_metrics.stop)
-            rpc = RpcClient(settings.rabbit_url, timeout=settings.rpc_timeout_seconds)
             await rpc.connect()
             stack.push_async_callback(rpc.close)
             service = AuthService(
                 factory=make_session_factory(engine), passwords=passwords,
                 otp=OtpStore(redis, clock, settings.secret_key), sms=sms, throttle=LoginThrottle(redis, clock),
                 events=events, clock=clock, phone_region=settings.default_phone_region,
+                users=VersionedCache(redis, USER_CACHE_PREFIX, ttl_seconds=settings.user_cache_seconds),
             )
+            await _drop_old_copies(service.users, session_lists.cache)
             sessions = SessionStore(redis, clock, absolute_seconds=settings.session_absolute_lifetime_seconds,
                                     idle_seconds=settings.session_idle_timeout_seconds)
             app.state.runtime = Runtime(settings=settings, clock=clock, engine=engine, redis=redis, broker=broker,
-                                        rpc=rpc, sessions=sessions, auth=service,
+                                        rpc=rpc, sessions=sessions, auth=service, session_lists=session_lists,
                                         plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds))
             app.state.rpc = rpc  # gateway.backends
             app.state.redis = redis

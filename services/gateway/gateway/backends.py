@@ -1,4 +1,5 @@
-"""Dependencies giving routes the clients built in the app's lifespan."""
+"""Dependencies giving routes the clients built in the app's lifespan (coroutines: FastAPI runs plain
+function dependencies in its thread pool, a thread hop on every request)."""
 
 from typing import Annotated
 
@@ -8,11 +9,11 @@ from redis.asyncio import Redis
 from shared.rpc import RpcClient
 
 
-def get_rpc(request: Request) -> RpcClient:
+async def get_rpc(request: Request) -> RpcClient:
     return request.app.state.rpc
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
 

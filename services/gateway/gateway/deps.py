@@ -17,10 +17,12 @@ from gateway.errors import CsrfFailed, NotAuthenticated, PermissionDenied
 from gateway.models import User
 from gateway.plans import PlanCache
 from gateway.runtime import Runtime
+from gateway.session_lists import SessionLists
 from gateway.sessions import LoginSession
 
 __all__ = [
-    "Broker", "CurrentUser", "OptionalSession", "Plans", "RedisClient", "Rpc", "StaffUser", "check_csrf", "runtime",
+    "Broker", "CurrentUser", "Lists", "OptionalSession", "Plans", "RedisClient", "Rpc", "StaffUser", "check_csrf",
+    "runtime",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -64,7 +66,7 @@ async def current_user(request: Request, session: OptionalSession) -> User:
     if session is None:
         raise NotAuthenticated()
     rt = runtime(request)
-    user = await rt.auth.get_user(session.user_id)  # read on every request: staff status is never stale
+    user = await rt.auth.get_user(session.user_id)
     if user is None:
         await rt.sessions.destroy(session.key)
         raise NotAuthenticated()
@@ -76,8 +78,11 @@ async def current_user(request: Request, session: OptionalSession) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-async def staff_user(user: CurrentUser) -> User:
-    if not user.is_staff:
+async def staff_user(request: Request, user: CurrentUser) -> User:
+    # Read from the database on every staff request, never from a copy: a demotion applies at once,
+    # however it was made.
+    user = await runtime(request).auth.get_user(user.id, fresh=True)
+    if user is None or not user.is_staff:
         raise PermissionDenied()
     return user
 
@@ -85,15 +90,22 @@ async def staff_user(user: CurrentUser) -> User:
 StaffUser = Annotated[User, Depends(staff_user)]
 
 
-def get_plans(request: Request) -> PlanCache:
+async def get_plans(request: Request) -> PlanCache:
     return runtime(request).plans
 
 
 Plans = Annotated[PlanCache, Depends(get_plans)]
 
 
-def get_broker(request: Request) -> RabbitBroker:
+async def get_broker(request: Request) -> RabbitBroker:
     return runtime(request).broker
 
 
 Broker = Annotated[RabbitBroker, Depends(get_broker)]
+
+
+async def get_session_lists(request: Request) -> SessionLists:
+    return runtime(request).session_lists
+
+
+Lists = Annotated[SessionLists, Depends(get_session_lists)]

@@ -1,25 +1,34 @@
 """The `?page=` rule of api.md §1: a plain array unless `page` is given, then an envelope."""
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 
 MAX_PAGE_SIZE = 100
 
 
+@dataclass(frozen=True)
 class PageParams:
-    def __init__(
-        self,
-        page: int | None = Query(None, ge=1, le=1_000_000, description="Page number; returns an envelope"),
-        page_size: int = Query(20, ge=1, le=1_000_000, description="Items per page (clamped to 100)"),
-    ) -> None:
-        self.page = page
-        self.size = min(page_size, MAX_PAGE_SIZE)
+    page: int | None
+    size: int
 
     @property
     def offset(self) -> int:
         return ((self.page or 1) - 1) * self.size
+
+
+# A coroutine, so FastAPI calls it in the event loop: a plain class or function dependency would be
+# sent to the thread pool on every request.
+async def page_params(
+    page: Annotated[int | None, Query(ge=1, le=1_000_000, description="Page number; returns an envelope")] = None,
+    page_size: Annotated[int, Query(ge=1, le=1_000_000, description="Items per page (clamped to 100)")] = 20,
+) -> PageParams:
+    return PageParams(page, min(page_size, MAX_PAGE_SIZE))
+
+
+Pages = Annotated[PageParams, Depends(page_params)]
 
 
 def envelope(request: Request, params: PageParams, count: int, results: list[Any]) -> dict[str, Any]:

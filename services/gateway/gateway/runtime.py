@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.plans import PlanCache
 from gateway.service import AuthService
+from gateway.session_lists import SessionLists
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from shared.clock import Clock
@@ -25,3 +26,4 @@ class Runtime:
     sessions: SessionStore
     plans: PlanCache
     auth: AuthService
+    session_lists: SessionLists

@@ -2,9 +2,11 @@
 environment. HTTP concerns (cookies, CSRF) stay in the routes; failures are `shared.errors` types
 or the gateway's own auth errors, mapped to HTTP in `gateway.errors`."""
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.errors import AuthenticationFailed
@@ -12,6 +14,7 @@ from gateway.models import User
 from gateway.otp import COOLDOWN_SECONDS, OtpStore, Verdict
 from gateway.passwords import MIN_LENGTH, Passwords
 from gateway.phones import normalize_phone
+from gateway.read_cache import VersionedCache
 from gateway.repository import PhoneTaken, UserRepository
 from gateway.sms import SmsProvider
 from gateway.throttle import LoginThrottle
@@ -39,12 +42,21 @@ class AuthService:
     events: Announcer
     clock: Clock
     phone_region: str
+    users: VersionedCache  # every request reads its user: from here, not the database
 
     # --- reading -------------------------------------------------------------------------------
 
-    async def get_user(self, user_id: int) -> User | None:
+    async def get_user(self, user_id: int, *, fresh: bool = False) -> User | None:
+        """The user as of now: every change below invalidates the Redis copy before it answers; a copy
+        has no password hash (only the database does). `fresh` reads the database."""
+        seen = await self.users.read(user_id) if self.users.enabled and not fresh else None
+        if seen is not None and seen.data is not None:
+            return _user_from_json(seen.data)
         async with self.factory() as s:
-            return await UserRepository(s).get(user_id)
+            user = await UserRepository(s).get(user_id)
+        if user is not None and seen is not None:
+            await self.users.fill(user_id, seen, _user_to_json(user))
+        return user
 
     # --- sign-up and password login -------------------------------------------------------------
 
@@ -128,6 +140,8 @@ class AuthService:
             return await self._verified_user(phone, name)
         if created:
             await self._announce(user)
+        else:
+            await self.users.invalidate(user.id)
         return user
 
     # --- the staff user from the environment ------------------------------------------------------
@@ -159,6 +173,15 @@ class AuthService:
             return await self.ensure_staff(phone_number, password)
         if created:
             await self._announce(user)
+        else:
+            await self.users.invalidate(user.id)
+        return user
+
+    async def set_staff(self, user_id: int, is_staff: bool) -> User | None:
+        async with transaction(self.factory) as s:
+            user = await UserRepository(s).set_staff(user_id, is_staff)
+        if user is not None:
+            await self.users.invalidate(user_id)  # the next request of that user sees it
         return user
 
     # --- helpers --------------------------------------------------------------------------------
@@ -178,6 +201,20 @@ class AuthService:
             await self.events.user_registered(user)
         except Exception:
             log.exception("could not publish UserRegistered for user %s; billing will catch up on demand", user.id)
+
+
+_CACHED_FIELDS = ("id", "phone_number", "name", "is_verified", "is_staff")
+
+
+def _user_to_json(user: User) -> str:
+    fields = {name: getattr(user, name) for name in _CACHED_FIELDS}
+    return json.dumps({**fields, "date_joined": user.joined_utc.isoformat()})
+
+
+def _user_from_json(raw: str) -> User:
+    fields = json.loads(raw)
+    fields["date_joined"] = datetime.fromisoformat(fields["date_joined"])
+    return User(**fields)
 
 
 def clean_name(name: str) -> str:

@@ -23,6 +23,10 @@ class GatewaySettings(ServiceSettings):
     session_idle_timeout_seconds: int = Field(7 * DAY, gt=0, alias="SESSION_IDLE_TIMEOUT_SECONDS")
     # How long the gateway may answer from its copy of a user's plan id (gateway.plans).
     plan_cache_seconds: int = Field(10, ge=0, le=300, alias="PLAN_CACHE_SECONDS")
+    # Lifetime of the Redis copies of users and of session lists (gateway.read_cache; 0: no copies).
+    # Every change made through the API replaces them at once: the lifetime only bounds their memory.
+    user_cache_seconds: int = Field(300, ge=0, le=86_400, alias="USER_CACHE_SECONDS")
+    session_list_cache_seconds: int = Field(300, ge=0, le=86_400, alias="SESSION_LIST_CACHE_SECONDS")
     # auto: Secure cookies when the request came over HTTPS (uvicorn honours X-Forwarded-Proto from
     # trusted proxies); true/false force it.
     secure_cookies: Literal["auto", "true", "false"] = Field("auto", alias="SECURE_COOKIES")

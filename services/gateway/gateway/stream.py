@@ -13,6 +13,7 @@ from typing import Any
 from faststream.rabbit import RabbitMessage, RabbitRouter
 from redis.asyncio import Redis
 
+from gateway.session_lists import SessionLists
 from shared import topology
 from shared.topology import Keys
 
@@ -29,6 +30,10 @@ EVENT_NAMES = {
     Keys.REPLY_FAILED: "reply.failed",
     Keys.SESSION_TITLED: "session.title",
 }
+
+
+# Events after which chat has changed a session of the user's list (a reply moves `updated_at`).
+LIST_CHANGES = frozenset({Keys.REPLY_STORED, Keys.SESSION_TITLED})
 
 
 def stream_key(session_id: int) -> str:
@@ -50,7 +55,7 @@ def shape(routing_key: str, body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def build_stream_router(redis: Redis) -> RabbitRouter:
+def build_stream_router(redis: Redis, session_lists: SessionLists) -> RabbitRouter:
     router = RabbitRouter()
 
     @router.subscriber(topology.GATEWAY_STREAM, exchange=topology.EVENTS)
@@ -59,6 +64,9 @@ def build_stream_router(redis: Redis) -> RabbitRouter:
         name = EVENT_NAMES.get(routing_key)
         if name is None or "session_id" not in body:
             return
+        if routing_key in LIST_CHANGES and body.get("user_id") is not None:
+            # Before the stream: a client that saw the event must not list the session as it was.
+            await session_lists.changed(int(body["user_id"]))
         key = stream_key(int(body["session_id"]))
         data = json.dumps(shape(routing_key, body), ensure_ascii=False)
         fields = {"event": name, "data": data, "user_id": str(body.get("user_id", ""))}

@@ -3,18 +3,17 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from gateway.admin_schemas import PlanBody, StaffBody, StartSubscriptionBody
 from gateway.backends import Rpc
 from gateway.deps import StaffUser, runtime
 from gateway.models import User
-from gateway.pagination import PageParams, envelope, paged_list
+from gateway.pagination import Pages, envelope, paged_list
 from gateway.repository import UserRepository
 from gateway.schemas import PathId, PlanOut, SubscriptionOut, conflict
 from shared.contracts import billing as b
-from shared.db import transaction
 from shared.errors import NotFound
 from shared.rpc import RpcClient
 
@@ -37,7 +36,7 @@ def _fields(body: PlanBody) -> dict:
 
 
 @router.get("/subscription-types/", response_model=list[PlanOut] | dict)
-async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
+async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
     async def fetch() -> list[dict]:
         # Shaped here: an envelope's results are not passed through the response model.
         return [PlanOut.model_validate(p).model_dump(mode="json") for p in await rpc.call(Q.LIST_PLANS, b.ListPlans())]
@@ -88,7 +87,7 @@ async def list_users(
     request: Request,
     _: StaffUser,
     rpc: Rpc,
-    params: Annotated[PageParams, Depends()],
+    params: Pages,
     phone: Annotated[str | None, Query(max_length=32, description="Digits the phone number contains")] = None,
 ):
     digits = "".join(ch for ch in (phone or "") if ch.isdigit()) or None
@@ -112,8 +111,7 @@ async def start_subscription(user_id: PathId, body: StartSubscriptionBody, _: St
 
 @router.post("/users/{user_id}/staff/", response_model=AdminUser)
 async def set_staff(user_id: PathId, body: StaffBody, _: StaffUser, rpc: Rpc, request: Request):
-    async with transaction(runtime(request).auth.factory) as s:
-        user = await UserRepository(s).set_staff(user_id, body.is_staff)
-        if user is None:
-            raise NotFound()
+    user = await runtime(request).auth.set_staff(user_id, body.is_staff)
+    if user is None:
+        raise NotFound()
     return await _admin_view(rpc, user)

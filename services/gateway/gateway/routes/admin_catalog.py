@@ -1,18 +1,17 @@
 """Staff-only catalog management: /api/admin/ai-models/ and /api/admin/chatbots/ (api.md §5)."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from gateway.admin_schemas import AiModelBody, ChatbotBody
 from gateway.backends import Rpc
-from gateway.deps import StaffUser
-from gateway.pagination import PageParams, paged_list
+from gateway.deps import Lists, StaffUser
+from gateway.pagination import Pages, paged_list
 from gateway.schemas import PathId, conflict
 from shared.contracts import chat as c
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 A = c.AdminQueries
+# Sessions embed their chatbot and model: an edit reaches every cached session list.
 IN_USE = conflict("Chat sessions use it (`code`: in_use): set is_active to false instead")
 
 
@@ -21,7 +20,7 @@ def _fields(body: AiModelBody | ChatbotBody) -> dict:
 
 
 @router.get("/ai-models/", response_model=list[c.AdminAiModel] | dict)
-async def list_models(request: Request, _: StaffUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
+async def list_models(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
     return await paged_list(request, params, lambda: rpc.call(A.LIST_MODELS, c.AdminList()))
 
 
@@ -36,23 +35,25 @@ async def get_model(item_id: PathId, _: StaffUser, rpc: Rpc):
 
 
 @router.put("/ai-models/{item_id}/", response_model=c.AdminAiModel)
-async def replace_model(item_id: PathId, body: AiModelBody, _: StaffUser, rpc: Rpc):
-    return await rpc.call(A.SAVE_MODEL, c.SaveAiModel(item_id=item_id, fields=_fields(body)))
+async def replace_model(item_id: PathId, body: AiModelBody, _: StaffUser, rpc: Rpc, lists: Lists):
+    command = c.SaveAiModel(item_id=item_id, fields=_fields(body))
+    return await lists.catalog_changing(rpc.call(A.SAVE_MODEL, command))
 
 
 @router.patch("/ai-models/{item_id}/", response_model=c.AdminAiModel)
-async def update_model(item_id: PathId, body: AiModelBody, _: StaffUser, rpc: Rpc):
-    return await rpc.call(A.SAVE_MODEL, c.SaveAiModel(item_id=item_id, partial=True, fields=_fields(body)))
+async def update_model(item_id: PathId, body: AiModelBody, _: StaffUser, rpc: Rpc, lists: Lists):
+    command = c.SaveAiModel(item_id=item_id, partial=True, fields=_fields(body))
+    return await lists.catalog_changing(rpc.call(A.SAVE_MODEL, command))
 
 
 @router.delete("/ai-models/{item_id}/", status_code=204, response_class=Response, responses=IN_USE)
-async def delete_model(item_id: PathId, _: StaffUser, rpc: Rpc):
-    await rpc.call(A.DELETE_MODEL, c.AdminItem(item_id=item_id))
+async def delete_model(item_id: PathId, _: StaffUser, rpc: Rpc, lists: Lists):
+    await lists.catalog_changing(rpc.call(A.DELETE_MODEL, c.AdminItem(item_id=item_id)))
     return Response(status_code=204)
 
 
 @router.get("/chatbots/", response_model=list[c.AdminChatbot] | dict)
-async def list_chatbots(request: Request, _: StaffUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
+async def list_chatbots(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
     return await paged_list(request, params, lambda: rpc.call(A.LIST_CHATBOTS, c.AdminList()))
 
 
@@ -67,16 +68,18 @@ async def get_chatbot(item_id: PathId, _: StaffUser, rpc: Rpc):
 
 
 @router.put("/chatbots/{item_id}/", response_model=c.AdminChatbot)
-async def replace_chatbot(item_id: PathId, body: ChatbotBody, _: StaffUser, rpc: Rpc):
-    return await rpc.call(A.SAVE_CHATBOT, c.SaveChatbot(item_id=item_id, fields=_fields(body)))
+async def replace_chatbot(item_id: PathId, body: ChatbotBody, _: StaffUser, rpc: Rpc, lists: Lists):
+    command = c.SaveChatbot(item_id=item_id, fields=_fields(body))
+    return await lists.catalog_changing(rpc.call(A.SAVE_CHATBOT, command))
 
 
 @router.patch("/chatbots/{item_id}/", response_model=c.AdminChatbot)
-async def update_chatbot(item_id: PathId, body: ChatbotBody, _: StaffUser, rpc: Rpc):
-    return await rpc.call(A.SAVE_CHATBOT, c.SaveChatbot(item_id=item_id, partial=True, fields=_fields(body)))
+async def update_chatbot(item_id: PathId, body: ChatbotBody, _: StaffUser, rpc: Rpc, lists: Lists):
+    command = c.SaveChatbot(item_id=item_id, partial=True, fields=_fields(body))
+    return await lists.catalog_changing(rpc.call(A.SAVE_CHATBOT, command))
 
 
 @router.delete("/chatbots/{item_id}/", status_code=204, response_class=Response, responses=IN_USE)
-async def delete_chatbot(item_id: PathId, _: StaffUser, rpc: Rpc):
-    await rpc.call(A.DELETE_CHATBOT, c.AdminItem(item_id=item_id))
+async def delete_chatbot(item_id: PathId, _: StaffUser, rpc: Rpc, lists: Lists):
+    await lists.catalog_changing(rpc.call(A.DELETE_CHATBOT, c.AdminItem(item_id=item_id)))
     return Response(status_code=204)

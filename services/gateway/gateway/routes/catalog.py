@@ -1,13 +1,12 @@
 """The caller's usable chatbots and AI models: /api/chatbots/, /api/ai-models/."""
 
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from gateway import chat_schemas as s
 from gateway.backends import Rpc
 from gateway.deps import CurrentUser, Plans
-from gateway.pagination import PageParams, paged_list
+from gateway.pagination import Pages, paged_list
 from gateway.schemas import PathId
 from shared.contracts import chat as c
 
@@ -15,7 +14,7 @@ router = APIRouter(prefix="/api", tags=["catalog"])
 
 
 @router.get("/chatbots/", response_model=list[s.Chatbot] | dict, summary="Chatbots your plan allows")
-async def list_chatbots(request: Request, user: CurrentUser, rpc: Rpc, plans: Plans, params: Annotated[PageParams, Depends()]):
+async def list_chatbots(request: Request, user: CurrentUser, rpc: Rpc, plans: Plans, params: Pages):
     plan_id = await plans.plan_id(user.id)
     return await paged_list(request, params, lambda: rpc.call(c.Queries.LIST_CHATBOTS, c.CatalogQuery(plan_id=plan_id)))
 
@@ -27,7 +26,7 @@ async def get_chatbot(chatbot_id: PathId, user: CurrentUser, rpc: Rpc, plans: Pl
 
 
 @router.get("/ai-models/", response_model=list[s.AiModel] | dict, summary="AI models your plan allows")
-async def list_models(request: Request, user: CurrentUser, rpc: Rpc, plans: Plans, params: Annotated[PageParams, Depends()]):
+async def list_models(request: Request, user: CurrentUser, rpc: Rpc, plans: Plans, params: Pages):
     plan_id = await plans.plan_id(user.id)
     return await paged_list(request, params, lambda: rpc.call(c.Queries.LIST_MODELS, c.CatalogQuery(plan_id=plan_id)))
 

@@ -3,17 +3,18 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway import chat_schemas as s
 from gateway.backends import RedisClient, Rpc
-from gateway.deps import CurrentUser, Plans
+from gateway.deps import CurrentUser, Lists, Plans
 from gateway.exchanges import run_exchange
 from gateway.idempotency import IdempotencyKeyReused, IdempotencyStore, check_key
-from gateway.pagination import PageParams, envelope
+from gateway.pagination import Pages, envelope
 from gateway.plans import PlanCache
 from gateway.schemas import USAGE_LIMIT_RESPONSE, ErrorBody, PathId, conflict
+from gateway.session_lists import SessionLists
 from shared.contracts import chat as c
 from shared.errors import DomainError
 
@@ -32,19 +33,20 @@ def _session_query(user: Any, session_id: int) -> c.SessionQuery:
 
 
 @router.get("/", response_model=list[s.ChatSession] | dict, summary="List your chat sessions, newest first")
-async def list_sessions(request: Request, user: CurrentUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
-    query = c.ListSessions(user_id=user.id, offset=params.offset, limit=params.size if params.page else None)
-    page = await rpc.call(c.Queries.LIST_SESSIONS, query)
+async def list_sessions(request: Request, user: CurrentUser, rpc: Rpc, lists: Lists, params: Pages):
     if params.page is None:
-        return JSONResponse(page["items"])
+        return Response(await lists.body(user.id), media_type="application/json")
+    query = c.ListSessions(user_id=user.id, offset=params.offset, limit=params.size)
+    page = await rpc.call(c.Queries.LIST_SESSIONS, query)
     return JSONResponse(envelope(request, params, page["count"], page["items"]))
 
 
 @router.post("/", status_code=201, response_model=s.ChatSession, summary="Create a chat session")
-async def create_session(body: s.CreateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans):
+async def create_session(body: s.CreateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists):
     plan_id = await plans.plan_id(user.id)
     command = c.CreateSession(user_id=user.id, plan_id=plan_id, **body.model_dump())
-    return JSONResponse(await rpc.call(c.Queries.CREATE_SESSION, command), status_code=201)
+    created = await lists.changing(user.id, rpc.call(c.Queries.CREATE_SESSION, command))
+    return JSONResponse(created, status_code=201)
 
 
 @router.get("/{session_id}/", response_model=s.ChatSession, summary="Get one of your chat sessions")
@@ -52,29 +54,32 @@ async def get_session(session_id: PathId, user: CurrentUser, rpc: Rpc):
     return JSONResponse(await rpc.call(c.Queries.GET_SESSION, _session_query(user, session_id)))
 
 
-async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: Any, plans: PlanCache) -> JSONResponse:
+async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: Any, plans: PlanCache,
+                  lists: SessionLists) -> JSONResponse:
     plan_id = await plans.plan_id(user.id)
     # null means "not changing it", as an omitted field does (chat treats None as unset).
     fields = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     if "title" in fields and "auto_generate_title" not in fields:
         fields["auto_generate_title"] = False
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, **fields)
-    return JSONResponse(await rpc.call(c.Queries.UPDATE_SESSION, command))
+    return JSONResponse(await lists.changing(user.id, rpc.call(c.Queries.UPDATE_SESSION, command)))
 
 
 @router.put("/{session_id}/", response_model=s.ChatSession, summary="Update a chat session")
-async def put_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans):
-    return await _update(session_id, body, user, rpc, plans)
+async def put_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans,
+                      lists: Lists):
+    return await _update(session_id, body, user, rpc, plans, lists)
 
 
 @router.patch("/{session_id}/", response_model=s.ChatSession, summary="Partly update a chat session")
-async def patch_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans):
-    return await _update(session_id, body, user, rpc, plans)
+async def patch_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans,
+                        lists: Lists):
+    return await _update(session_id, body, user, rpc, plans, lists)
 
 
 @router.delete("/{session_id}/", response_model=s.Success, summary="Delete a chat session")
-async def delete_session(session_id: PathId, user: CurrentUser, rpc: Rpc):
-    await rpc.call(c.Queries.DELETE_SESSION, _session_query(user, session_id))
+async def delete_session(session_id: PathId, user: CurrentUser, rpc: Rpc, lists: Lists):
+    await lists.changing(user.id, rpc.call(c.Queries.DELETE_SESSION, _session_query(user, session_id)))
     return {"success": True}
 
 
@@ -113,6 +118,7 @@ async def send(
     user: CurrentUser,
     rpc: Rpc,
     plans: Plans,
+    lists: Lists,
     redis: RedisClient,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
@@ -131,7 +137,9 @@ async def send(
         if previous is not None:
             return JSONResponse(previous["body"], status_code=previous["status"], headers=previous["headers"])
     try:
-        stored, admission = await run_exchange(rpc, plans, user.id, session_id, "send", content=body.message)
+        stored, admission = await lists.changing(
+            user.id, run_exchange(rpc, plans, user.id, session_id, "send", content=body.message)
+        )
     except (DomainError, Exception):
         if key is not None:
             await store.abandon(user.id, scope, key)
@@ -144,11 +152,12 @@ async def send(
 
 
 @router.post("/{session_id}/update-title/", response_model=s.TitleResult, summary="Rename a session")
-async def update_title(session_id: PathId, body: s.TitleBody, user: CurrentUser, rpc: Rpc, plans: Plans):
+async def update_title(session_id: PathId, body: s.TitleBody, user: CurrentUser, rpc: Rpc, plans: Plans,
+                       lists: Lists):
     plan_id = await plans.plan_id(user.id)
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, title=body.title,
                               auto_generate_title=False)
-    session = await rpc.call(c.Queries.UPDATE_SESSION, command)
+    session = await lists.changing(user.id, rpc.call(c.Queries.UPDATE_SESSION, command))
     return {"success": True, "title": session["title"]}
 
 
@@ -159,17 +168,18 @@ async def update_title(session_id: PathId, body: s.TitleBody, user: CurrentUser,
     responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE},
 )
 async def edit_message(
-    session_id: PathId, message_id: UUID, body: s.EditBody, user: CurrentUser, rpc: Rpc, plans: Plans
+    session_id: PathId, message_id: UUID, body: s.EditBody, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists
 ):
-    stored, _ = await run_exchange(rpc, plans, user.id, session_id, "edit", content=body.content, message_id=message_id)
+    edit = run_exchange(rpc, plans, user.id, session_id, "edit", content=body.content, message_id=message_id)
+    stored, _ = await lists.changing(user.id, edit)
     return {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}
 
 
 @router.post("/{session_id}/regenerate/", status_code=202, response_model=s.DisabledResult,
              summary="Replace the last reply with a new one",
              responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE})
-async def regenerate(session_id: PathId, user: CurrentUser, rpc: Rpc, plans: Plans):
-    stored, _ = await run_exchange(rpc, plans, user.id, session_id, "regenerate")
+async def regenerate(session_id: PathId, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists):
+    stored, _ = await lists.changing(user.id, run_exchange(rpc, plans, user.id, session_id, "regenerate"))
     return JSONResponse(
         {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}, status_code=202
     )

@@ -1,12 +1,11 @@
 """Subscription and usage: /api/users/subscription/, /api/users/usage/, /api/chat-session-usages/."""
 
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from gateway.backends import Rpc
 from gateway.deps import CurrentUser
-from gateway.pagination import PageParams, paged_list
+from gateway.pagination import Pages, paged_list
 from gateway.schemas import SubscriptionOut
 from shared.contracts import billing as b
 
@@ -24,7 +23,7 @@ async def usage(user: CurrentUser, rpc: Rpc):
 
 
 @router.get("/chat-session-usages/", response_model=list[b.SessionUsage] | dict, summary="Usage per chat session")
-async def session_usages(request: Request, user: CurrentUser, rpc: Rpc, params: Annotated[PageParams, Depends()]):
+async def session_usages(request: Request, user: CurrentUser, rpc: Rpc, params: Pages):
     return await paged_list(
         request, params, lambda: rpc.call(b.Queries.LIST_SESSION_USAGES, b.UserQuery(user_id=user.id))
     )
