@@ -1,13 +1,29 @@
 """Consumer helpers for work queues."""
 
+import contextvars
 import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aio_pika.abc import AbstractIncomingMessage
 from faststream.exceptions import HandlerException, RejectMessage
 
 log = logging.getLogger(__name__)
+
+# The delivery being handled, set by shared.tracing.MessageContextMiddleware. Handlers read it here
+# instead of asking FastStream for a `RabbitMessage` argument: FastStream resolves such context
+# arguments in a thread pool, a thread hop on every message.
+delivery_var: contextvars.ContextVar[AbstractIncomingMessage | None] = contextvars.ContextVar(
+    "delivery", default=None
+)
+
+
+def current_delivery() -> AbstractIncomingMessage:
+    delivery = delivery_var.get()
+    if delivery is None:
+        raise RuntimeError("no message is being handled (is MessageContextMiddleware on the broker?)")
+    return delivery
 
 
 def redeliver_on_error(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

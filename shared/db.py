@@ -1,5 +1,6 @@
 """Async database engine and session factories (SQLite by default, PostgreSQL in production)."""
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,28 +10,30 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared import sqlite_inline
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def make_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # A fixed pool: opening a connection (a thread plus the pragmas) per burst is costly.
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=0)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Statements run on the loop's thread (shared.sqlite_inline); a fixed pool, as a connection
+        # costs the pragmas to open.
+        connect = functools.partial(sqlite_inline.connect, parsed.database)
+        engine = create_async_engine(url, async_creator=connect, pool_size=20, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
-    # WAL lets readers work while one writer commits; busy_timeout makes concurrent writers
-    # (replicas, the outbox relay) wait instead of failing with "database is locked".
+    # WAL lets readers work while one writer commits. No busy_timeout: a writer that finds the
+    # database locked waits in the event loop, not inside SQLite (shared.sqlite_inline).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

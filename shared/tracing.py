@@ -21,6 +21,7 @@ from faststream import BaseMiddleware
 from opentelemetry import context, trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.consumers import delivery_var
 from shared.logs import message_id_var, request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -76,16 +77,18 @@ def continued_from(headers: dict[str, Any] | None) -> Iterator[None]:
 
 
 class MessageContextMiddleware(BaseMiddleware):
-    """Sets the request id and message id of the message being handled, and carries the request id
-    on to every message published while handling it."""
+    """Sets the request id, message id and delivery of the message being handled, and carries the
+    request id on to every message published while handling it."""
 
     async def consume_scope(self, call_next, msg):
         headers = msg.headers or {}
         request_token = request_id_var.set(headers.get(REQUEST_ID_HEADER))
         message_token = message_id_var.set(msg.message_id)
+        delivery_token = delivery_var.set(msg.raw_message)
         try:
             return await call_next(msg)
         finally:
+            delivery_var.reset(delivery_token)
             message_id_var.reset(message_token)
             request_id_var.reset(request_token)
 

@@ -10,11 +10,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from faststream.rabbit import RabbitMessage, RabbitRouter
+from faststream.rabbit import RabbitRouter
 from redis.asyncio import Redis
 
 from gateway.session_lists import SessionLists
 from shared import topology
+from shared.consumers import current_delivery
 from shared.topology import Keys
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,8 @@ def build_stream_router(redis: Redis, session_lists: SessionLists) -> RabbitRout
     router = RabbitRouter()
 
     @router.subscriber(topology.GATEWAY_STREAM, exchange=topology.EVENTS)
-    async def on_stream_event(body: dict, message: RabbitMessage) -> None:
-        routing_key = message.raw_message.routing_key or ""
+    async def on_stream_event(body: dict) -> None:
+        routing_key = current_delivery().routing_key or ""
         name = EVENT_NAMES.get(routing_key)
         if name is None or "session_id" not in body:
             return

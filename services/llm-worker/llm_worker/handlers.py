@@ -1,22 +1,22 @@
 """The worker's broker face: generate-reply and generate-title commands, and stop requests."""
 
+from aio_pika.abc import AbstractIncomingMessage
 from faststream.rabbit import RabbitRouter
-from faststream.rabbit.annotations import RabbitMessage
 
 from llm_worker.service import ReplyService
 from shared import topology
-from shared.consumers import redeliver_on_error
+from shared.consumers import current_delivery, redeliver_on_error
 from shared.contracts.llm import GenerateReply, GenerateTitle, StopRequested
 
 
-def attempt_of(message: RabbitMessage) -> int:
+def attempt_of(delivery: AbstractIncomingMessage) -> int:
     """1 for a first delivery; quorum queues count redeliveries in `x-delivery-count`."""
-    headers = message.raw_message.headers or {}
+    headers = delivery.headers or {}
     try:
         count = int(headers.get("x-delivery-count") or 0)
     except (TypeError, ValueError):
         count = 0
-    if count == 0 and message.raw_message.redelivered:
+    if count == 0 and delivery.redelivered:
         count = 1
     return count + 1
 
@@ -28,8 +28,8 @@ def build_router(service: ReplyService, instance_id: str) -> RabbitRouter:
     # worker killed mid-reply leaves it unacked, and another worker produces the reply.
     @router.subscriber(topology.LLM_GENERATE_REPLY, exchange=topology.COMMANDS)
     @redeliver_on_error
-    async def handle_generate_reply(command: GenerateReply, message: RabbitMessage) -> None:
-        await service.generate_reply(command, attempt=attempt_of(message))
+    async def handle_generate_reply(command: GenerateReply) -> None:
+        await service.generate_reply(command, attempt=attempt_of(current_delivery()))
 
     @router.subscriber(topology.LLM_GENERATE_TITLE, exchange=topology.COMMANDS)
     @redeliver_on_error

@@ -33,11 +33,11 @@ def _session_query(user: Any, session_id: int) -> c.SessionQuery:
 
 
 @router.get("/", response_model=list[s.ChatSession] | dict, summary="List your chat sessions, newest first")
-async def list_sessions(request: Request, user: CurrentUser, rpc: Rpc, lists: Lists, params: Pages):
+async def list_sessions(request: Request, user: CurrentUser, lists: Lists, params: Pages):
     if params.page is None:
         return Response(await lists.body(user.id), media_type="application/json")
     query = c.ListSessions(user_id=user.id, offset=params.offset, limit=params.size)
-    page = await rpc.call(c.Queries.LIST_SESSIONS, query)
+    page = await lists.rpc.call(c.Queries.LIST_SESSIONS, query)
     return JSONResponse(envelope(request, params, page["count"], page["items"]))
 
 
