@@ -44,6 +44,23 @@ async def test_streams_text_with_usage_and_cost(client, emulator_admin):
     assert stream.attempts == 1
 
 
+async def test_finished_streams_reuse_one_connection(client, emulator_admin):
+    for text in ("first", "second", "third"):
+        await collect(client, request(text))
+    await client.complete(request("and a title"))
+    counted = await stats(emulator_admin)
+    assert counted["requests"] == 4
+    assert counted["client_connections"] == 1  # no new TCP (or TLS) handshake per reply
+
+
+async def test_a_stream_left_mid_reply_closes_its_connection(client, emulator_admin):
+    async with client.stream(request("Tell me something long")) as stream:
+        async for _ in stream:
+            break  # a stop: the provider must see the connection go, to end the generation
+    await collect(client, request("the next one"))
+    assert (await stats(emulator_admin))["client_connections"] == 2
+
+
 async def test_sends_attribution_headers_and_usage_flag(client, emulator_admin):
     await collect(client, request("headers", max_tokens=40))
     seen = await stats(emulator_admin)

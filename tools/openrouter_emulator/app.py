@@ -280,6 +280,8 @@ def create_app(settings: EmulatorSettings) -> FastAPI:
     @app.post("/api/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         state.stats.requests += 1
+        if request.client is not None:
+            state.stats.client_connections.add(f"{request.client.host}:{request.client.port}")
         response = await _chat(request)
         state.stats.by_status[response.status_code] += 1
         return response

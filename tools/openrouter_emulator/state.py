@@ -42,6 +42,8 @@ class Stats:
     streams_active: int = 0
     streams_active_peak: int = 0  # most streams open at once (shows client concurrency)
     generation_lookups: int = 0
+    # Distinct client connections completions came over: fewer than requests means keep-alive works.
+    client_connections: set[str] = field(default_factory=set)
     by_status: Counter = field(default_factory=Counter)
     by_model: Counter = field(default_factory=Counter)
     last_headers: dict[str, str] = field(default_factory=dict)
@@ -49,6 +51,7 @@ class Stats:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["client_connections"] = len(self.client_connections)
         data["by_status"] = {str(k): v for k, v in self.by_status.items()}
         data["by_model"] = dict(self.by_model)
         return data

@@ -172,6 +172,9 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+DRAIN_SECONDS = 1.0  # after `[DONE]`, how long the rest of a response body may take to arrive
+
+
 class ReplyStream:
     """An open streamed completion. Iterate it for deltas; then read `usage`, `finish_reason`,
     `model` (the one that answered) and `generation_id`."""
@@ -259,7 +262,14 @@ class ReplyStream:
             yield delta
 
     async def aclose(self) -> None:
-        """Close the connection; mid-stream this cancels the generation upstream."""
+        """Give the connection back: a finished stream is read to its end (the `[DONE]` line is not
+        the end of the HTTP body), so the pool keeps the connection for the next reply instead of a
+        new TCP and TLS handshake each time; mid-stream, closing it cancels the generation upstream."""
+        if self.done:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(DRAIN_SECONDS):
+                    async for _ in self._events:
+                        pass
         with contextlib.suppress(Exception):
             await self._events.aclose()
         await self._response.aclose()
