@@ -6,9 +6,9 @@ import pytest
 from faststream.rabbit import RabbitRouter
 from pydantic import BaseModel
 
-from shared.broker import declare_topology, make_broker
 from shared.errors import NotFound, Timeout, Unavailable
-from shared.rpc import RpcClient, responder
+from shared.rpc import responder
+from tests.support.rpc import caller, responding
 
 
 class Echo(BaseModel):
@@ -26,15 +26,8 @@ async def rpc_pair(rabbit_url):
         await asyncio.sleep(0.05)
         return Echo(value=query.value * 2)
 
-    broker = make_broker(rabbit_url)
-    broker.include_router(router)
-    await broker.start()
-    await declare_topology(broker)
-    client = RpcClient(rabbit_url, timeout=5)
-    await client.connect()
-    yield client
-    await client.close()
-    await broker.stop()
+    async with responding(rabbit_url, router), caller(rabbit_url) as client:
+        yield client
 
 
 async def test_answer_and_typed_result(rpc_pair):
@@ -68,24 +61,12 @@ async def test_a_request_nobody_took_before_the_timeout_is_never_handled(rabbit_
         handled.append(query.value)
         return query
 
-    broker = make_broker(rabbit_url)
-    broker.include_router(router)
-    await broker.start()  # declares the request queue, then stops consuming: the responder is down
-    await declare_topology(broker)
-    await broker.stop()
-    client = RpcClient(rabbit_url, timeout=5)
-    await client.connect()
-    try:
+    async with responding(rabbit_url, router):
+        pass  # its request queue now exists, and nobody consumes it: the responder is down
+    async with caller(rabbit_url) as client:
         with pytest.raises(Timeout):
             await client.call("testsvc.late", Echo(value=1), Echo, timeout=0.3)
         await asyncio.sleep(0.2)
-        broker = make_broker(rabbit_url)
-        broker.include_router(router)
-        await broker.start()
-        try:
+        async with responding(rabbit_url, router):
             assert await client.call("testsvc.late", Echo(value=2), Echo) == Echo(value=2)
-        finally:
-            await broker.stop()
-    finally:
-        await client.close()
     assert handled == [2]

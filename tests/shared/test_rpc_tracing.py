@@ -12,9 +12,9 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 import shared.broker
-from shared.broker import declare_topology, make_broker
 from shared.logs import message_id_var, request_id_var
-from shared.rpc import RpcClient, responder
+from shared.rpc import responder
+from tests.support.rpc import caller, responding
 
 
 class Echo(BaseModel):
@@ -39,26 +39,19 @@ async def test_rpc_call_inside_a_span_yields_a_consumer_span_in_the_same_trace(r
         seen["message_id"] = message_id_var.get()
         return query
 
-    broker = make_broker(rabbit_url)
-    broker.include_router(router)
-    await broker.start()
-    await declare_topology(broker)
-    client = RpcClient(rabbit_url, timeout=5)
-    await client.connect()
     token = request_id_var.set("req-rpc-1")
     try:
-        with provider.get_tracer("tests").start_as_current_span("caller") as caller:
-            assert await client.call("testsvc.traced", Echo(value=7), Echo) == Echo(value=7)
+        async with responding(rabbit_url, router), caller(rabbit_url) as client:
+            with provider.get_tracer("tests").start_as_current_span("caller") as calling:
+                assert await client.call("testsvc.traced", Echo(value=7), Echo) == Echo(value=7)
     finally:
         request_id_var.reset(token)
-        await client.close()
-        await broker.stop()
 
-    trace_id = caller.get_span_context().trace_id
+    trace_id = calling.get_span_context().trace_id
     consumers = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CONSUMER]
     assert consumers, [s.name for s in exporter.get_finished_spans()]
     assert all(s.context.trace_id == trace_id for s in consumers)
-    assert consumers[0].parent.span_id == caller.get_span_context().span_id
+    assert consumers[0].parent.span_id == calling.get_span_context().span_id
     assert seen["trace_id"] == trace_id
     assert seen["request_id"] == "req-rpc-1"
     assert seen["message_id"]
