@@ -1,8 +1,8 @@
 """Shared fixtures: real RabbitMQ and Redis, found or started by `devinfra`, isolated for tests.
 
 Tests use their own RabbitMQ virtual host (`mobix_test`, when `rabbitmqctl` can create it) and
-Redis database 15, so a `make run` on the same machine is left alone. `MOBIX_TEST_VHOST` and
-`MOBIX_TEST_REDIS_DB` choose others, so two checkouts can run their suites side by side.
+Redis database 15, so a `make run` on the same machine is left alone. `MOBIX_VHOST_SUFFIX` and
+`REDIS_URL` (a Redis of its own) let two checkouts run their suites side by side.
 """
 
 import os
@@ -15,8 +15,7 @@ import pytest
 
 from devinfra.servers import describe, ensure_rabbitmq, ensure_redis, say
 
-TEST_VHOST = os.environ.get("MOBIX_TEST_VHOST", "mobix_test")
-TEST_REDIS_DB = int(os.environ.get("MOBIX_TEST_REDIS_DB", "15"))
+TEST_VHOST = "mobix_test" + os.environ.get("MOBIX_VHOST_SUFFIX", "")
 
 
 def _test_vhost_url(url: str) -> str:
@@ -63,7 +62,7 @@ def infra():
     rabbit, redis = _ensure_servers()
     describe([rabbit, redis])
     rabbit_url = _test_vhost_url(rabbit.url)
-    redis_url = urlunparse(urlparse(redis.url)._replace(path=f"/{TEST_REDIS_DB}"))
+    redis_url = urlunparse(urlparse(redis.url)._replace(path="/15"))
     say(f"tests use {rabbit_url} and {redis_url}")
     yield {"rabbit_url": rabbit_url, "redis_url": redis_url}
     rabbit.stop()

@@ -5,7 +5,7 @@ import shutil
 from urllib.parse import urlparse, urlunparse
 
 import pytest
-from devinfra.system import fresh_vhost
+from devinfra.system import fresh_vhost, vhost_name
 
 from tests.faults.exactly_once import Broker
 from tests.faults.processes import start_system
@@ -28,7 +28,7 @@ def faults_redis_url(infra) -> str:
 def broker(infra) -> Broker:
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("fault tests count queue depths with rabbitmqctl, which is not installed here")
-    return Broker(fresh_vhost(infra["rabbit_url"], VHOST), VHOST)
+    return Broker(fresh_vhost(infra["rabbit_url"], VHOST), vhost_name(VHOST))
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import shutil
 from urllib.parse import urlparse, urlunparse
 
 import pytest
-from devinfra.system import fresh_vhost
+from devinfra.system import fresh_vhost, vhost_name
 
 from tests.faults.exactly_once import Broker
 
@@ -23,4 +23,4 @@ def soak_redis_url(infra) -> str:
 def soak_broker(infra) -> Broker:
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("the soak test counts queue depths with rabbitmqctl, which is not installed here")
-    return Broker(fresh_vhost(infra["rabbit_url"], VHOST), VHOST)
+    return Broker(fresh_vhost(infra["rabbit_url"], VHOST), vhost_name(VHOST))

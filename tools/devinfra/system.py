@@ -33,8 +33,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def vhost_name(name: str) -> str:
+    """`name` with `MOBIX_VHOST_SUFFIX` appended, so two checkouts' test runs never share a vhost."""
+    return name + os.environ.get("MOBIX_VHOST_SUFFIX", "")
+
+
 def fresh_vhost(rabbit_url: str, name: str) -> str:
     """A new, empty virtual host: nothing left over from earlier runs can be consumed."""
+    name = vhost_name(name)
     if shutil.which("rabbitmqctl") is None:
         return rabbit_url
     subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=60)
