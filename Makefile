@@ -2,20 +2,33 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+# `make run` installs the services and the tools that start them (the `run` extra); `make test` adds
+# the test runners, linters and validators (the `dev` extra). Each stamp is redone when pyproject changes.
+RUN_STAMP := $(VENV)/.run-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
 
-.PHONY: run test install bench lint clean
+.PHONY: run test install install-run bench lint clean
 
-$(STAMP): pyproject.toml
-	@echo "[setup] creating $(VENV) and installing the project with its dependencies (first run: a few minutes)…"
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "[setup] python3 -m venv failed: install python3-venv (apt-get install python3-venv) and retry"; exit 1; }
+$(BIN)/python:
+	@echo "[setup] creating $(VENV) (first run: a few minutes to install)…"
+	@$(PYTHON) -m venv $(VENV) || { echo "[setup] python3 -m venv failed: install python3-venv (apt-get install python3-venv) and retry"; exit 1; }
 	$(BIN)/python -m pip install --upgrade pip --progress-bar on
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "[setup] installing the project and what \`make run\` needs…"
+	$(BIN)/python -m pip install -e '.[run]' --progress-bar on
+	@touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@echo "[setup] installing the project with its test and development tools…"
 	$(BIN)/python -m pip install -e '.[dev]' --progress-bar on
-	@touch $(STAMP)
+	@touch $(DEV_STAMP) $(RUN_STAMP)
 
-install: $(STAMP)
+install-run: $(RUN_STAMP)
 
-run: install
+install: $(DEV_STAMP)
+
+run: install-run
 	$(BIN)/python -m devinfra run $(PROCS)
 
 test: install

@@ -1,10 +1,9 @@
-"""The S3-compatible media store against moto's S3 server (a stand-in: no object store runs here)."""
+"""The S3-compatible media store against moto's in-process S3 (a stand-in: no object store runs here)."""
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from moto import mock_aws
 
-from devinfra.system import free_port
 from shared.media import InvalidMedia, MediaBlob, S3MediaStore
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -12,14 +11,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 @pytest.fixture
 def s3_client():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
-    client.create_bucket(Bucket="media")
-    yield client
-    server.stop()
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="test",
+                              aws_secret_access_key="test")
+        client.create_bucket(Bucket="media")
+        yield client
 
 
 async def test_save_then_load_round_trip(s3_client):
