@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
 
-.PHONY: run test install install-run bench lint clean
+.PHONY: run test test-fast install install-run bench lint clean
 
 $(BIN)/python:
 	@echo "[setup] creating $(VENV) (first run: a few minutes to install)…"
@@ -33,6 +33,10 @@ run: install-run
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tier: every test that needs no real server (no RabbitMQ, Redis or PostgreSQL).
+test-fast: install
+	$(BIN)/python -m pytest -m "not servers and not soak" -q $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -52,8 +52,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--soak-minutes", type=float, default=10.0, help="load duration of the long soak, in minutes")
 
 
-def pytest_report_header(config) -> list[str]:  # noqa: ANN001
-    """Say in the run's output which servers the tests use and how they were found."""
+SERVER_FIXTURES = {"infra", "rabbit_url", "redis_url", "postgres_admin_url", "postgres_url"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs a real server (`-m "not servers"` is the fast unit tier)."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """Say in the run's output which servers the tests use and how they were found — and find or
+    start them only when a selected test needs them."""
+    if not any(item.get_closest_marker("servers") for item in items):
+        return ["infra: no selected test needs RabbitMQ or Redis"]
     return [f"infra: {server.kind} {server.how} at {server.url}" for server in _ensure_servers()]
 
 

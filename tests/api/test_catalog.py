@@ -22,7 +22,7 @@ MODELS = {
 
 
 @pytest.mark.parametrize("who", ["user", "basic", "premium"])
-def test_chatbots_are_the_public_ones_plus_the_plans(request, who):
+def test_chatbots_are_the_public_ones_plus_the_plans(request, system, who):
     client = request.getfixturevalue(who)
     response = client.get("/api/chatbots/")
     assert response.status_code == 200
@@ -36,7 +36,7 @@ def test_chatbots_are_the_public_ones_plus_the_plans(request, who):
 
 
 @pytest.mark.parametrize("who", ["user", "basic", "premium"])
-def test_models_are_the_free_ones_plus_the_plans(request, who):
+def test_models_are_the_free_ones_plus_the_plans(request, system, who):
     client = request.getfixturevalue(who)
     models = client.get("/api/ai-models/").json()
     assert {m["model_id"] for m in models} == MODELS[who]
