@@ -62,6 +62,7 @@ USER_CACHE_PREFIX = "mobix:gw:user:"
 # Public routes (no login) and routes behind a login; extend these lists to add resources.
 PUBLIC_ROUTERS: list[APIRouter] = [auth.router]
 LOGGED_IN_ROUTERS: list[APIRouter] = [
+    auth.account_router,
     users.router,
     usage.router,
     catalog.router,

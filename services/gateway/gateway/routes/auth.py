@@ -16,13 +16,14 @@ from gateway.cookies import (
     set_login_cookies,
 )
 from gateway.credentials import end_other_credentials
-from gateway.deps import OptionalSession, check_csrf, runtime
-from gateway.errors import NotAuthenticated
+from gateway.deps import CurrentUser, OptionalSession, check_csrf, runtime
 from gateway.models import User
 from gateway.otp import COOLDOWN_SECONDS
 from gateway.sessions import new_token
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
+# The auth routes that need a login (mounted with the logged-in routers).
+account_router = APIRouter(prefix="/api/auth", tags=["auth"])
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 
 
@@ -80,20 +81,6 @@ async def verify_code(body: s.OtpVerifyBody, request: Request, response: Respons
     return s.UserOut.of(user)
 
 
-@router.post("/password/", response_model=s.Success,
-             summary="Set a new password (needs X-CSRFToken); every other login of the user ends",
-             responses={401: {"model": s.DetailBody, "description": "Not logged in"},
-                        403: {"model": s.DetailBody, "description": "CSRF failed"}, **s.LIMIT_RESPONSE})
-async def change_password(body: s.PasswordChangeBody, request: Request, session: OptionalSession) -> s.Success:
-    if session is None:
-        raise NotAuthenticated()
-    check_csrf(request, session)
-    rt = runtime(request)
-    await rt.auth.change_password(session.user_id, body.current_password, body.new_password, client_ip(request))
-    await end_other_credentials(rt, session.user_id, keep_session=session.key)
-    return s.Success()
-
-
 @router.post("/logout/", response_model=s.Success, summary="Log out (needs X-CSRFToken when logged in)",
              responses={403: {"model": s.DetailBody, "description": "CSRF failed"}})
 async def logout(request: Request, response: Response, session: OptionalSession) -> s.Success:
@@ -114,3 +101,15 @@ async def csrf(request: Request, response: Response, session: OptionalSession) -
         token = existing if _TOKEN.match(existing) else new_token()
     set_csrf_cookie(response, request, runtime(request).settings, token)
     return s.CsrfToken(detail="CSRF cookie set.", csrftoken=token)
+
+
+@account_router.post("/password/", response_model=s.Success,
+                     summary="Set a new password; every other login of the user ends",
+                     responses=s.LIMIT_RESPONSE)
+async def change_password(body: s.PasswordChangeBody, request: Request, user: CurrentUser,
+                          session: OptionalSession) -> s.Success:
+    rt = runtime(request)
+    keep = session.key if session is not None else None
+    await rt.auth.change_password(user.id, body.current_password, body.new_password, client_ip(request))
+    await end_other_credentials(rt, user.id, keep_session=keep)
+    return s.Success()
