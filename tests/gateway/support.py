@@ -55,13 +55,21 @@ async def start_registration(http: httpx.AsyncClient, phone: str, name: str = "S
     return response.json()["registration_id"]
 
 
-async def register(http: httpx.AsyncClient, phone: str, name: str = "Sara", password: str = PASSWORD) -> dict:
-    """A verified account with this password, logged in: register, then verify the code the
-    in-process SMS provider received, with the registration id."""
-    registration_id = await start_registration(http, phone, name, password)
+async def complete_registration(http: httpx.AsyncClient, phone: str, name: str = "Sara",
+                                password: str = PASSWORD, slash: str = "/") -> httpx.Response:
+    """Register, then verify the code the in-process SMS provider received, with the registration id;
+    the verify's answer (200, login cookies)."""
+    response = await http.post(f"/api/auth/register{slash}",
+                               json={"phone_number": phone, "name": name, "password": password})
+    assert response.status_code == 202, response.text
     code = sms_of(http).last_code(normalize_phone(phone, "IR"))
-    response = await http.post("/api/auth/otp/verify/", json={
-        "phone_number": phone, "code": code, "registration_id": registration_id,
+    response = await http.post(f"/api/auth/otp/verify{slash}", json={
+        "phone_number": phone, "code": code, "registration_id": response.json()["registration_id"],
     })
     assert response.status_code == 200, response.text
-    return response.json()
+    return response
+
+
+async def register(http: httpx.AsyncClient, phone: str, name: str = "Sara", password: str = PASSWORD) -> dict:
+    """A verified account with this password, logged in (the user object)."""
+    return (await complete_registration(http, phone, name, password)).json()
