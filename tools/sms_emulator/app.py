@@ -21,6 +21,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import phonenumbers
 from fastapi import FastAPI, Request
@@ -66,9 +67,10 @@ def create_app(settings: SmsEmulatorSettings | None = None) -> FastAPI:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     async def fields(request: Request) -> dict[str, str]:
+        # Kavenegar takes query parameters or an urlencoded form (parsed here: no multipart dependency).
         values = dict(request.query_params)
         if request.method == "POST":
-            values.update({k: v for k, v in (await request.form()).items() if isinstance(v, str)})
+            values.update(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
         return values
 
     def deliver(api_key: str, receptors: list[str], text: str, code: str | None) -> JSONResponse:
