@@ -75,7 +75,8 @@ async def test_a_wrong_key_is_refused_and_raises(sms_url):
 
 
 async def test_a_gateway_error_raises_and_nothing_is_listed(provider, sms_url):
-    httpx.post(f"{sms_url}/control/fail", json={"count": 1})
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{sms_url}/control/fail", json={"count": 1})
     with pytest.raises(SmsFailed, match="500"):
         await provider.send_code("+989121234568", "123456")
     assert messages(sms_url, "+989121234568") == []
