@@ -6,14 +6,14 @@ Redis database 15, so a `make run` on the same machine is left alone. `MOBIX_VHO
 """
 
 import os
-import uuid
 import shutil
 import subprocess
+import uuid
 from urllib.parse import urlparse, urlunparse
 
 import pytest
-
 from devinfra.servers import describe, ensure_rabbitmq, ensure_redis, say
+from devinfra.system import rabbitmqctl
 
 TEST_VHOST = "mobix_test" + os.environ.get("MOBIX_VHOST_SUFFIX", "")
 
@@ -22,12 +22,8 @@ def _test_vhost_url(url: str) -> str:
     if shutil.which("rabbitmqctl") is None or urlparse(url).hostname not in {"127.0.0.1", "localhost"}:
         return url
     try:
-        subprocess.run(["rabbitmqctl", "-q", "add_vhost", TEST_VHOST], capture_output=True, timeout=60)
-        done = subprocess.run(
-            ["rabbitmqctl", "-q", "set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*"],
-            capture_output=True,
-            timeout=60,
-        )
+        rabbitmqctl("-q", "add_vhost", TEST_VHOST)
+        done = rabbitmqctl("-q", "set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*")
     except (OSError, subprocess.TimeoutExpired):
         return url
     if done.returncode != 0:

@@ -64,15 +64,35 @@ def vhost_name(name: str) -> str:
     return name + os.environ.get("MOBIX_VHOST_SUFFIX", "")
 
 
+def rabbitmqctl(*args: str, timeout: float = 60, check: bool = False) -> subprocess.CompletedProcess:
+    """Run `rabbitmqctl` in a process group of its own, killed whole on timeout.
+
+    The CLI is a shell script that starts an Erlang node: a plain timeout kills the script and leaves
+    the node running on one of the CLI's eleven distribution ports; eleven such leftovers and every
+    later rabbitmqctl on the machine fails with "nodistribution".
+    """
+    proc = subprocess.Popen(["rabbitmqctl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    if check:
+        done.check_returncode()
+    return done
+
+
 def fresh_vhost(rabbit_url: str, name: str) -> str:
     """A new, empty virtual host: nothing left over from earlier runs can be consumed."""
     name = vhost_name(name)
     if shutil.which("rabbitmqctl") is None:
         return rabbit_url
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=60)
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], capture_output=True, timeout=60, check=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-                   capture_output=True, timeout=60, check=True)
+    rabbitmqctl("-q", "delete_vhost", name, timeout=120)
+    rabbitmqctl("-q", "add_vhost", name, check=True)
+    rabbitmqctl("-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*", check=True)
     return urlunparse(urlparse(rabbit_url)._replace(path=f"/{name}"))
 
 
