@@ -73,6 +73,8 @@ def gateway_settings(tmp_path, gateway_rabbit_url, redis_url) -> Callable[..., G
             "REDIS_URL": redis_url,
             "MEDIA_ROOT": str(tmp_path / "media"),
             "RPC_TIMEOUT_SECONDS": 2,
+            # The clients of tests.gateway.support call the app as http://testserver.
+            "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
             **overrides,
         }
         return GatewaySettings(**values)

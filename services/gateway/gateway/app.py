@@ -17,10 +17,14 @@ from gateway import schemas
 from gateway.errors import install_error_handlers
 from gateway.events import UserEvents
 from gateway.messages import Catalogue
+from gateway.client_ip import ProxyHeadersMiddleware, TrustedProxies, parse_networks
+from gateway.hosts import AllowedHostsMiddleware
 from gateway.middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,
+    MethodsMiddleware,
     MetricsMiddleware,
+    NoSniffMiddleware,
     RequestIdMiddleware,
     TrailingSlashMiddleware,
 )
@@ -156,14 +160,20 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.state.catalogue = Catalogue.from_file(settings.error_messages_file)
+    app.state.public_base_url = settings.public_base_url  # gateway.hosts.public_url
     install_error_handlers(app)
     install_openapi(app)
-    # Added innermost first: requests pass RequestId → Metrics → CatchAll → TrailingSlash → BodyLimit.
+    # Added innermost first: requests pass NoSniff → RequestId → Metrics → CatchAll → ProxyHeaders →
+    # AllowedHosts → TrailingSlash → Methods → BodyLimit.
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(MethodsMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(AllowedHostsMiddleware, allowed=settings.allowed_host_list)
+    app.add_middleware(ProxyHeadersMiddleware, trusted=TrustedProxies(parse_networks(settings.forwarded_allow_ips)))
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(NoSniffMiddleware)
 
     for router in PUBLIC_ROUTERS:
         app.include_router(router)

@@ -8,6 +8,7 @@ import re
 from fastapi import APIRouter, Request, Response
 
 from gateway import schemas as s
+from gateway.client_ip import client_ip
 from gateway.cookies import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -46,8 +47,7 @@ async def register(body: s.RegisterBody, request: Request, response: Response) -
     responses={401: {"model": s.DetailBody, "description": "Wrong phone number or password"}, **s.LIMIT_RESPONSE},
 )
 async def login(body: s.LoginBody, request: Request, response: Response) -> s.UserOut:
-    client_ip = request.client.host if request.client else "unknown"
-    user = await runtime(request).auth.login(body.phone_number, body.password, client_ip)
+    user = await runtime(request).auth.login(body.phone_number, body.password, client_ip(request))
     await log_in(request, response, user)
     return s.UserOut.of(user)
 
