@@ -42,7 +42,7 @@ from gateway.session_lists import SessionLists
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.sms import SmsProvider, make_sms_provider
-from gateway.stream import build_stream_router
+from gateway.stream import build_stream_router, make_stream_redis
 from gateway.throttle import LoginThrottle
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
@@ -110,6 +110,8 @@ def create_app(
             await upgrade_to_head(settings.database_url, MIGRATIONS)
             redis = make_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)
+            stream_redis = make_stream_redis(settings.redis_url)  # blocking reads of event streams
+            stack.push_async_callback(stream_redis.aclose)
             # The gateway consumes only the reply-stream queue, whose deltas must stay in order: one
             # message in hand at a time (aio-pika runs each delivered message as its own task).
             broker = make_broker(settings.rabbit_url, prefetch=1)
@@ -143,6 +145,7 @@ def create_app(
                                         plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds))
             app.state.rpc = rpc  # gateway.backends
             app.state.redis = redis
+            app.state.stream_redis = stream_redis
             await _ensure_staff_user(service, settings)
             yield
 
