@@ -23,6 +23,9 @@ MODULES = {
     "gateway": "gateway",
 }
 START_ORDER = ("emulator", "chat", "billing", "llm-worker", "gateway")
+# Each service's metrics port setting (the emulator has none).
+METRICS_ENV = {"gateway": "GATEWAY_METRICS_PORT", "chat": "CHAT_METRICS_PORT", "billing": "BILLING_METRICS_PORT",
+               "llm-worker": "LLM_WORKER_METRICS_PORT"}
 ADMIN_PHONE = "+989100000001"
 ADMIN_PASSWORD = "admin password for tests"
 
@@ -57,11 +60,13 @@ class System:
     redis_url: str
     extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ports = {name: free_port() for name in MODULES}
+        self.metrics_ports = {name: free_port() for name in METRICS_ENV}
 
     @property
     def gateway_url(self) -> str:
@@ -89,12 +94,16 @@ class System:
             "WORKER_PORT": str(self.ports["llm-worker"]),
             "LLM_WORKER_PORT": str(self.ports["llm-worker"]),
             "EMULATOR_PORT": str(self.ports["emulator"]),
+            **{env: str(self.metrics_ports[name]) for name, env in METRICS_ENV.items()},
             "OPENROUTER_BASE_URL": f"{self.emulator_url}/api/v1",
             "EMULATOR_CHUNK_DELAY_SECONDS": "0.005",
             "MOBIX_ADMIN_PHONE": ADMIN_PHONE,
             "MOBIX_ADMIN_PASSWORD": ADMIN_PASSWORD,
             **self.extra_env,
         }
+
+    def metrics_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
     def health_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}/" + ("api/v1/models" if name == "emulator" else "readyz")

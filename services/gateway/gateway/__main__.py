@@ -6,6 +6,7 @@ from gateway.app import create_app
 from gateway.http_server import MAX_HEADER_BYTES, guarded_protocol
 from gateway.settings import get_settings
 from shared.logs import setup_logging
+from shared.metrics import serve_metrics
 from shared.tracing import setup_tracing
 
 
@@ -13,6 +14,7 @@ def main() -> None:
     settings = get_settings()
     setup_logging("gateway", settings.log_level, as_json=settings.log_json)
     setup_tracing("gateway")
+    serve_metrics(settings.metrics_port, settings.http_host)
     # proxy_headers off: the app reads X-Forwarded-For / -Proto itself, from FORWARDED_ALLOW_IPS only
     # (gateway.client_ip); uvicorn's own default would trust 127.0.0.1.
     protocol = guarded_protocol(header_read_timeout=settings.header_read_timeout_seconds,

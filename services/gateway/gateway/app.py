@@ -186,7 +186,7 @@ def create_app(
         mount_media(app, settings.media_root, settings.media_base_url)
     add_health_routes(app, _readiness_checks(app))
     if tracing_enabled():  # a server span per request, parent of the RPC and broker spans
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     return app
 
 

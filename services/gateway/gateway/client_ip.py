@@ -19,9 +19,12 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_networks(value: str | Iterable[str]) -> tuple[Network, ...]:
-    """`"10.0.0.1, 10.1.0.0/16, ::1"` → networks; a bare address is a /32 (/128). Raises ValueError."""
-    items = value.split(",") if isinstance(value, str) else value
-    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip())
+    """`"10.0.0.1, 10.1.0.0/16, ::1"` → networks; a bare address is a /32 (/128); `*` is every address
+    (only for a gateway that nothing but its proxies can reach). Raises ValueError."""
+    items = [item.strip() for item in (value.split(",") if isinstance(value, str) else value)]
+    if "*" in items:
+        items = [item for item in items if item != "*"] + ["0.0.0.0/0", "::/0"]
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
 
 
 class TrustedProxies:

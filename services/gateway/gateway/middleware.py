@@ -116,7 +116,7 @@ class TrailingSlashMiddleware:
     def __init__(self, app: ASGIApp, api_prefix: str = "/api/", bare: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.api_prefix = api_prefix
-        self.bare = bare or frozenset({"/healthz", "/readyz", "/metrics"})
+        self.bare = bare or frozenset({"/healthz", "/readyz"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

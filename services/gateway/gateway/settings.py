@@ -16,6 +16,10 @@ class GatewaySettings(ServiceSettings):
     # The gateway has its own host/port names; HTTP_HOST (shared by the back-end services) also works.
     http_host: str = Field("127.0.0.1", validation_alias=AliasChoices("GATEWAY_HOST", "HTTP_HOST"))
     http_port: int = Field(8000, alias="GATEWAY_PORT")
+    # Prometheus `/metrics` on its own port, never the API's (0: not served). METRICS_PORT also works,
+    # for containers; on one host each process needs its own.
+    metrics_port: int = Field(9110, ge=0, le=65535,
+                              validation_alias=AliasChoices("GATEWAY_METRICS_PORT", "METRICS_PORT", "metrics_port"))
     database_url: str = Field("sqlite+aiosqlite:///var/gateway.db", alias="GATEWAY_DATABASE_URL")
 
     # Phone numbers written without a country code are read for this region.
