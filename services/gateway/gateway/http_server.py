@@ -68,6 +68,8 @@ class GuardedH11Protocol(H11Protocol):
         elif state is h11.SEND_BODY and not self.flow.read_paused:
             self._arm("body", self.body_idle_timeout)  # restarted by every piece of the body
         else:
+            # The app is handling the request (or has not read what is buffered: the server stopped
+            # reading, so the client cannot be blamed for not sending).
             self._disarm()
 
     def _arm(self, reading: str, seconds: float) -> None:
