@@ -148,6 +148,17 @@ async def test_options_is_204_with_the_routes_allow(client, path, allow):
     assert response.content == b""
 
 
+@pytest.mark.parametrize("path, allow", [
+    ("/api/chat-sessions/12/", "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"),
+    ("/api/chat-sessions/", "GET, HEAD, POST, OPTIONS"),
+    ("/media/chatbots/bot.png", "GET, HEAD, OPTIONS"),
+])
+async def test_a_405_names_every_method_of_the_path(client, path, allow):
+    response = await client.request("TRACE", path)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allow
+
+
 async def test_options_on_an_unknown_path_is_404(client):
     response = await client.options("/api/nothing-here/")
     assert response.status_code == 404 and response.json() == {"detail": "Not found."}

@@ -255,13 +255,16 @@ def allowed_methods(scope: Scope) -> list[str] | None:
 
 class MethodsMiddleware:
     """OPTIONS answers 204 with the path's real `Allow` (404 for a path no route has); HEAD is served as
-    the GET of the same path (the server sends no body for HEAD)."""
+    the GET of the same path (the server sends no body for HEAD); a 405 names every allowed method."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("OPTIONS", "HEAD"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in ("OPTIONS", "HEAD"):
             methods = allowed_methods(scope)
             if methods is not None and scope["method"] == "OPTIONS":
                 await Response(status_code=204, headers={"Allow": ", ".join(methods)})(scope, receive, send)
@@ -270,7 +273,18 @@ class MethodsMiddleware:
                 # A copy: the server reads the method of its own scope to leave the body out.
                 await self.app({**scope, "method": "GET"}, receive, _without_body(send))
                 return
-        await self.app(scope, receive, send)
+
+        # Routing rewrites the scope's path in place when it enters a mount: keep the request's own.
+        path, root_path = scope["path"], scope.get("root_path", "")
+
+        async def send_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = allowed_methods({**scope, "path": path, "root_path": root_path})
+                if methods:
+                    MutableHeaders(scope=message)["Allow"] = ", ".join(methods)
+            await send(message)
+
+        await self.app(scope, receive, send_allow)
 
 
 def _without_body(send: Send) -> Send:
