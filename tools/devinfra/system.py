@@ -36,6 +36,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all are held open while choosing (one at a time, the kernel may hand
+    out the same port twice, and two processes of one system then fight over it)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def vhost_name(name: str) -> str:
     """`name` with `MOBIX_VHOST_SUFFIX` appended, so two checkouts' test runs never share a vhost."""
     return name + os.environ.get("MOBIX_VHOST_SUFFIX", "")
@@ -65,8 +80,9 @@ class System:
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.ports = {name: free_port() for name in MODULES}
-        self.metrics_ports = {name: free_port() for name in METRICS_ENV}
+        ports = free_ports(len(MODULES) + len(METRICS_ENV))
+        self.ports = dict(zip(MODULES, ports, strict=False))
+        self.metrics_ports = dict(zip(METRICS_ENV, ports[len(MODULES):], strict=True))
 
     @property
     def gateway_url(self) -> str:
