@@ -12,8 +12,8 @@ from urllib.parse import urlparse, urlunparse
 import httpx
 import pytest
 import redis
-
 from devinfra.system import System, fresh_vhost
+
 from tests.support.api import Api, new_phone
 from tests.support.sse import EventCollector
 

@@ -6,9 +6,9 @@ import pytest
 from fastapi import FastAPI
 from gateway.client_ip import TrustedProxies, parse_networks
 from gateway.pagination import PageParams, envelope
+from gateway.throttle import IP_LIMIT
 from starlette.requests import Request
 
-from gateway.throttle import IP_LIMIT
 from tests.gateway.support import client_for
 
 TRUSTED = "10.9.0.0/16, 192.0.2.7"

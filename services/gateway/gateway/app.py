@@ -14,11 +14,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from gateway import schemas
+from gateway.client_ip import ProxyHeadersMiddleware, TrustedProxies, parse_networks
 from gateway.errors import install_error_handlers
 from gateway.events import UserEvents
-from gateway.messages import Catalogue
-from gateway.client_ip import ProxyHeadersMiddleware, TrustedProxies, parse_networks
 from gateway.hosts import AllowedHostsMiddleware
+from gateway.messages import Catalogue
 from gateway.middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,

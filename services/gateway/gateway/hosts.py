@@ -3,7 +3,7 @@ with 400 before it reaches a route, and the links the API builds (pagination) ne
 header an attacker chose (cache poisoning, password-reset-style link injection)."""
 
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers, URL
+from starlette.datastructures import URL, Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
