@@ -1,4 +1,5 @@
-"""Prometheus metrics every service exports on `/metrics` (the default registry).
+"""Prometheus metrics every service exports on `/metrics` of its own metrics port (the default registry;
+`serve_metrics`), never on a public API port.
 
 Message traffic (received, published, processing time, in flight — per queue and exchange) comes
 from FastStream's own Prometheus middleware on every broker; the gateway adds HTTP request metrics
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from aio_pika.exceptions import ChannelNotFoundEntity
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
 from shared import topology
 
@@ -127,3 +128,19 @@ class QueueDepthPoller:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """Serve `/metrics` on a port of its own (a thread beside the app's server); 0: not served.
+
+    Apart from the API so that the public port never shows operational data, and so that a scrape
+    never waits behind API traffic. A taken port stops the start-up: metrics missing unnoticed are
+    worse than a service that says why it cannot start.
+    """
+    if not port:
+        return
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise SystemExit(f"metrics port {host}:{port} cannot be opened ({exc}); set the service's METRICS_PORT") from exc
+    log.info("metrics on http://%s:%d/metrics", host, port)

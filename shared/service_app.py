@@ -1,4 +1,5 @@
-"""The HTTP face every back-end service shares: `/healthz`, `/readyz`, `/metrics`.
+"""The HTTP face every back-end service shares: `/healthz`, `/readyz` (metrics are on their own port:
+`shared.metrics.serve_metrics`).
 
 A back-end service is a FastAPI app whose lifespan starts its FastStream broker (the deprecated
 FastStream-FastAPI plugin is not used) and whose readiness checks each dependency.
@@ -10,7 +11,6 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], Awaitable[object]]
@@ -33,7 +33,3 @@ def add_health_routes(app: FastAPI, checks: dict[str, ReadinessCheck]) -> None:
                 results[name] = False
         ready = all(results.values())
         return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

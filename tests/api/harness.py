@@ -37,7 +37,9 @@ class SystemSlot:
             rabbit_url = fresh_vhost(self.infra["rabbit_url"], VHOST)
             redis_url = urlunparse(urlparse(self.infra["redis_url"])._replace(path=f"/{REDIS_DB}"))
             redis.Redis.from_url(redis_url).flushdb()
-            system = System(Path(self.workdirs.mktemp("system")), rabbit_url, redis_url)
+            # The tests stand in for a proxy on 127.0.0.1: X-Forwarded-For gives each its own client address.
+            system = System(Path(self.workdirs.mktemp("system")), rabbit_url, redis_url,
+                            extra_env={"FORWARDED_ALLOW_IPS": "127.0.0.1"})
             try:
                 system.start_all()
             except RuntimeError:

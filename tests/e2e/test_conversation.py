@@ -141,7 +141,8 @@ def test_stream_works_across_two_gateway_replicas(system, chat):
 
     api, session = chat
     port = free_port()
-    env = {**system.env(), "GATEWAY_PORT": str(port), "MOBIX_ADMIN_PHONE": "", "MOBIX_ADMIN_PASSWORD": ""}
+    env = {**system.env(), "GATEWAY_PORT": str(port), "GATEWAY_METRICS_PORT": "0", "MOBIX_ADMIN_PHONE": "",
+           "MOBIX_ADMIN_PASSWORD": ""}
     log = open(system.workdir / "gateway-2.log", "ab")  # noqa: SIM115 - owned by the process
     second = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -73,8 +73,8 @@ def test_one_trace_follows_a_send_through_every_service(premium, otlp, system):
 
 
 def _metric(system, service: str, name: str, **labels: str) -> float:
-    """A sample of a service's `/metrics` (0 when absent)."""
-    text = httpx.get(system.health_url(service).replace("/readyz", "/metrics"), timeout=5).text
+    """A sample of a service's `/metrics`, on its metrics port (0 when absent)."""
+    text = httpx.get(system.metrics_url(service), timeout=5).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
@@ -105,10 +105,17 @@ def test_metrics_count_generations_admissions_denials_and_queues(api, system):
     while _metric(system, "billing", "mobix_reservations_total", outcome="committed") < before["committed"] + 2:
         assert time.monotonic() < deadline, "billing did not count its commits"
         time.sleep(0.2)
-    assert "mobix_outbox_pending " in httpx.get(system.health_url("chat").replace("/readyz", "/metrics")).text
+    assert "mobix_outbox_pending " in httpx.get(system.metrics_url("chat")).text
     # FastStream's message metrics and the queue-depth gauges, on the services that consume them.
     assert _metric(system, "chat", "faststream_received_messages_total", handler="events.llm.reply_completed") >= 2
     assert _metric(system, "billing", "faststream_received_messages_total", handler="rpc.billing.admit") >= 3
     assert "mobix_queue_messages{queue=\"llm-worker.generate_reply.dlq\"}" in httpx.get(
-        system.health_url("llm-worker").replace("/readyz", "/metrics")).text
+        system.metrics_url("llm-worker")).text
     assert _metric(system, "gateway", "gateway_http_requests_total", method="POST", status="429") >= 1
+
+
+def test_metrics_are_on_the_metrics_port_only(system):
+    for service in SERVICES:
+        assert "process_cpu_seconds_total" in httpx.get(system.metrics_url(service), timeout=5).text, service
+        public = httpx.get(system.health_url(service).replace("/readyz", "/metrics"), timeout=5)
+        assert public.status_code == 404, service

@@ -27,7 +27,7 @@ def start_extra_worker(system: System, name: str) -> None:
     system.ports[name] = port
     system.procs[name] = subprocess.Popen(
         [sys.executable, "-m", "llm_worker"],
-        env={**system.env(), "WORKER_PORT": str(port), "LLM_WORKER_PORT": str(port)},
+        env={**system.env(), "WORKER_PORT": str(port), "LLM_WORKER_PORT": str(port), "LLM_WORKER_METRICS_PORT": "0"},
         stdout=log, stderr=subprocess.STDOUT,
     )
     system.wait_ready(name)

@@ -76,6 +76,8 @@ def gateway_settings(tmp_path, gateway_rabbit_url, redis_url) -> Callable[..., G
             # Many tests register from one address within the hour; the cap tests set their own.
             "SMS_PER_IP_HOURLY": 1_000_000,
             "SMS_GLOBAL_HOURLY": 1_000_000,
+            # The clients of tests.gateway.support call the app as http://testserver.
+            "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
             **overrides,
         }
         return GatewaySettings(**values)

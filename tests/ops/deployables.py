@@ -24,6 +24,9 @@ class Deployable:
     probe: str = "/readyz"
     # Variables the process reads outside its settings class (name -> who reads it).
     extra_env: tuple[tuple[str, str], ...] = ()
+    # Where Prometheus scrapes `/metrics` (never the API port), and its setting; None: no metrics.
+    metrics_port: int | None = None
+    metrics_env: str | None = None
 
     def env_names_read(self) -> set[str]:
         """Every variable the process reads: its settings class's names, `extra_env` and the
@@ -52,12 +55,13 @@ OPENTELEMETRY_ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_E
 
 SERVICES = (
     Deployable("gateway", "gateway", "services/gateway/Dockerfile", 8000, "GATEWAY_PORT", "GATEWAY_HOST",
-               "GATEWAY_DATABASE_URL",
-               extra_env=(("FORWARDED_ALLOW_IPS", "uvicorn: proxies trusted for X-Forwarded-For/-Proto"),)),
-    Deployable("chat", "chat", "services/chat/Dockerfile", 8001, "CHAT_PORT", "HTTP_HOST", "CHAT_DATABASE_URL"),
+               "GATEWAY_DATABASE_URL", metrics_port=9110, metrics_env="GATEWAY_METRICS_PORT"),
+    Deployable("chat", "chat", "services/chat/Dockerfile", 8001, "CHAT_PORT", "HTTP_HOST", "CHAT_DATABASE_URL",
+               metrics_port=9111, metrics_env="CHAT_METRICS_PORT"),
     Deployable("billing", "billing", "services/billing/Dockerfile", 8002, "BILLING_PORT", "HTTP_HOST",
-               "BILLING_DATABASE_URL"),
-    Deployable("llm-worker", "llm_worker", "services/llm-worker/Dockerfile", 8003, "LLM_WORKER_PORT", "HTTP_HOST"),
+               "BILLING_DATABASE_URL", metrics_port=9112, metrics_env="BILLING_METRICS_PORT"),
+    Deployable("llm-worker", "llm_worker", "services/llm-worker/Dockerfile", 8003, "LLM_WORKER_PORT", "HTTP_HOST",
+               metrics_port=9113, metrics_env="LLM_WORKER_METRICS_PORT"),
 )
 EMULATOR = Deployable("emulator", "openrouter_emulator", "tools/openrouter_emulator/Dockerfile", 8090,
                       "EMULATOR_PORT", "EMULATOR_HOST", probe="/api/v1/models")

@@ -115,7 +115,7 @@ def test_probes_hit_real_endpoints_on_the_service_port(base, deployable):
     deployment = base[("Deployment", deployable.name)]
     main = container(deployment)
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
-    assert ports == {"http": deployable.port}
+    assert ports == {"http": deployable.port, "metrics": deployable.metrics_port}
     paths = route_paths(deployable)
     assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -124,8 +124,13 @@ def test_probes_hit_real_endpoints_on_the_service_port(base, deployable):
         assert http["port"] == "http"
         assert http["path"] in paths, f"{deployable.name} does not serve {http['path']}"
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/path"] in paths
-    assert annotations["prometheus.io/port"] == str(deployable.port)
+    # Metrics are on a port of their own (shared.metrics.serve_metrics), never on the API port.
+    assert annotations["prometheus.io/path"] == "/metrics" and "/metrics" not in paths
+    assert annotations["prometheus.io/port"] == str(deployable.metrics_port)
+    env = container_env(list(base.values()), deployment)
+    assert env[deployable.metrics_env] == str(deployable.metrics_port)
+    default = deployable.settings_class().model_fields["metrics_port"].default
+    assert default == deployable.metrics_port, "the manifests and the service agree without the setting too"
 
 
 @SERVICE_PARAMS

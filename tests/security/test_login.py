@@ -24,7 +24,7 @@ def whoami(system, sessionid: str):
 
 
 def an_ip() -> str:
-    # The gateway trusts X-Forwarded-For from 127.0.0.1 (uvicorn's default): one address per test keeps
+    # This system trusts X-Forwarded-For from 127.0.0.1 (tests.api.harness): one address per test keeps
     # the per-address counter of one test away from the others.
     number = uuid.uuid4().int
     return f"10.{number % 250}.{number // 250 % 250}.{number // 62_500 % 250 + 1}"

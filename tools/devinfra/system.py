@@ -24,6 +24,9 @@ MODULES = {
     "gateway": "gateway",
 }
 START_ORDER = ("emulator", "sms", "chat", "billing", "llm-worker", "gateway")
+# Each service's metrics port setting (the emulator has none).
+METRICS_ENV = {"gateway": "GATEWAY_METRICS_PORT", "chat": "CHAT_METRICS_PORT", "billing": "BILLING_METRICS_PORT",
+               "llm-worker": "LLM_WORKER_METRICS_PORT"}
 ADMIN_PHONE = "+989100000001"
 ADMIN_PASSWORD = "admin password for tests"
 # Tests register many users from 127.0.0.1 within the hour: the SMS caps are raised unless a test
@@ -57,6 +60,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all are held open while choosing (one at a time, the kernel may hand
+    out the same port twice, and two processes of one system then fight over it)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def vhost_name(name: str) -> str:
@@ -103,11 +121,14 @@ class System:
     redis_url: str
     extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.ports = {name: free_port() for name in MODULES}
+        ports = free_ports(len(MODULES) + len(METRICS_ENV))
+        self.ports = dict(zip(MODULES, ports, strict=False))
+        self.metrics_ports = dict(zip(METRICS_ENV, ports[len(MODULES):], strict=True))
         _SMS_OF_GATEWAY[self.gateway_url] = self.sms_url
 
     @property
@@ -140,6 +161,7 @@ class System:
             "WORKER_PORT": str(self.ports["llm-worker"]),
             "LLM_WORKER_PORT": str(self.ports["llm-worker"]),
             "EMULATOR_PORT": str(self.ports["emulator"]),
+            **{env: str(self.metrics_ports[name]) for name, env in METRICS_ENV.items()},
             "OPENROUTER_BASE_URL": f"{self.emulator_url}/api/v1",
             "EMULATOR_CHUNK_DELAY_SECONDS": "0.005",
             "SMS_EMULATOR_PORT": str(self.ports["sms"]),
@@ -152,6 +174,9 @@ class System:
             "MOBIX_ADMIN_PASSWORD": ADMIN_PASSWORD,
             **self.extra_env,
         }
+
+    def metrics_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
     def health_url(self, name: str) -> str:
         paths = {"emulator": "api/v1/models", "sms": "messages"}

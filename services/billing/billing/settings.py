@@ -1,6 +1,6 @@
 """Billing service settings."""
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
 from shared.settings import ServiceSettings
 
@@ -10,6 +10,10 @@ DEFAULT_PLAN_SKU = "FREE_SUB_30D"
 class BillingSettings(ServiceSettings):
     database_url: str = Field("sqlite+aiosqlite:///var/billing.db", alias="BILLING_DATABASE_URL")
     http_port: int = Field(8002, alias="BILLING_PORT")
+    # Prometheus `/metrics` on its own port, never the API's (0: not served). METRICS_PORT also works,
+    # for containers; on one host each process needs its own.
+    metrics_port: int = Field(9112, ge=0, le=65535,
+                              validation_alias=AliasChoices("BILLING_METRICS_PORT", "METRICS_PORT", "metrics_port"))
     # Plan given to new users and to anyone whose period has ended.
     default_plan_sku: str = Field(DEFAULT_PLAN_SKU, alias="DEFAULT_PLAN_SKU")
     # A reservation neither committed nor released after this long is released by itself. Keep it

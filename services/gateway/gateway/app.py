@@ -14,13 +14,17 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from gateway import schemas
+from gateway.client_ip import ProxyHeadersMiddleware, TrustedProxies, parse_networks
 from gateway.errors import install_error_handlers
 from gateway.events import UserEvents
+from gateway.hosts import AllowedHostsMiddleware
 from gateway.messages import Catalogue
 from gateway.middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,
+    MethodsMiddleware,
     MetricsMiddleware,
+    NoSniffMiddleware,
     RequestIdMiddleware,
     TrailingSlashMiddleware,
 )
@@ -39,7 +43,7 @@ from gateway.session_lists import SessionLists
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.sms import SmsProvider, make_sms_provider
-from gateway.stream import build_stream_router
+from gateway.stream import build_stream_router, make_stream_redis
 from gateway.throttle import LoginThrottle, SmsCaps
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
@@ -113,6 +117,8 @@ def create_app(
             await upgrade_to_head(settings.database_url, MIGRATIONS)
             redis = make_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)
+            stream_redis = make_stream_redis(settings.redis_url)  # blocking reads of event streams
+            stack.push_async_callback(stream_redis.aclose)
             # The gateway consumes only the reply-stream queue, whose deltas must stay in order: one
             # message in hand at a time (aio-pika runs each delivered message as its own task).
             broker = make_broker(settings.rabbit_url, prefetch=1)
@@ -148,6 +154,7 @@ def create_app(
                                         plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds))
             app.state.rpc = rpc  # gateway.backends
             app.state.redis = redis
+            app.state.stream_redis = stream_redis
             await _ensure_staff_user(service, settings)
             yield
 
@@ -165,14 +172,20 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.state.catalogue = Catalogue.from_file(settings.error_messages_file)
+    app.state.public_base_url = settings.public_base_url  # gateway.hosts.public_url
     install_error_handlers(app)
     install_openapi(app)
-    # Added innermost first: requests pass RequestId → Metrics → CatchAll → TrailingSlash → BodyLimit.
+    # Added innermost first: requests pass NoSniff → RequestId → Metrics → CatchAll → ProxyHeaders →
+    # AllowedHosts → TrailingSlash → Methods → BodyLimit.
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(MethodsMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(AllowedHostsMiddleware, allowed=settings.allowed_host_list)
+    app.add_middleware(ProxyHeadersMiddleware, trusted=TrustedProxies(parse_networks(settings.forwarded_allow_ips)))
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(NoSniffMiddleware)
 
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
@@ -182,7 +195,7 @@ def create_app(
         mount_media(app, settings.media_root, settings.media_base_url)
     add_health_routes(app, _readiness_checks(app))
     if tracing_enabled():  # a server span per request, parent of the RPC and broker spans
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     return app
 
 

@@ -54,6 +54,7 @@ EN: dict[str, str] = {
     "limit_exceeded": "You have reached a usage limit of your plan.",
     "unavailable": "The service is temporarily unavailable. Please try again shortly.",
     "timeout": "The service took too long to answer. Please try again shortly.",
+    "host_not_allowed": "This server does not answer to the requested host name.",
 }
 
 FA: dict[str, str] = {
@@ -96,6 +97,7 @@ FA: dict[str, str] = {
     "limit_exceeded": "به یکی از محدودیت‌های استفاده طرح خود رسیده‌اید.",
     "unavailable": "سرویس موقتاً در دسترس نیست. لطفاً کمی بعد دوباره تلاش کنید.",
     "timeout": "پاسخ سرویس بیش از حد طول کشید. لطفاً کمی بعد دوباره تلاش کنید.",
+    "host_not_allowed": "این سرور به نام میزبان درخواست‌شده پاسخ نمی‌دهد.",
 }
 
 FALLBACK_KEY = "limit_exceeded"

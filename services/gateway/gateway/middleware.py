@@ -1,5 +1,5 @@
 """Pure-ASGI plumbing around every request: request ids, metrics, the last-resort 503, optional
-trailing slashes and the 1 MiB body limit (chunked bodies included)."""
+trailing slashes, the 1 MiB body limit (chunked bodies included), OPTIONS/HEAD and nosniff."""
 
 import logging
 import re
@@ -9,6 +9,8 @@ import uuid
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import MAX_BODY_BYTES, BodyTooLarge, unavailable, validation
@@ -114,7 +116,7 @@ class TrailingSlashMiddleware:
     def __init__(self, app: ASGIApp, api_prefix: str = "/api/", bare: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.api_prefix = api_prefix
-        self.bare = bare or frozenset({"/healthz", "/readyz", "/metrics"})
+        self.bare = bare or frozenset({"/healthz", "/readyz"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -201,3 +203,94 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()  # later calls wait for the disconnect, as they would have
 
     return replay
+
+
+class NoSniffMiddleware:
+    """`X-Content-Type-Options: nosniff` on every answer (errors and media included): a browser must never
+    run an uploaded or echoed file as a script or a page because its bytes look like one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(scope: Scope) -> list[str] | None:
+    """The methods the app's routes serve at this path (with HEAD beside GET, and OPTIONS), or None when
+    no route has the path. Asks every route whether it fully matches each method: Starlette's own 405
+    names only the first route of the path."""
+    routes = scope["app"].router.routes
+    methods: set[str] = set()
+    found = False
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        for route in routes:
+            match, _ = route.matches({**scope, "method": method})
+            if match == Match.NONE:
+                continue
+            found = True
+            if isinstance(route, Mount):
+                methods.add("GET")  # mounted files (media) are read-only
+            elif match == Match.FULL:
+                methods.add(method)
+    if not found:
+        return None
+    if "GET" in methods:
+        methods.add("HEAD")
+    methods.add("OPTIONS")
+    return [method for method in METHODS if method in methods]
+
+
+class MethodsMiddleware:
+    """OPTIONS answers 204 with the path's real `Allow` (404 for a path no route has); HEAD is served as
+    the GET of the same path (the server sends no body for HEAD); a 405 names every allowed method."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in ("OPTIONS", "HEAD"):
+            methods = allowed_methods(scope)
+            if methods is not None and scope["method"] == "OPTIONS":
+                await Response(status_code=204, headers={"Allow": ", ".join(methods)})(scope, receive, send)
+                return
+            if methods is not None and "GET" in methods:
+                # A copy: the server reads the method of its own scope to leave the body out.
+                await self.app({**scope, "method": "GET"}, receive, _without_body(send))
+                return
+
+        # Routing rewrites the scope's path in place when it enters a mount: keep the request's own.
+        path, root_path = scope["path"], scope.get("root_path", "")
+
+        async def send_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = allowed_methods({**scope, "path": path, "root_path": root_path})
+                if methods:
+                    MutableHeaders(scope=message)["Allow"] = ", ".join(methods)
+            await send(message)
+
+        await self.app(scope, receive, send_allow)
+
+
+def _without_body(send: Send) -> Send:
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head

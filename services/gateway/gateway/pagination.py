@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
+from gateway.hosts import public_url
+
 MAX_PAGE_SIZE = 100
 
 
@@ -36,7 +38,7 @@ def envelope(request: Request, params: PageParams, count: int, results: list[Any
     last = (count + params.size - 1) // params.size
 
     def link(number: int) -> str:
-        return str(request.url.include_query_params(page=number, page_size=params.size))
+        return str(public_url(request).include_query_params(page=number, page_size=params.size))
 
     return {
         "count": count,

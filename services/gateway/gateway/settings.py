@@ -5,15 +5,21 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.client_ip import parse_networks
 from shared.settings import ServiceSettings
 
 DAY = 24 * 3600
+DEVELOPMENT_HOSTS = "127.0.0.1,localhost"
 
 
 class GatewaySettings(ServiceSettings):
     # The gateway has its own host/port names; HTTP_HOST (shared by the back-end services) also works.
     http_host: str = Field("127.0.0.1", validation_alias=AliasChoices("GATEWAY_HOST", "HTTP_HOST"))
     http_port: int = Field(8000, alias="GATEWAY_PORT")
+    # Prometheus `/metrics` on its own port, never the API's (0: not served). METRICS_PORT also works,
+    # for containers; on one host each process needs its own.
+    metrics_port: int = Field(9110, ge=0, le=65535,
+                              validation_alias=AliasChoices("GATEWAY_METRICS_PORT", "METRICS_PORT", "metrics_port"))
     database_url: str = Field("sqlite+aiosqlite:///var/gateway.db", alias="GATEWAY_DATABASE_URL")
 
     # Phone numbers written without a country code are read for this region.
@@ -44,6 +50,21 @@ class GatewaySettings(ServiceSettings):
     # SMS pumping caps: codes per client IP and in total per sliding hour (register and otp/request).
     sms_per_ip_hourly: int = Field(20, ge=1, alias="SMS_PER_IP_HOURLY")
     sms_global_hourly: int = Field(1000, ge=1, alias="SMS_GLOBAL_HOURLY")
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs, comma-separated;
+    # empty: none, the TCP peer is the client). gateway.client_ip.
+    forwarded_allow_ips: str = Field("", alias="FORWARDED_ALLOW_IPS")
+    # Host names the API answers to (comma-separated; `.example.com` includes subdomains, `*` any).
+    # Unset: 127.0.0.1 and localhost in development; production refuses to start without it.
+    allowed_hosts: str | None = Field(None, alias="ALLOWED_HOSTS")
+    # Where clients reach the API (`https://api.example.com`): links the API builds use it when set.
+    public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
+    # Slow clients (gateway.http_server): the whole request head must arrive within the first, and a
+    # body must not pause for longer than the second.
+    header_read_timeout_seconds: float = Field(10.0, gt=0, le=10, alias="HEADER_READ_TIMEOUT_SECONDS")
+    body_idle_timeout_seconds: float = Field(30.0, gt=0, le=30, alias="BODY_IDLE_TIMEOUT_SECONDS")
+    # A `: ping` comment on an idle event stream at least this often (proxies cut silent connections).
+    stream_ping_seconds: float = Field(15.0, gt=0, le=15, alias="STREAM_PING_SECONDS")
+
     mobix_admin_phone: str | None = Field(None, alias="MOBIX_ADMIN_PHONE")
     mobix_admin_password: SecretStr | None = Field(None, alias="MOBIX_ADMIN_PASSWORD")
 
@@ -68,7 +89,33 @@ class GatewaySettings(ServiceSettings):
             )
         return value
 
-    @field_validator("mobix_admin_phone", "error_messages_file", mode="before")
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"FORWARDED_ALLOW_IPS must list IP addresses or CIDRs: {exc}") from exc
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("PUBLIC_BASE_URL must start with http:// or https://")
+        return value.rstrip("/") if value else None
+
+    @property
+    def allowed_host_list(self) -> tuple[str, ...]:
+        hosts = self.allowed_hosts if self.allowed_hosts is not None else DEVELOPMENT_HOSTS
+        return tuple(host.strip().lower() for host in hosts.split(",") if host.strip())
+
+    def check_production_safety(self) -> None:
+        super().check_production_safety()
+        if self.environment == "production" and not self.allowed_hosts:
+            raise SystemExit("ALLOWED_HOSTS must be set in production (the host names clients use)")
+
+    @field_validator("mobix_admin_phone", "error_messages_file", "allowed_hosts", "public_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # Compose passes `NAME:` through as an empty string when the operator left it out.

@@ -20,6 +20,10 @@ def _instance_id() -> str:
 
 class WorkerSettings(ServiceSettings):
     http_port: int = Field(8003, validation_alias=AliasChoices("LLM_WORKER_PORT", "WORKER_PORT", "http_port"))
+    # Prometheus `/metrics` on its own port, never the API's (0: not served). METRICS_PORT also works,
+    # for containers; on one host each process needs its own.
+    metrics_port: int = Field(9113, ge=0, le=65535, validation_alias=AliasChoices(
+        "LLM_WORKER_METRICS_PORT", "WORKER_METRICS_PORT", "METRICS_PORT", "metrics_port"))
 
     openrouter_api_key: str | None = Field(None, alias="OPENROUTER_API_KEY")
     # Unset: the real OpenRouter when an API key is given, else the local emulator.

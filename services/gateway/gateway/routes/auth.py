@@ -8,6 +8,7 @@ import re
 from fastapi import APIRouter, Request, Response
 
 from gateway import schemas as s
+from gateway.client_ip import client_ip
 from gateway.cookies import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -33,11 +34,6 @@ async def log_in(request: Request, response: Response, user: User) -> None:
     await rt.sessions.destroy(request.cookies.get(SESSION_COOKIE))
     session = await rt.sessions.create(user.id)
     set_login_cookies(response, request, rt.settings, session)
-
-
-def client_ip(request: Request) -> str:
-    """The client address the throttles count (the TCP peer, or what trusted proxies say it is)."""
-    return request.client.host if request.client else "unknown"
 
 
 @router.post(

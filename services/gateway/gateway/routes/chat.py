@@ -15,6 +15,7 @@ from gateway.pagination import Pages, envelope
 from gateway.plans import PlanCache
 from gateway.schemas import USAGE_LIMIT_RESPONSE, ErrorBody, PathId, conflict
 from gateway.session_lists import SessionLists
+from gateway.stream import end_streams
 from shared.contracts import chat as c
 from shared.errors import DomainError
 
@@ -78,8 +79,9 @@ async def patch_session(session_id: PathId, body: s.UpdateSessionBody, user: Cur
 
 
 @router.delete("/{session_id}/", response_model=s.Success, summary="Delete a chat session")
-async def delete_session(session_id: PathId, user: CurrentUser, rpc: Rpc, lists: Lists):
+async def delete_session(session_id: PathId, user: CurrentUser, rpc: Rpc, lists: Lists, redis: RedisClient):
     await lists.changing(user.id, rpc.call(c.Queries.DELETE_SESSION, _session_query(user, session_id)))
+    await end_streams(redis, session_id)  # its open event streams end, on every replica
     return {"success": True}
 
 
