@@ -114,6 +114,19 @@ def test_keys_belong_to_their_user(user, basic):
     assert len(user_messages(basic, theirs["id"])) == 1
 
 
+def test_the_same_key_on_another_session_is_another_request_and_422(user):
+    key = {"Idempotency-Key": "order-7"}
+    first_session, second_session = create_session(user), create_session(user)
+    first = send(user, first_session["id"], "same words", headers=key)
+    assert first.status_code == 201
+    other = send(user, second_session["id"], "same words", headers=key)  # same body, another session
+    assert other.status_code == 422, other.text
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert user_messages(user, second_session["id"]) == []  # no second message
+    user.wait_for_reply(first_session["id"], first.json()["user_message"]["message_id"], timeout=60)
+    assert send(user, first_session["id"], "same words", headers=key).json() == first.json()  # still the first
+
+
 # --- rate-limit headers and the 429 ---------------------------------------------------------------
 
 
