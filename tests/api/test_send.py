@@ -9,7 +9,7 @@ from gateway.messages import EN, FA
 from tests.api.harness import create_session, exchange, send
 
 MESSAGE_FIELDS = {"message_id", "message_type", "content", "tokens_count", "image_url", "created_at", "edited_at",
-                  "disabled"}
+                  "disabled", "reply_to", "finish_reason"}
 
 
 def user_messages(client, session_id: int) -> list[dict]:
