@@ -1,7 +1,7 @@
 """Runs the whole system as real processes (end-to-end tests, benchmarks), like `make run` does:
 emulator, chat, billing, llm-worker and gateway, each on a free port, in their own RabbitMQ
 virtual host, Redis database and SQLite folder — or, with `database="postgresql"`, each service in
-a fresh PostgreSQL database of its own (the production database), dropped by `stop_all`. Processes
+a fresh PostgreSQL database of its own (the production database), dropped by `drop_databases`. Processes
 can be killed and restarted."""
 
 import asyncio
