@@ -162,6 +162,23 @@ def test_the_third_message_of_the_hour_is_429(limited):
     assert len(user_messages(user, session["id"])) == 2  # nothing stored
 
 
+def test_a_period_total_promises_no_retry_time(user, admin):
+    """max_tokens, max_tokens_free and the cost cap are reset only by a new subscription: retry_after
+    is null and there is no Retry-After header, even on a plan whose period ends in 30 days."""
+    body = {"name": "Tiny", "sku": f"TINY_{uuid.uuid4().hex[:8]}", "price": "1", "duration_days": 30,
+            "max_tokens_free": 1}
+    plan = admin.post("/api/admin/subscription-types/", json=body)
+    assert plan.status_code == 201, plan.text
+    started = admin.post(f"/api/admin/users/{user.user_id}/subscription/", json={"subscription_type_id": plan.json()["id"]})
+    assert started.status_code == 200, started.text
+    session = create_session(user)  # the free default model
+    response = send(user, session["id"], "hello")
+    assert response.status_code == 429, response.text
+    limit = response.json()["limit"]
+    assert limit["name"] == "max_tokens_free" and limit["retry_after"] is None
+    assert "Retry-After" not in response.headers
+
+
 @pytest.mark.parametrize("language", ["fa", "fa-IR", "en-US;q=0.5, fa;q=0.9"])
 def test_the_429_speaks_persian_when_asked(limited, language):
     user, session = limited
