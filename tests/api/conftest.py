@@ -23,6 +23,13 @@ def slot(request, infra, tmp_path_factory):
     slot.discard()
 
 
+@pytest.fixture(autouse=True)
+def _database(slot) -> str:
+    """Every test of the package depends on the slot, so a test that asks for a client by name
+    (`request.getfixturevalue`) still runs on the database of its parameter."""
+    return slot.database
+
+
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
     """Only POSTGRES_MODULES run on PostgreSQL (the rest would repeat SQLite's run to no purpose)."""
     keep, drop = [], []
