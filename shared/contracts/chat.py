@@ -21,7 +21,7 @@ class Queries:
     GET_SESSION = "chat.get_session"  # SessionQuery -> SessionOut
     UPDATE_SESSION = "chat.update_session"  # UpdateSession -> SessionOut
     DELETE_SESSION = "chat.delete_session"  # SessionQuery -> None
-    LIST_MESSAGES = "chat.list_messages"  # SessionQuery -> list[MessageOut]
+    LIST_MESSAGES = "chat.list_messages"  # ListMessages -> MessagePage
     PREPARE_EXCHANGE = "chat.prepare_exchange"  # PrepareExchange -> ExchangePlan
     COMMIT_EXCHANGE = "chat.commit_exchange"  # CommitExchange -> ExchangeStored
     STOP_REPLY = "chat.stop_reply"  # SessionQuery -> None
@@ -30,6 +30,9 @@ class Queries:
 ChatbotType = Literal["text", "image"]
 ExchangeKind = Literal["send", "edit", "regenerate"]
 ReplyStatus = Literal["queued", "streaming", "completed", "failed"]
+# Why an assistant reply ended: "stop" (complete), "length" (max_tokens cut it), "stopped" (by the
+# user), "error" (the provider cut it short: the text is partial).
+FinishReason = Literal["stop", "length", "stopped", "error"]
 
 
 class ChatbotOut(Contract):
@@ -75,6 +78,8 @@ class MessageOut(Contract):
     disabled: bool
     reply_status: ReplyStatus | None = None  # user messages only
     reply_error: str | None = None
+    reply_to: UUID | None = None  # assistant messages: the message_id of the user message answered
+    finish_reason: FinishReason | None = None  # assistant messages only
 
 
 class CatalogQuery(Contract):
@@ -108,6 +113,24 @@ class SessionPage(Contract):
 class SessionQuery(Contract):
     user_id: int
     session_id: int
+
+
+# The largest page of messages one `?limit=` may ask for (api.md §3.5).
+MAX_MESSAGE_PAGE = 200
+
+
+class ListMessages(SessionQuery):
+    """The session's enabled messages in order: after one message, before another, or (with
+    `limit`) only the newest `limit` of those; no bounds and no limit is every message."""
+
+    after: UUID | None = None
+    before: UUID | None = None
+    limit: int | None = None
+
+
+class MessagePage(Contract):
+    messages: list[MessageOut]
+    has_more: bool = False  # with a limit: older messages (within after/before) were left out
 
 
 class UpdateSession(SessionQuery):

@@ -56,6 +56,8 @@ class ReplyCompleted(Message):
     image_urls: list[str] = Field(default_factory=list)  # stored media URLs
     usage: Usage
     generation_id: str | None = None
+    # The provider's reason ("stop", "length", "content_filter", …), "error" when the stream broke
+    # after some text (the content is partial), "stopped" by the user; chat maps it to the API's four.
     finish_reason: str | None = None
     stopped: bool = False  # the user stopped it; content is what was generated so far
 

@@ -26,9 +26,12 @@ PASSWORD = "correct horse battery"
 class SystemSlot:
     """Starts the system on first use; `discard()` stops it so the next `get()` starts a clean one."""
 
-    def __init__(self, infra: dict, workdirs) -> None:  # workdirs: pytest's TempPathFactory
+    def __init__(self, infra: dict, workdirs, database: str = "sqlite",  # workdirs: pytest's TempPathFactory
+                 postgres_url: str | None = None) -> None:
         self.infra = infra
         self.workdirs = workdirs
+        self.database = database  # "sqlite" | "postgresql": each service in a fresh database of its own
+        self.postgres_url = postgres_url
         self.system: System | None = None
         self._admin: Api | None = None
 
@@ -38,12 +41,14 @@ class SystemSlot:
             redis_url = urlunparse(urlparse(self.infra["redis_url"])._replace(path=f"/{REDIS_DB}"))
             redis.Redis.from_url(redis_url).flushdb()
             # The tests stand in for a proxy on 127.0.0.1: X-Forwarded-For gives each its own client address.
-            system = System(Path(self.workdirs.mktemp("system")), rabbit_url, redis_url,
-                            extra_env={"FORWARDED_ALLOW_IPS": "127.0.0.1"})
+            system = System(Path(self.workdirs.mktemp(f"system-{self.database}")), rabbit_url, redis_url,
+                            extra_env={"FORWARDED_ALLOW_IPS": "127.0.0.1"},
+                            database=self.database, postgres_url=self.postgres_url)
             try:
                 system.start_all()
             except RuntimeError:
                 system.stop_all()
+                system.drop_databases()
                 raise
             self.system = system
         return self.system
@@ -60,6 +65,7 @@ class SystemSlot:
     def discard(self) -> None:
         if self.system is not None:
             self.system.stop_all()
+            self.system.drop_databases()
         self.system, self._admin = None, None
 
 

@@ -9,7 +9,7 @@ from gateway.messages import EN, FA
 from tests.api.harness import create_session, exchange, send
 
 MESSAGE_FIELDS = {"message_id", "message_type", "content", "tokens_count", "image_url", "created_at", "edited_at",
-                  "disabled"}
+                  "disabled", "reply_to", "finish_reason"}
 
 
 def user_messages(client, session_id: int) -> list[dict]:
@@ -114,6 +114,19 @@ def test_keys_belong_to_their_user(user, basic):
     assert len(user_messages(basic, theirs["id"])) == 1
 
 
+def test_the_same_key_on_another_session_is_another_request_and_422(user):
+    key = {"Idempotency-Key": "order-7"}
+    first_session, second_session = create_session(user), create_session(user)
+    first = send(user, first_session["id"], "same words", headers=key)
+    assert first.status_code == 201
+    other = send(user, second_session["id"], "same words", headers=key)  # same body, another session
+    assert other.status_code == 422, other.text
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert user_messages(user, second_session["id"]) == []  # no second message
+    user.wait_for_reply(first_session["id"], first.json()["user_message"]["message_id"], timeout=60)
+    assert send(user, first_session["id"], "same words", headers=key).json() == first.json()  # still the first
+
+
 # --- rate-limit headers and the 429 ---------------------------------------------------------------
 
 
@@ -147,6 +160,23 @@ def test_the_third_message_of_the_hour_is_429(limited):
     assert 0 < retry_after <= 3600
     assert response.headers["Retry-After"] == str(retry_after)
     assert len(user_messages(user, session["id"])) == 2  # nothing stored
+
+
+def test_a_period_total_promises_no_retry_time(user, admin):
+    """max_tokens, max_tokens_free and the cost cap are reset only by a new subscription: retry_after
+    is null and there is no Retry-After header, even on a plan whose period ends in 30 days."""
+    body = {"name": "Tiny", "sku": f"TINY_{uuid.uuid4().hex[:8]}", "price": "1", "duration_days": 30,
+            "max_tokens_free": 1}
+    plan = admin.post("/api/admin/subscription-types/", json=body)
+    assert plan.status_code == 201, plan.text
+    started = admin.post(f"/api/admin/users/{user.user_id}/subscription/", json={"subscription_type_id": plan.json()["id"]})
+    assert started.status_code == 200, started.text
+    session = create_session(user)  # the free default model
+    response = send(user, session["id"], "hello")
+    assert response.status_code == 429, response.text
+    limit = response.json()["limit"]
+    assert limit["name"] == "max_tokens_free" and limit["retry_after"] is None
+    assert "Retry-After" not in response.headers
 
 
 @pytest.mark.parametrize("language", ["fa", "fa-IR", "en-US;q=0.5, fa;q=0.9"])

@@ -96,7 +96,9 @@ async def test_deny_order_reports_the_first_failing_limit(env, user, first, seco
     """Two limits exhausted at once: the one earlier in the §5 order is the one reported."""
     await on_plan(env, user, **{_field(first.name): _exhausting(first), _field(second.name): _exhausting(second)})
     free = "free" in (first.scope, second.scope)
-    exchange = dict(is_free_model=free, is_image=True, prompt_tokens=100, max_reply_tokens=100)
+    exchange = dict(is_free_model=free, is_image=True, prompt_tokens=100, max_reply_tokens=100,
+                    # priced at 0: the reservation holds no cost, only the commit spends the cap
+                    prompt_price_usd_per_mtok=Decimal("0"), completion_price_usd_per_mtok=Decimal("0"))
     admission = await env.admit(user, **exchange)
     await env.complete(admission, user, prompt=100, completion=100, images=1, cost=Decimal("0.01"))
     assert (await denied(env, user, **exchange))["name"] == first.name
@@ -145,12 +147,16 @@ async def test_known_prices_reserve_the_estimate_and_cap_the_reply(env, user):
     assert (await env.admit(user, prompt_tokens=100, **prices)).max_tokens == 200
 
 
-async def test_unknown_prices_admit_while_cost_is_below_the_cap(env, user):
-    await on_plan(env, user, max_openrouter_cost_usd=Decimal("0.01"))
-    await env.complete(await env.admit(user), user, cost=Decimal("0.009"))
-    await env.complete(await env.admit(user), user, cost=Decimal("0.002"))  # crosses the cap: recorded
-    limit = await denied(env, user)
-    assert limit["name"] == "max_openrouter_cost_usd" and limit["used"] == "0.011"
+async def test_unknown_prices_reserve_at_the_unpriced_default(env, user):
+    await on_plan(env, user, max_openrouter_cost_usd=Decimal("1"))
+    # UNPRICED_MODEL_USD_PER_MTOK (600 by default) = 600,000 nano-USD per prompt and reply token;
+    # $1 less the prompt's 100 tokens leaves room for 1,566 reply tokens
+    first = await env.admit(user, prompt_tokens=100, max_reply_tokens=10_000)
+    assert first.max_tokens == 1_566
+    limit = await denied(env, user, prompt_tokens=100)  # the open reservation holds nearly all of it
+    assert limit == {"name": "max_openrouter_cost_usd", "limit": "1", "used": "0.9996", "retry_after": None}
+    await env.complete(first, user, prompt=100, completion=200, cost=Decimal("0.3"))  # the real cost
+    assert (await env.admit(user, prompt_tokens=100, max_reply_tokens=10_000)).max_tokens == 1_066
 
 
 async def test_image_limits_count_exchanges_that_produced_an_image(env, user):
@@ -194,11 +200,12 @@ async def test_monthly_free_model_limits_hold_free_models_only(env, user):
     await env.admit(user, is_free_model=False)
 
 
-async def test_period_totals_split_paid_and_free_and_wait_for_the_period_end(env, user):
+async def test_period_totals_split_paid_and_free_and_promise_no_retry_time(env, user):
     await on_plan(env, user, days=30, max_tokens=500, max_tokens_free=300)
     await env.complete(await env.admit(user, prompt_tokens=100), user, prompt=100, completion=390)  # 490 paid
     limit = await denied(env, user, prompt_tokens=0)
-    assert limit == {"name": "max_tokens", "limit": 500, "used": 490, "retry_after": 30 * 86_400}
+    # only a new subscription resets a period total: null, not the period's end (api.md §4)
+    assert limit == {"name": "max_tokens", "limit": 500, "used": 490, "retry_after": None}
     free = await env.admit(user, prompt_tokens=100, is_free_model=True)
     assert free.max_tokens == 200  # free tokens have their own total
 

@@ -3,6 +3,7 @@ and the database: committed usage never passes the limit."""
 
 import asyncio
 import itertools
+from decimal import Decimal
 
 import pytest
 from billing.models import UsageLedger
@@ -84,3 +85,28 @@ async def test_first_admissions_of_new_users_race_their_rebuild_safely(env, repl
         await env.subscribe(user, await env.plan(duration_days=0, hourly_max_messages=5))
         results = await _storm(env, replicas, user, 60)
         assert sum(not isinstance(r, LimitExceeded) for r in results) == 5
+
+
+async def test_cost_cap_holds_for_a_model_without_prices(env, replicas):
+    """A model the catalog has no prices for, racing sends near the cap: each reservation carries a
+    cost estimate at UNPRICED_MODEL_USD_PER_MTOK, so the replies that do get in cost at most the
+    cap even when each one costs what it was allowed at that price."""
+    user = next(USERS)
+    cap = Decimal("1.00")
+    await env.subscribe(user, await env.plan(duration_days=0, max_openrouter_cost_usd=cap))
+    # a first exchange already spent most of the budget
+    first = await env.admit(user, prompt_tokens=100, max_reply_tokens=50)
+    await env.complete(first, user, prompt=100, completion=50, cost=Decimal("0.80"))
+    results = await _storm(env, replicas, user, 200, prompt_tokens=100, max_reply_tokens=200)
+    admitted = [r for r in results if not isinstance(r, LimitExceeded)]
+    denied = [r for r in results if isinstance(r, LimitExceeded)]
+    price = env.service.admissions.unpriced / Decimal(1_000_000)  # USD per token
+    await asyncio.gather(*(
+        replicas[i % 2].on_reply_completed(env.completed(
+            a, user, prompt=100, completion=a.max_tokens, cost=(100 + a.max_tokens) * price))
+        for i, a in enumerate(admitted)
+    ))
+    count, cost = await _committed(env, user, UsageLedger.cost_usd)
+    assert count == 1 + len(admitted)
+    assert cost <= cap
+    assert admitted and {d.details["limit"]["name"] for d in denied} == {"max_openrouter_cost_usd"}

@@ -96,10 +96,12 @@ class BillingMachine(RuleBasedStateMachine):
             completion_price_usd_per_mtok=completion_price,
         )
         num, den = multiplier_fraction(multiplier, free)
-        known = prompt_price is not None and completion_price is not None
+        # an unknown price is reserved at UNPRICED_MODEL_USD_PER_MTOK, as billing does
+        unpriced = self.env.service.admissions.unpriced
+        prompt_price = unpriced if prompt_price is None else prompt_price
+        completion_price = unpriced if completion_price is None else completion_price
         terms = Terms(free, num, den, prompt, model_max, image,
-                      price_nano_per_token(prompt_price) if known else None,
-                      price_nano_per_token(completion_price) if known else None)
+                      price_nano_per_token(prompt_price), price_nano_per_token(completion_price))
         now = self.now()
         expected = self.model.admit(now, str(request.exchange_id), terms)
         try:

@@ -19,22 +19,33 @@ def otlp():
     receiver.close()
 
 
-@pytest.fixture(scope="session")
-def system(infra, tmp_path_factory, otlp):
+# The whole suite runs twice: on SQLite (what `make run` uses) and on PostgreSQL (production), each
+# service in a fresh database of its own. One system at a time: pytest finishes every test on the
+# first before it starts the second.
+DATABASES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def system(request, infra, tmp_path_factory, otlp):
+    database = request.param
+    postgres = request.getfixturevalue("postgres_admin_url") if database == "postgresql" else None
     rabbit_url = fresh_vhost(infra["rabbit_url"], "mobix_e2e")
     redis_url = urlunparse(urlparse(infra["redis_url"])._replace(path="/14"))
     redis.Redis.from_url(redis_url).flushdb()
     # Run as in production: JSON logs, spans exported (to the test's receiver, every 0.2 s).
     observed = {"LOG_JSON": "true", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp.endpoint,
                 "OTEL_BSP_SCHEDULE_DELAY": "200"}
-    running = System(tmp_path_factory.mktemp("system"), rabbit_url, redis_url, extra_env=observed)
+    running = System(tmp_path_factory.mktemp(f"system-{database}"), rabbit_url, redis_url, extra_env=observed,
+                     database=database, postgres_url=postgres)
     try:
         running.start_all()
     except RuntimeError:
         running.stop_all()
+        running.drop_databases()
         raise
     yield running
     running.stop_all()
+    running.drop_databases()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,10 @@
 """Runs the whole system as real processes (end-to-end tests, benchmarks), like `make run` does:
 emulator, SMS emulator, chat, billing, llm-worker and gateway, each on a free port, in their own RabbitMQ
-virtual host, Redis database and SQLite folder. Processes can be killed and restarted."""
+virtual host, Redis database and SQLite folder — or, with `database="postgresql"`, each service in
+a fresh PostgreSQL database of its own (the production database), dropped by `drop_databases`. Processes
+can be killed and restarted."""
 
+import asyncio
 import os
 import shutil
 import signal
@@ -9,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -27,6 +32,7 @@ START_ORDER = ("emulator", "sms", "chat", "billing", "llm-worker", "gateway")
 # Each service's metrics port setting (the emulator has none).
 METRICS_ENV = {"gateway": "GATEWAY_METRICS_PORT", "chat": "CHAT_METRICS_PORT", "billing": "BILLING_METRICS_PORT",
                "llm-worker": "LLM_WORKER_METRICS_PORT"}
+DATABASES = ("gateway", "chat", "billing")  # the services that own a database
 ADMIN_PHONE = "+989100000001"
 ADMIN_PASSWORD = "admin password for tests"
 # Tests register many users from 127.0.0.1 within the hour: the SMS caps are raised unless a test
@@ -114,6 +120,25 @@ def fresh_vhost(rabbit_url: str, name: str) -> str:
     return urlunparse(urlparse(rabbit_url)._replace(path=f"/{name}"))
 
 
+def _postgres(admin_url: str, statements: list[str]) -> None:
+    """Run statements on the PostgreSQL server of `admin_url` (any driver spelling), from a thread of
+    its own so it works whether or not the caller runs an event loop."""
+    import asyncpg
+
+    dsn = urlunparse(urlparse(admin_url)._replace(scheme="postgresql"))
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
 @dataclass
 class System:
     workdir: Path
@@ -123,6 +148,9 @@ class System:
     ports: dict[str, int] = field(default_factory=dict)
     metrics_ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    database: str = "sqlite"  # "sqlite" | "postgresql"
+    postgres_url: str | None = None  # the server's admin URL, for "postgresql"
+    database_urls: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +158,32 @@ class System:
         self.ports = dict(zip(MODULES, ports, strict=False))
         self.metrics_ports = dict(zip(METRICS_ENV, ports[len(MODULES):], strict=True))
         _SMS_OF_GATEWAY[self.gateway_url] = self.sms_url
+        if self.database == "postgresql":
+            self._create_databases()
+        elif self.database == "sqlite":
+            self.database_urls = {name: f"sqlite+aiosqlite:///{self.workdir}/{name}.db" for name in DATABASES}
+        else:
+            raise ValueError(f"unknown database {self.database!r}: sqlite or postgresql")
+
+    def _create_databases(self) -> None:
+        if not self.postgres_url:
+            raise ValueError("database='postgresql' needs postgres_url (the server's admin URL)")
+        run = uuid.uuid4().hex[:10]
+        names = {service: f"mobix_{service}_{run}" for service in DATABASES}
+        _postgres(self.postgres_url, [f'CREATE DATABASE "{name}"' for name in names.values()])
+        server = urlparse(self.postgres_url)
+        self.database_urls = {
+            service: urlunparse(server._replace(scheme="postgresql+asyncpg", path=f"/{name}"))
+            for service, name in names.items()
+        }
+
+    def drop_databases(self) -> None:
+        """Drop the PostgreSQL databases this system created (stop the processes first)."""
+        if self.database != "postgresql" or not self.database_urls:
+            return
+        names = [urlparse(url).path.lstrip("/") for url in self.database_urls.values()]
+        _postgres(self.postgres_url or "", [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names])
+        self.database_urls = {}
 
     @property
     def gateway_url(self) -> str:
@@ -151,9 +205,9 @@ class System:
             "ENVIRONMENT": "test",
             "RABBIT_URL": self.rabbit_url,
             "REDIS_URL": self.redis_url,
-            "GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{var}/gateway.db",
-            "CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{var}/chat.db",
-            "BILLING_DATABASE_URL": f"sqlite+aiosqlite:///{var}/billing.db",
+            "GATEWAY_DATABASE_URL": self.database_urls["gateway"],
+            "CHAT_DATABASE_URL": self.database_urls["chat"],
+            "BILLING_DATABASE_URL": self.database_urls["billing"],
             "MEDIA_ROOT": str(var / "media"),
             "GATEWAY_PORT": str(self.ports["gateway"]),
             "CHAT_PORT": str(self.ports["chat"]),

@@ -18,7 +18,6 @@ from billing.rules import (
     plan_limits,
     price_nano_per_token,
     seconds_ceil,
-    seconds_until,
     to_ms,
     usd_text,
     with_margin,
@@ -35,6 +34,10 @@ log = logging.getLogger(__name__)
 MAX_TOKENS_ANY = 10_000_000
 MAX_MULTIPLIER = Decimal("10000")
 MAX_PRICE = Decimal("10000")  # USD per million tokens
+# What a model whose prices are unknown is reserved at, per million prompt and completion tokens:
+# the highest price OpenRouter lists for any model (o1-pro's completion price), so the estimate
+# bounds the real cost of whatever model it is. Setting UNPRICED_MODEL_USD_PER_MTOK overrides it.
+UNPRICED_USD_PER_MTOK = Decimal("600")
 
 
 def _decimal_ok(value: Decimal, top: Decimal, places: int) -> bool:
@@ -63,8 +66,10 @@ def denial_message(name: str) -> str:
 
 class Admissions:
     def __init__(self, batcher: WriteBatcher, limiter: UsageLimiter, windows: Windows,
-                 subscriptions: Subscriptions, clock: Clock, *, prompt_margin_percent: int = 0) -> None:
+                 subscriptions: Subscriptions, clock: Clock, *, prompt_margin_percent: int = 0,
+                 unpriced_usd_per_mtok: Decimal = UNPRICED_USD_PER_MTOK) -> None:
         self.batcher = batcher
+        self.unpriced = unpriced_usd_per_mtok
         self.limiter = limiter
         self.windows = windows
         self.subscriptions = subscriptions
@@ -76,7 +81,12 @@ class Admissions:
         sub, plan = await self.subscriptions.current(q.user_id)
         now = floor_ms(self.clock.now())
         num, den = multiplier_fraction(q.token_cost_multiplier, q.is_free_model)
-        known = q.prompt_price_usd_per_mtok is not None and q.completion_price_usd_per_mtok is not None
+        # Every reservation carries a cost estimate, so the cost cap holds under concurrency like every
+        # other limit: a price the catalog does not know is reserved at the deliberately high
+        # UNPRICED_MODEL_USD_PER_MTOK (business-rules §5). The commit still bills the real cost.
+        prompt_price = q.prompt_price_usd_per_mtok if q.prompt_price_usd_per_mtok is not None else self.unpriced
+        completion_price = (q.completion_price_usd_per_mtok if q.completion_price_usd_per_mtok is not None
+                            else self.unpriced)
         terms = ExchangeTerms(
             exchange_id=q.exchange_id,
             period_start_ms=to_ms(sub.start_date),
@@ -86,8 +96,8 @@ class Admissions:
             prompt_tokens=with_margin(q.prompt_tokens, self.margin),
             max_reply_tokens=q.max_reply_tokens,
             is_image=q.is_image,
-            prompt_nano_per_token=price_nano_per_token(q.prompt_price_usd_per_mtok) if known else None,
-            completion_nano_per_token=price_nano_per_token(q.completion_price_usd_per_mtok) if known else None,
+            prompt_nano_per_token=price_nano_per_token(prompt_price),
+            completion_nano_per_token=price_nano_per_token(completion_price),
         )
         limits = plan_limits(plan)
         result = await self.windows.run(
@@ -142,10 +152,12 @@ class Admissions:
 
     def _denial(self, denied: Denied, sub: Period, plan: b.Plan, now: datetime) -> LimitExceeded:
         spec = LIMITS[denied.index]
-        if denied.retry_ms is None:
+        if denied.retry_ms is None or denied.retry_ms == PERIOD:
+            # Never by itself, or a period total (max_tokens, max_tokens_free, the cost cap): only a
+            # new subscription resets those, so there is no time to promise (api.md §4: null, and
+            # no Retry-After header). A period's end is no promise either: the next period may be
+            # on a plan with the same totals, and an operator may change the subscription first.
             retry = None
-        elif denied.retry_ms == PERIOD:
-            retry = seconds_until(sub.end_date, now)
         else:
             retry = seconds_ceil(denied.retry_ms)
         limit: int | str = denied.limit

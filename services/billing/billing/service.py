@@ -35,6 +35,7 @@ class BillingService:
         self.admissions = Admissions(
             self.batcher, self.limiter, self.windows, self.subscriptions, clock,
             prompt_margin_percent=settings.prompt_margin_percent,
+            unpriced_usd_per_mtok=settings.unpriced_model_usd_per_mtok,
         )
         self.accounting = Accounting(self.batcher, self.limiter, clock)
         self.reports = Reports(factory, self.limiter, self.windows, self.subscriptions, clock)

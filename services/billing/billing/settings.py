@@ -1,6 +1,10 @@
 """Billing service settings."""
 
+from decimal import Decimal
+
 from pydantic import AliasChoices, Field, field_validator
+
+from billing.admission import MAX_PRICE, UNPRICED_USD_PER_MTOK
 
 from shared.settings import ServiceSettings
 
@@ -23,6 +27,13 @@ class BillingSettings(ServiceSettings):
     # Added to the prompt estimate before reserving, for providers whose tokenizer counts more than
     # tiktoken's cl100k_base; 0 trusts the estimate.
     prompt_margin_percent: int = Field(0, ge=0, le=100, alias="BILLING_PROMPT_MARGIN_PERCENT")
+    # USD per million tokens (prompt and completion) reserved for a model whose prices are unknown
+    # (neither set by the operator nor synced), so the cost cap holds for it too. Deliberately high:
+    # too high only holds budget back until the reply commits its real cost; too low lets racing
+    # sends overshoot the cap. Give the model its prices to reserve what it really costs.
+    unpriced_model_usd_per_mtok: Decimal = Field(
+        UNPRICED_USD_PER_MTOK, ge=0, le=MAX_PRICE, alias="UNPRICED_MODEL_USD_PER_MTOK"
+    )
 
     model_config = {**ServiceSettings.model_config, "populate_by_name": True}
 

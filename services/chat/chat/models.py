@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID, uuid4
 
-from sqlalchemy import Column, DateTime, Numeric, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Numeric, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -82,7 +82,12 @@ class ChatSession(ChatTable, table=True):
 
 class Message(ChatTable, table=True):
     __tablename__ = "message"
-    __table_args__ = (UniqueConstraint("reply_to_exchange_id", name="uq_message_reply_exchange"),)
+    __table_args__ = (
+        UniqueConstraint("reply_to_exchange_id", name="uq_message_reply_exchange"),
+        # The conversation's order: the enabled messages of a session by id, read in pages from
+        # either end (keyset on id: `?limit`, `?before`, `?after`, and the history a send builds).
+        Index("ix_message_session_order", "session_id", "disabled", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     message_id: UUID = Field(default_factory=uuid4, unique=True, index=True)
     session_id: int = Field(foreign_key="chat_session.id", index=True)
@@ -98,8 +103,11 @@ class Message(ChatTable, table=True):
     exchange_id: UUID | None = Field(default=None, index=True)
     reply_status: str | None = None
     reply_error: str | None = None
-    # Assistant messages: the exchange that produced them (unique: one reply per exchange).
+    # Assistant messages: the exchange that produced them (unique: one reply per exchange), the
+    # message_id of the user message they answer, and why the reply ended (api.md §3.5).
     reply_to_exchange_id: UUID | None = None
+    reply_to: UUID | None = None
+    finish_reason: str | None = None  # "stop" | "length" | "stopped" | "error"
 
 
 class Outbox(ChatTable, table=True):

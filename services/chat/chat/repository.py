@@ -144,6 +144,27 @@ class ChatRepository:
     async def active_messages(self, session_id: int) -> list[Message]:
         return list((await self.s.exec(_ACTIVE_MESSAGES, params={"session_id": session_id})).all())
 
+    async def message_position(self, session_id: int, message_id: UUID) -> int | None:
+        """Where a message of the session stands in the conversation's order (its id); None if it
+        is not one of the session's messages."""
+        query = select(Message.id).where(Message.session_id == session_id, Message.message_id == message_id)
+        return (await self.s.exec(query)).first()
+
+    async def message_page(self, session_id: int, after: int | None, before: int | None,
+                           limit: int | None) -> tuple[list[Message], bool]:
+        """The enabled messages between two positions, oldest first: all of them, or the newest
+        `limit` and whether older ones were left out. A keyset read on (session_id, disabled, id):
+        a page costs the same however long the conversation is."""
+        query = select(Message).where(col(Message.session_id) == session_id, col(Message.disabled).is_(False))
+        if after is not None:
+            query = query.where(col(Message.id) > after)
+        if before is not None:
+            query = query.where(col(Message.id) < before)
+        if limit is None:
+            return list((await self.s.exec(query.order_by(col(Message.id)))).all()), False
+        newest = list((await self.s.exec(query.order_by(col(Message.id).desc()).limit(limit + 1))).all())
+        return newest[:limit][::-1], len(newest) > limit
+
     async def message_in_session(self, session_id: int, message_id: UUID) -> Message | None:
         query = select(Message).where(Message.session_id == session_id, Message.message_id == message_id)
         return (await self.s.exec(query)).first()

@@ -45,6 +45,20 @@ def _model_denied() -> AccessDenied:
     return AccessDenied("Your plan does not include this AI model.", code="model_access_denied")
 
 
+# What providers report (OpenRouter normalizes to these), as the API says it (api.md §3.5). A
+# completion without a reason (an older worker, a provider that sent none) ended normally.
+_FINISH_REASONS = {"stop": "stop", "tool_calls": "stop", "end_turn": "stop", "length": "length",
+                   "max_tokens": "length", "error": "error", "content_filter": "error"}
+
+
+def finish_reason(event: ReplyCompleted) -> c.FinishReason:
+    """Why the reply ended: stopped by the user, cut by max_tokens, cut short by the provider (the
+    text is partial: content filter, an error mid-stream), or complete."""
+    if event.stopped:
+        return "stopped"
+    return _FINISH_REASONS.get(event.finish_reason or "stop", "stop")
+
+
 @dataclass(frozen=True)
 class Prepared:
     """An exchange's session and catalog rows, checked against the caller's plan."""
@@ -191,10 +205,25 @@ class ChatService:
             repo.add(session)
 
     async def list_messages(self, q: c.SessionQuery) -> list[c.MessageOut]:
+        """Every enabled message of the session, oldest first."""
+        return (await self.page_messages(c.ListMessages(user_id=q.user_id, session_id=q.session_id))).messages
+
+    async def page_messages(self, q: c.ListMessages) -> c.MessagePage:
+        """The messages after / before a message of the session, or the newest `limit` of them."""
+        if q.limit is not None and not 1 <= q.limit <= c.MAX_MESSAGE_PAGE:
+            raise _invalid("limit", f"Must be from 1 to {c.MAX_MESSAGE_PAGE}.")
         async with self.factory() as s:
             repo = ChatRepository(s)
             await self._owned(repo, q)
-            return [message_out(m) for m in await repo.active_messages(q.session_id)]
+            bounds = {}
+            for name in ("after", "before"):
+                message_id = getattr(q, name)
+                if message_id is not None:
+                    bounds[name] = await repo.message_position(q.session_id, message_id)
+                    if bounds[name] is None:
+                        raise _invalid(name, "Not a message of this session.")
+            rows, has_more = await repo.message_page(q.session_id, bounds.get("after"), bounds.get("before"), q.limit)
+            return c.MessagePage(messages=[message_out(m) for m in rows], has_more=has_more)
 
     # --- exchanges -------------------------------------------------------------------------
     def _busy(self, session: ChatSession) -> bool:
@@ -332,6 +361,8 @@ class ChatService:
                     content=event.content, tokens_count=event.usage.completion_tokens,
                     image_url=",".join(event.image_urls), created_at=now,
                     reply_to_exchange_id=event.exchange_id,
+                    reply_to=user_message.message_id if user_message is not None else None,
+                    finish_reason=finish_reason(event),
                     disabled=user_message is None or user_message.disabled,
                 )
                 repo.add(reply)

@@ -44,4 +44,6 @@ def message_out(message: Message) -> MessageOut:
         edited_at=as_utc(message.edited_at), disabled=message.disabled,
         reply_status=message.reply_status if is_user else None,
         reply_error=message.reply_error if is_user else None,
+        reply_to=None if is_user else message.reply_to,
+        finish_reason=None if is_user else message.finish_reason,
     )

@@ -60,10 +60,22 @@ class ChatMessage(BaseModel):
         None, description="User messages only: state of the reply to this message."
     )
     reply_error: str | None = Field(None, description="User messages only: why the reply failed.")
+    reply_to: UUID | None = Field(
+        None, description="Assistant messages: the message_id of the user message this reply answers; null on user messages."
+    )
+    finish_reason: Literal["stop", "length", "stopped", "error"] | None = Field(
+        None, description="Assistant messages: why the reply ended: complete (stop), cut by the reply's token cap "
+        "(length), stopped by the user (stopped), or cut short by the provider, the text being partial (error); "
+        "null on user messages."
+    )
 
 
 class MessageList(BaseModel):
     messages: list[ChatMessage]
+    has_more: bool | None = Field(
+        None, description="Only with `limit`: older messages exist before the first one returned (page on with "
+        "`before`=the first message_id)."
+    )
 
 
 class SendResult(BaseModel):

@@ -1,5 +1,9 @@
 """`Idempotency-Key` on send (api.md §3.5): a repeat with the same key and body returns the first
-answer and stores nothing new; the same key with another body is refused. Scoped per user, kept 24 h."""
+answer and stores nothing new; the same key with another body is refused. Scoped per user, kept 24 h.
+
+A key names one request of its user: the same key on another route or another session is another
+request, refused like another body (422), never a second message. So the Redis key is the user's
+key alone, and the record remembers the scope (route and session) it was first used in."""
 
 import hashlib
 import json
@@ -32,9 +36,9 @@ class IdempotencyStore:
         self.redis = redis
 
     @staticmethod
-    def _key(user_id: int, scope: str, key: str) -> str:
+    def _key(user_id: int, scope: str, key: str) -> str:  # noqa: ARG004 - the scope lives in the record
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return f"mobix:idem:{user_id}:{scope}:{digest}"
+        return f"mobix:idem:{user_id}:{digest}"
 
     @staticmethod
     def fingerprint(body: Any) -> str:
@@ -44,19 +48,20 @@ class IdempotencyStore:
         """Claim the key. Returns the stored answer for a completed repeat, None to proceed."""
         redis_key = self._key(user_id, scope, key)
         claimed = await self.redis.set(
-            redis_key, json.dumps({"state": PENDING, "fp": fingerprint}), nx=True, ex=TTL_SECONDS
+            redis_key, json.dumps({"state": PENDING, "scope": scope, "fp": fingerprint}), nx=True, ex=TTL_SECONDS
         )
         if claimed:
             return None
         record = json.loads(await self.redis.get(redis_key) or "{}")
-        if record.get("fp") != fingerprint:
+        if record.get("scope") != scope or record.get("fp") != fingerprint:
             raise IdempotencyKeyReused()
         if record.get("state") == PENDING:
             raise Conflict("A request with this Idempotency-Key is still being processed.", code="request_in_progress")
         return record
 
     async def finish(self, user_id: int, scope: str, key: str, fingerprint: str, status: int, body: Any, headers: dict) -> None:
-        record = {"state": "done", "fp": fingerprint, "status": status, "body": body, "headers": headers}
+        record = {"state": "done", "scope": scope, "fp": fingerprint, "status": status, "body": body,
+                  "headers": headers}
         await self.redis.set(self._key(user_id, scope, key), json.dumps(record), ex=TTL_SECONDS)
 
     async def abandon(self, user_id: int, scope: str, key: str) -> None:

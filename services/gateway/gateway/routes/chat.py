@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway import chat_schemas as s
@@ -86,9 +86,21 @@ async def delete_session(session_id: PathId, user: CurrentUser, rpc: Rpc, lists:
 
 
 @router.get("/{session_id}/messages/", response_model=s.MessageList, summary="Messages of a session, oldest first")
-async def list_messages(session_id: PathId, user: CurrentUser, rpc: Rpc):
-    messages = await rpc.call(c.Queries.LIST_MESSAGES, _session_query(user, session_id))
-    return JSONResponse({"messages": [_message(m) for m in messages]})
+async def list_messages(
+    session_id: PathId,
+    user: CurrentUser,
+    rpc: Rpc,
+    after: Annotated[UUID | None, Query(description="Only the messages after this message_id")] = None,
+    before: Annotated[UUID | None, Query(description="Only the messages before this message_id")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=c.MAX_MESSAGE_PAGE,
+                                       description="Only the newest N (oldest first); adds `has_more`")] = None,
+):
+    query = c.ListMessages(user_id=user.id, session_id=session_id, after=after, before=before, limit=limit)
+    page = await rpc.call(c.Queries.LIST_MESSAGES, query)
+    body: dict[str, Any] = {"messages": [_message(m) for m in page["messages"]]}
+    if limit is not None:  # without a limit the body stays as documented: every message
+        body["has_more"] = page["has_more"]
+    return JSONResponse(body)
 
 
 def _rate_headers(admission_rate: Any) -> dict[str, str]:
