@@ -37,6 +37,11 @@ def run(selected: list[str]) -> int:
     if not selected and not env.get("OPENROUTER_API_KEY"):
         say("no OPENROUTER_API_KEY: replies come from the bundled OpenRouter emulator")
         processes.append("emulator")
+    if not selected and not env.get("ZIBAL_MERCHANT"):
+        port = env.setdefault("ZIBAL_EMULATOR_PORT", "8092")
+        env["ZIBAL_BASE_URL"] = f"http://127.0.0.1:{port}"
+        say(f"no ZIBAL_MERCHANT: payments go to the bundled Zibal emulator on {env['ZIBAL_BASE_URL']}")
+        processes.append("zibal-emulator")
     (ROOT / "var").mkdir(exist_ok=True)
     say(f"starting {', '.join(processes)}; gateway on http://127.0.0.1:{env.get('GATEWAY_PORT', '8000')}; Ctrl-C stops all")
     honcho = Path(sys.executable).with_name("honcho")

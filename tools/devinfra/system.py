@@ -17,12 +17,13 @@ import httpx
 
 MODULES = {
     "emulator": "openrouter_emulator",
+    "zibal": "zibal_emulator",
     "chat": "chat",
     "billing": "billing",
     "llm-worker": "llm_worker",
     "gateway": "gateway",
 }
-START_ORDER = ("emulator", "chat", "billing", "llm-worker", "gateway")
+START_ORDER = ("emulator", "zibal", "chat", "billing", "llm-worker", "gateway")
 ADMIN_PHONE = "+989100000001"
 ADMIN_PASSWORD = "admin password for tests"
 
@@ -71,6 +72,10 @@ class System:
     def emulator_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['emulator']}"
 
+    @property
+    def zibal_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['zibal']}"
+
     def env(self) -> dict[str, str]:
         var = self.workdir
         return {
@@ -91,13 +96,16 @@ class System:
             "EMULATOR_PORT": str(self.ports["emulator"]),
             "OPENROUTER_BASE_URL": f"{self.emulator_url}/api/v1",
             "EMULATOR_CHUNK_DELAY_SECONDS": "0.005",
+            "ZIBAL_EMULATOR_PORT": str(self.ports["zibal"]),
+            "ZIBAL_BASE_URL": self.zibal_url,
             "MOBIX_ADMIN_PHONE": ADMIN_PHONE,
             "MOBIX_ADMIN_PASSWORD": ADMIN_PASSWORD,
             **self.extra_env,
         }
 
     def health_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}/" + ("api/v1/models" if name == "emulator" else "readyz")
+        path = {"emulator": "api/v1/models", "zibal": "healthz"}.get(name, "readyz")
+        return f"http://127.0.0.1:{self.ports[name]}/{path}"
 
     def start(self, name: str, wait: bool = True) -> None:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
