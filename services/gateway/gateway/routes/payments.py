@@ -126,6 +126,8 @@ def return_url(base: str, payment_id: str | None, status: str) -> str:
 
 
 @public.get("/payments/callback/zibal/", name="zibal_callback", status_code=302, response_class=RedirectResponse,
+            responses={302: {"description": "To PAYMENT_RETURN_URL?payment_id=&status= (status `unknown` when "
+                                            "the parameters name no payment of the caller)"}},
             summary="Where Zibal sends the browser back; redirects to PAYMENT_RETURN_URL?payment_id=&status=")
 async def zibal_callback(
     request: Request,
