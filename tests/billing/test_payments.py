@@ -227,3 +227,19 @@ async def test_a_refund_of_the_current_period_falls_back_to_the_default_plan(sho
     refunded = await shop.payments.refund(p.Refund(payment_id=payment.id))
     assert refunded.status == "refunded" and await shop.plan_of(1) == FREE
     assert len(shop.announced.events) == 2  # the purchase, then the fallback
+
+
+async def test_the_reconciler_loop_completes_a_payment_whose_browser_never_came_back(shop):
+    from billing.main import _reconcile_forever
+
+    payment = await shop.checkout(1)
+    await shop.pay(payment)  # paid at Zibal; no callback
+    loop = asyncio.create_task(_reconcile_forever(shop.env.service, 1))
+    try:
+        for _ in range(600):
+            if await shop.status(payment) == "completed":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        loop.cancel()
+    assert await shop.status(payment) == "completed" and len(shop.announced.events) == 1
