@@ -324,3 +324,8 @@ def test_admin_lists_payments_and_a_refund_falls_back_to_the_default_plan(pay_sy
     cancelled = pending(user)
     come_back(user, pay(cancelled, "cancelled"))
     assert admin.post(f"/api/admin/payments/{cancelled['id']}/refund/").status_code == 409
+
+
+def test_plans_for_sale_page_like_every_list(pay_system):
+    page = httpx.get(f"{pay_system.gateway_url}/api/plans/", params={"page": 1, "page_size": 2}, timeout=30).json()
+    assert page["count"] >= 3 and [p["id"] for p in page["results"]] == [FREE, BASIC] and page["next"]

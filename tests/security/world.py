@@ -63,12 +63,15 @@ class Owner:
 
 
 def make_owner(system, admin, marker: str) -> Owner:
-    client = new_user(system, PREMIUM, admin, name=f"Owner {marker}")
+    client = new_user(system, name=f"Owner {marker}")
+    # A payment of their own, made on the free plan (no upgrade credit), left pending.
+    payment = client.post("/api/payments/checkout/", json={"subscription_type_id": 2})
+    assert payment.status_code == 201, payment.text
+    response = admin.post(f"/api/admin/users/{client.user_id}/subscription/", json={"subscription_type_id": PREMIUM})
+    assert response.status_code == 200, response.text
     session = create_session(client, title=f"Session {marker}")
     result = exchange(client, session["id"], f"Secret words {marker}")
     owner = Owner(client, session["id"], result["user_message"]["message_id"], result["messages"][-1]["message_id"], marker)
-    payment = client.post("/api/payments/checkout/", json={"subscription_type_id": 2})
-    assert payment.status_code == 201, payment.text
     owner.ids = {"session_id": owner.session_id, "message_id": owner.message_id, "chatbot_id": 1, "model_pk": 1,
                  "item_id": 1, "plan_id": 1, "user_id": client.user_id, "payment_id": payment.json()["id"],
                  "code_id": 1}

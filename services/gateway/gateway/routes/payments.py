@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from gateway.backends import Rpc
 from gateway.deps import CurrentUser, OptionalSession, runtime
 from gateway.messages import language_of
-from gateway.pagination import Pages, envelope
+from gateway.pagination import Pages, envelope, paged_list
 from gateway.schemas import Body, Id, Money, PlanOut
 from shared.contracts import payments as p
 from shared.errors import DomainError, ValidationFailed
@@ -81,9 +81,14 @@ async def localized(request: Request, call: Awaitable[T]) -> T:
         raise ValidationFailed(text, fields={field: [text]}) from exc
 
 
-@public.get("/plans/", response_model=list[PlanOut], summary="Plans for sale, cheapest first, and the free plan")
-async def plans_for_sale(rpc: Rpc):
-    return await rpc.call(P.LIST_PLANS_FOR_SALE, p.ListPlansForSale())
+@public.get("/plans/", response_model=list[PlanOut] | dict, summary="Plans for sale, cheapest first, and the free plan")
+async def plans_for_sale(request: Request, rpc: Rpc, params: Pages):
+    async def fetch() -> list[dict]:
+        # Shaped here: an envelope's results are not passed through the response model.
+        plans = await rpc.call(P.LIST_PLANS_FOR_SALE, p.ListPlansForSale())
+        return [PlanOut.model_validate(plan).model_dump(mode="json") for plan in plans]
+
+    return await paged_list(request, params, fetch)
 
 
 @router.post("/quote/", response_model=QuoteOut, summary="What a plan would cost you now (nothing is stored)")
