@@ -2,6 +2,7 @@
 the Zibal emulator, driven as a browser would be (the payment page, then the redirect back)."""
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -47,6 +48,17 @@ def track_of(payment: dict) -> str:
     return payment["redirect_url"].rsplit("/", 1)[1]
 
 
+def wait_for_usage(client: Api, name: str, timeout: float = 30) -> dict:
+    """Billing counts an exchange when it hears the reply completed, a moment after chat stored it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        limits = {row["name"]: row for row in client.get("/api/users/usage/").json()["limits"]}
+        if limits[name]["used"] > 0 or time.monotonic() > deadline:
+            assert limits[name]["used"] > 0, limits[name]
+            return limits
+        time.sleep(0.1)
+
+
 def plan_of(client: Api) -> int:
     return client.get("/api/users/subscription/").json()["subscription_type"]["id"]
 
@@ -85,7 +97,7 @@ def test_paying_activates_the_plan_once_and_limits_count_the_new_period_from_zer
     user = new_user(pay_system)
     session = create_session(user)
     exchange(user, session["id"], "Before buying")  # the General Assistant's model is free
-    before = {row["name"]: row for row in user.get("/api/users/usage/").json()["limits"]}
+    before = wait_for_usage(user, "max_tokens_free")
     assert before["monthly_free_model_messages"]["used"] == 1
 
     payment = pending(user)
