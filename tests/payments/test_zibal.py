@@ -14,6 +14,7 @@ from tests.payments.conftest import RETURN_URL
 from tests.support.api import Api
 
 FREE, BASIC, PREMIUM = 1, 2, 3
+IMAGE_BOT = 4  # the Image Generator: Basic and Premium only
 
 
 def checkout(client: Api, plan: int = BASIC, **body) -> httpx.Response:
@@ -185,13 +186,23 @@ def test_a_verify_that_timed_out_after_the_money_was_taken_is_reconciled_once(pa
     assert billing.activations(payment["id"]) == 1
 
 
-def test_a_lost_callback_is_completed_by_reconciliation(pay_system, billing):
+def chatbot_ids(client: Api) -> set[int]:
+    return {bot["id"] for bot in client.get("/api/chatbots/").json()}
+
+
+def test_a_lost_callback_is_completed_by_reconciliation_and_announced(pay_system, billing):
     user = new_user(pay_system)
+    assert IMAGE_BOT not in chatbot_ids(user)  # the gateway now keeps the Free plan for 300 s
     payment = pending(user)
     pay(payment)  # paid, but the browser never comes back
     asyncio.run(billing.reconcile())
     assert user.get(f"/api/payments/{payment['id']}/").json()["status"] == "completed"
     assert billing.activations(payment["id"]) == 1
+    # No gateway request took part: SubscriptionStarted made the gateway drop its copy of the plan.
+    deadline = time.monotonic() + 30
+    while IMAGE_BOT not in chatbot_ids(user) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert IMAGE_BOT in chatbot_ids(user)
 
 
 def test_provider_errors_leave_the_payment_pending_until_zibal_answers(pay_system, billing, zibal):
