@@ -26,6 +26,8 @@ class Keys:
     REPLY_COMPLETED = "llm.reply_completed"
     REPLY_FAILED = "llm.reply_failed"
     TITLE_GENERATED = "llm.title_generated"
+    # billing events
+    SUBSCRIPTION_STARTED = "billing.subscription_started"
     # chat events
     REPLY_QUEUED = "chat.reply_queued"
     REPLY_STORED = "chat.reply_stored"
@@ -72,6 +74,7 @@ BILLING_REPLY_FAILED = work_queue("billing.reply_failed", Keys.REPLY_FAILED)
 BILLING_TITLE_GENERATED = work_queue("billing.title_generated", Keys.TITLE_GENERATED)
 BILLING_EXCHANGE_ABANDONED = work_queue("billing.exchange_abandoned", Keys.EXCHANGE_ABANDONED)
 BILLING_USER_REGISTERED = work_queue("billing.user_registered", Keys.USER_REGISTERED)
+GATEWAY_SUBSCRIPTION_STARTED = work_queue("gateway.subscription_started", Keys.SUBSCRIPTION_STARTED)
 
 WORK_QUEUES: tuple[RabbitQueue, ...] = (
     LLM_GENERATE_REPLY,
@@ -84,6 +87,7 @@ WORK_QUEUES: tuple[RabbitQueue, ...] = (
     BILLING_TITLE_GENERATED,
     BILLING_EXCHANGE_ABANDONED,
     BILLING_USER_REGISTERED,
+    GATEWAY_SUBSCRIPTION_STARTED,
 )
 
 # Routing keys the gateway's stream fan-out listens to (deltas, status, titles).

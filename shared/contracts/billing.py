@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.base import Contract
+from shared.contracts.base import Contract, Message
 
 
 class Queries:
@@ -70,6 +70,8 @@ class Plan(Contract):
     weekly_image_generation_limit: int = 0
     monthly_image_generation_limit: int = 0
     is_active: bool = True
+    currency: str = "IRT"
+    is_purchasable: bool = True
     created_at: datetime
 
 
@@ -171,6 +173,18 @@ class StartSubscription(Contract):
 
 class ListPlans(Contract):
     pass
+
+
+class SubscriptionStarted(Message):
+    """A new period began (a completed payment, a zero-amount checkout, an admin change, a refund's
+    fallback): whoever keeps a copy of the user's plan drops it; period totals count from `start_date`."""
+
+    user_id: int
+    subscription_id: int
+    plan_id: int
+    start_date: datetime
+    end_date: datetime | None
+    payment_id: UUID | None = None
 
 
 class PlanQuery(Contract):

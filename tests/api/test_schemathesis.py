@@ -48,11 +48,14 @@ def resources(scratch, slot) -> dict:
     model = admin.post("/api/admin/ai-models/", json={"name": "Fuzz model", "model_id": "fuzz/model"}).json()
     bot = admin.post("/api/admin/chatbots/", json={"name": "Fuzz bot"}).json()
     plan = admin.post("/api/admin/subscription-types/", json={"name": "Fuzz plan", "sku": "FUZZ", "price": "1"}).json()
+    payment = admin.post("/api/payments/checkout/", json={"subscription_type_id": 2}).json()
+    code = admin.post("/api/admin/discount-codes/", json={"code": "FUZZ", "discount_type": "fixed",
+                                                          "discount_value": "1"}).json()
     return {
         "cookies": dict(admin.http.cookies),
         "ids": {
             "session_id": session["id"], "message_id": user_message["message_id"], "chatbot_id": 1, "model_pk": 1,
-            "plan_id": plan["id"], "user_id": bystander.user_id,
+            "plan_id": plan["id"], "user_id": bystander.user_id, "payment_id": payment["id"], "code_id": code["id"],
             "/api/admin/ai-models/": model["id"], "/api/admin/chatbots/": bot["id"],
         },
     }

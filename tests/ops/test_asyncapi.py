@@ -14,7 +14,7 @@ from devinfra import asyncapi
 from faststream.rabbit import RabbitRouter
 
 from shared import topology
-from shared.contracts import billing, chat
+from shared.contracts import billing, chat, payments
 from shared.contracts.base import Contract, Message
 from shared.errors import NotFound
 from shared.rpc import REPLY_TO, responder
@@ -79,7 +79,8 @@ def test_every_queue_routing_key_and_query_is_documented():
     assert {q.name for q in topology.WORK_QUEUES} | {topology.GATEWAY_STREAM.name} <= queues
     routing_keys = {v for k, v in vars(topology.Keys).items() if k.isupper()}
     assert routing_keys <= addresses, sorted(routing_keys - addresses)
-    rpc = {topology.rpc_queue(q).name for q in _queries(chat.Queries) | _queries(chat.AdminQueries) | _queries(billing.Queries)}
+    rpc = {topology.rpc_queue(q).name for q in _queries(chat.Queries) | _queries(chat.AdminQueries) | _queries(billing.Queries)
+           | _queries(payments.Queries)}
     assert rpc <= queues, sorted(rpc - queues)
 
 
@@ -108,7 +109,7 @@ def test_every_contract_on_the_wire_has_a_schema():
     not_schemas = {Contract, Message, billing.DeniedLimit}
     contracts = {
         cls.__name__
-        for module in ("base", "gateway", "llm", "chat", "billing")
+        for module in ("base", "gateway", "llm", "chat", "billing", "payments")
         for cls in vars(importlib.import_module(f"shared.contracts.{module}")).values()
         if inspect.isclass(cls) and issubclass(cls, Contract) and cls not in not_schemas
     }
@@ -116,7 +117,8 @@ def test_every_contract_on_the_wire_has_a_schema():
 
 
 def test_every_rpc_query_documents_its_reply():
-    queries = _queries(chat.Queries) | _queries(chat.AdminQueries) | _queries(billing.Queries)
+    queries = (_queries(chat.Queries) | _queries(chat.AdminQueries) | _queries(billing.Queries)
+               | _queries(payments.Queries))
     replies = {
         name.removesuffix(":reply")
         for document in DOCUMENTS.values()

@@ -18,7 +18,8 @@ def chunks(body: bytes, size: int = 64 * 1024):
 
 @pytest.fixture
 def writes(system):
-    ids = {"session_id": 1, "message_id": "00000000-0000-4000-8000-000000000000", "item_id": 1, "plan_id": 1, "user_id": 1}
+    ids = {"session_id": 1, "message_id": "00000000-0000-4000-8000-000000000000", "item_id": 1, "plan_id": 1, "user_id": 1,
+           "code_id": 1, "payment_id": "00000000-0000-4000-8000-000000000000"}
     found = [(method, fill(path, ids)) for method, path, _ in operations(system) if method in ("POST", "PUT", "PATCH")]
     assert len(found) >= 24  # 5 auth, 8 chat-session and 11 admin operations
     return found

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests.api.harness import exchange, fill, operations, send
-from tests.security.world import ADMIN_PREFIX, PUBLIC_PREFIX, make_owner
+from tests.security.world import ADMIN_PREFIX, PUBLIC, make_owner
 from tests.support.sse import EventCollector
 
 
@@ -33,7 +33,7 @@ def everything_visible_to(owner, system) -> list[tuple[str, object]]:
     """Every GET of the document the user may call: lists (plain and paged) and their own items."""
     seen = []
     for method, path, op in operations(system):
-        if method != "GET" or path.startswith((PUBLIC_PREFIX, ADMIN_PREFIX)) or path.endswith("/stream/"):
+        if method != "GET" or path.startswith((*PUBLIC, ADMIN_PREFIX)) or path.endswith("/stream/"):
             continue
         url = fill(path, owner.ids)
         response = owner.client.get(url)

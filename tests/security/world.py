@@ -9,6 +9,9 @@ from tests.api.harness import PREMIUM, Client, create_session, exchange, new_use
 
 PUBLIC_PREFIX = "/api/auth/"
 ADMIN_PREFIX = "/api/admin/"
+# Public outside /api/auth/: the plans for sale, and where the payment provider sends the browser back.
+PUBLIC_PATHS = ("/api/plans/", "/api/payments/callback/zibal/")
+PUBLIC = (PUBLIC_PREFIX, *PUBLIC_PATHS)  # for str.startswith
 
 # Valid bodies by (METHOD, path template); operations without an entry take no body.
 BODIES: dict[tuple[str, str], dict] = {
@@ -29,6 +32,11 @@ BODIES: dict[tuple[str, str], dict] = {
     ("PATCH", "/api/admin/chatbots/{item_id}/"): {"is_active": False},
     ("POST", "/api/admin/users/{user_id}/subscription/"): {"subscription_type_id": PREMIUM},
     ("POST", "/api/admin/users/{user_id}/staff/"): {"is_staff": True},
+    ("POST", "/api/payments/quote/"): {"subscription_type_id": 2},
+    ("POST", "/api/payments/checkout/"): {"subscription_type_id": 2},
+    ("POST", "/api/admin/discount-codes/"): {"code": "SNEAKY", "discount_type": "percentage", "discount_value": "100"},
+    ("PUT", "/api/admin/discount-codes/{code_id}/"): {"code": "SNEAKY", "discount_type": "fixed", "discount_value": "1"},
+    ("PATCH", "/api/admin/discount-codes/{code_id}/"): {"is_active": True},
     ("POST", "/api/auth/register/"): {"phone_number": "+989350000000", "name": "X", "password": "long enough pw"},
     ("POST", "/api/auth/login/"): {"phone_number": "+989350000000", "password": "long enough pw"},
     ("POST", "/api/auth/otp/request/"): {"phone_number": "+989350000000"},
@@ -56,12 +64,18 @@ class Owner:
 
 
 def make_owner(system, admin, marker: str) -> Owner:
-    client = new_user(system, PREMIUM, admin, name=f"Owner {marker}")
+    client = new_user(system, name=f"Owner {marker}")
+    # A payment of their own, made on the free plan (no upgrade credit), left pending.
+    payment = client.post("/api/payments/checkout/", json={"subscription_type_id": 2})
+    assert payment.status_code == 201, payment.text
+    response = admin.post(f"/api/admin/users/{client.user_id}/subscription/", json={"subscription_type_id": PREMIUM})
+    assert response.status_code == 200, response.text
     session = create_session(client, title=f"Session {marker}")
     result = exchange(client, session["id"], f"Secret words {marker}")
     owner = Owner(client, session["id"], result["user_message"]["message_id"], result["messages"][-1]["message_id"], marker)
     owner.ids = {"session_id": owner.session_id, "message_id": owner.message_id, "chatbot_id": 1, "model_pk": 1,
-                 "item_id": 1, "plan_id": 1, "user_id": client.user_id}
+                 "item_id": 1, "plan_id": 1, "user_id": client.user_id, "payment_id": payment.json()["id"],
+                 "code_id": 1}
     return owner
 
 

@@ -43,6 +43,11 @@ def run(selected: list[str]) -> int:
         env.update(SMS_PROVIDER="kavenegar", SMS_BASE_URL=sms_url, SMS_API_KEY="emulator")
         say(f"no SMS_API_KEY: login codes go to the bundled SMS emulator; read them at {sms_url}/messages?phone=")
         processes.append("sms-emulator")
+    if not selected and not env.get("ZIBAL_MERCHANT"):
+        port = env.setdefault("ZIBAL_EMULATOR_PORT", "8092")
+        env["ZIBAL_BASE_URL"] = f"http://127.0.0.1:{port}"
+        say(f"no ZIBAL_MERCHANT: payments go to the bundled Zibal emulator on {env['ZIBAL_BASE_URL']}")
+        processes.append("zibal-emulator")
     (ROOT / "var").mkdir(exist_ok=True)
     say(f"starting {', '.join(processes)}; gateway on http://127.0.0.1:{env.get('GATEWAY_PORT', '8000')}; Ctrl-C stops all")
     honcho = Path(sys.executable).with_name("honcho")

@@ -158,11 +158,13 @@ def chat() -> RabbitBroker:
 
 
 def billing() -> RabbitBroker:
+    from billing.events import BillingEvents
     from billing.handlers import build_router
 
     broker = _broker()
     broker.include_router(build_router(None))  # type: ignore[arg-type] - used only when handling
     _document_rpc_replies(broker)
+    BillingEvents(broker)
     return broker
 
 

@@ -23,12 +23,13 @@ import httpx
 MODULES = {
     "emulator": "openrouter_emulator",
     "sms": "sms_emulator",
+    "zibal": "zibal_emulator",
     "chat": "chat",
     "billing": "billing",
     "llm-worker": "llm_worker",
     "gateway": "gateway",
 }
-START_ORDER = ("emulator", "sms", "chat", "billing", "llm-worker", "gateway")
+START_ORDER = ("emulator", "sms", "zibal", "chat", "billing", "llm-worker", "gateway")
 # Each service's metrics port setting (the emulator has none).
 METRICS_ENV = {"gateway": "GATEWAY_METRICS_PORT", "chat": "CHAT_METRICS_PORT", "billing": "BILLING_METRICS_PORT",
                "llm-worker": "LLM_WORKER_METRICS_PORT"}
@@ -197,6 +198,10 @@ class System:
     def sms_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['sms']}"
 
+    @property
+    def zibal_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['zibal']}"
+
     def env(self) -> dict[str, str]:
         var = self.workdir
         return {
@@ -224,6 +229,8 @@ class System:
             "SMS_API_KEY": "emulator",
             "SMS_PER_IP_HOURLY": TEST_SMS_CAP,
             "SMS_GLOBAL_HOURLY": TEST_SMS_CAP,
+            "ZIBAL_EMULATOR_PORT": str(self.ports["zibal"]),
+            "ZIBAL_BASE_URL": self.zibal_url,
             "MOBIX_ADMIN_PHONE": ADMIN_PHONE,
             "MOBIX_ADMIN_PASSWORD": ADMIN_PASSWORD,
             **self.extra_env,
@@ -233,7 +240,7 @@ class System:
         return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
     def health_url(self, name: str) -> str:
-        paths = {"emulator": "api/v1/models", "sms": "messages"}
+        paths = {"emulator": "api/v1/models", "sms": "messages", "zibal": "healthz"}
         return f"http://127.0.0.1:{self.ports[name]}/" + paths.get(name, "readyz")
 
     def start(self, name: str, wait: bool = True) -> None:

@@ -6,9 +6,11 @@ from billing.service import BillingService
 from shared import topology
 from shared.consumers import redeliver_on_error
 from shared.contracts import billing as b
+from shared.contracts import payments as p
 from shared.contracts.chat import ExchangeAbandoned
 from shared.contracts.gateway import UserRegistered
 from shared.contracts.llm import ReplyCompleted, ReplyFailed, TitleGenerated
+from shared.errors import NotFound
 from shared.rpc import responder
 
 
@@ -63,6 +65,62 @@ def build_router(service: BillingService) -> RabbitRouter:
     @responder(router, Q.DELETE_PLAN)
     async def answer_delete_plan(q: b.PlanQuery) -> None:
         await service.plans.delete(q.plan_id)
+
+    P = p.Queries
+
+    @responder(router, P.LIST_PLANS_FOR_SALE)
+    async def answer_plans_for_sale(q: p.ListPlansForSale) -> list[b.Plan]:
+        return await service.payments.plans_for_sale()
+
+    @responder(router, P.QUOTE)
+    async def answer_quote(q: p.Quote) -> p.Quoted:
+        return await service.payments.quote(q)
+
+    @responder(router, P.CHECKOUT)
+    async def answer_checkout(q: p.Checkout) -> p.Payment:
+        return await service.payments.checkout(q)
+
+    @responder(router, P.LIST_PAYMENTS)
+    async def answer_list_payments(q: p.ListPayments) -> p.PaymentPage:
+        return await service.payments.list(q)
+
+    @responder(router, P.GET_PAYMENT)
+    async def answer_get_payment(q: p.GetPayment) -> p.Payment:
+        return await service.payments.get(q)
+
+    @responder(router, P.ZIBAL_CALLBACK)
+    async def answer_zibal_callback(q: p.ZibalCallback) -> p.CallbackOutcome:
+        return await service.payments.zibal_callback(q)
+
+    @responder(router, P.RECONCILE)
+    async def answer_reconcile(q: p.Reconcile) -> p.Reconciled:
+        return await service.payments.reconcile()
+
+    @responder(router, P.REFUND)
+    async def answer_refund(q: p.Refund) -> p.Payment:
+        return await service.payments.refund(q)
+
+    @responder(router, P.LIST_DISCOUNT_CODES)
+    async def answer_list_discount_codes(q: p.ListDiscountCodes) -> list[p.DiscountCode]:
+        return await service.discounts.list()
+
+    @responder(router, P.GET_DISCOUNT_CODE)
+    async def answer_get_discount_code(q: p.DiscountCodeQuery) -> p.DiscountCode:
+        return await service.discounts.get(q.code_id)
+
+    @responder(router, P.CREATE_DISCOUNT_CODE)
+    async def answer_create_discount_code(q: p.SaveDiscountCode) -> p.DiscountCode:
+        return await service.discounts.save(q.model_copy(update={"code_id": None}))
+
+    @responder(router, P.UPDATE_DISCOUNT_CODE)
+    async def answer_update_discount_code(q: p.SaveDiscountCode) -> p.DiscountCode:
+        if q.code_id is None:
+            raise NotFound()
+        return await service.discounts.save(q)
+
+    @responder(router, P.DELETE_DISCOUNT_CODE)
+    async def answer_delete_discount_code(q: p.DiscountCodeQuery) -> None:
+        await service.discounts.delete(q.code_id)
 
     @router.subscriber(topology.BILLING_USER_REGISTERED, exchange=topology.EVENTS)
     @redeliver_on_error

@@ -1,5 +1,6 @@
 """Billing service application: plans, subscriptions, admission and usage behind RPC and events."""
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -8,7 +9,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from billing.events import BillingEvents
 from billing.handlers import build_router
+from billing.providers import Zibal
 from billing.rules import floor_ms
 from billing.seed import seed_plans
 from billing.service import BillingService
@@ -25,6 +28,21 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+async def _reconcile_forever(service: BillingService, seconds: int) -> None:
+    """Ask the provider about pending payments every `seconds` (every replica: settling is a
+    compare-and-set, so two replicas asking about one payment settle it once)."""
+    if seconds <= 0:
+        return
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            done = await service.payments.reconcile()
+            if done.settled:
+                log.info("reconciliation settled %s of %s pending payments", done.settled, done.checked)
+        except Exception:
+            log.exception("payment reconciliation failed")
+
+
 def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI:
     settings.check_production_safety()
     clock = clock or SystemClock()
@@ -37,26 +55,32 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
         await upgrade_to_head(settings.database_url, MIGRATIONS)
         try:
             async with transaction(factory) as s:
-                if await seed_plans(s, floor_ms(clock.now())):
+                if await seed_plans(s, floor_ms(clock.now()), settings.billing_currency):
                     log.info("created the starter plans")
         except IntegrityError:
             log.info("another replica created the starter plans")
         redis = make_redis(settings.redis_url)
-        service = BillingService(factory, redis, settings, clock)
         broker = make_broker(settings.rabbit_url)
+        zibal = Zibal(settings.zibal_base_url, settings.zibal_merchant.get_secret_value(),
+                      timeout=settings.zibal_timeout_seconds)
+        service = BillingService(factory, redis, settings, clock, events=BillingEvents(broker),
+                                 providers={zibal.name: zibal})
         broker.include_router(build_router(service))
         await broker.connect()
         await declare_topology(broker)
         await broker.start()
         queue_metrics = QueueDepthPoller(broker, queues_of("billing."), settings.queue_metrics_seconds)
         queue_metrics.start()
+        reconciler = asyncio.create_task(_reconcile_forever(service, settings.payment_reconcile_seconds))
         state.update(engine=engine, broker=broker, redis=redis, service=service)
         app.state.billing = state
         try:
             yield
         finally:
+            reconciler.cancel()
             await queue_metrics.stop()
             await broker.stop()  # stop consuming first; in-flight handlers finish (graceful timeout)
+            await zibal.close()
             await redis.aclose()
             await engine.dispose()
 

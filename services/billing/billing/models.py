@@ -4,7 +4,17 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+    true,
+)
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -31,11 +41,11 @@ class Plan(BillingTable, table=True):
     name: str = Field(unique=True)
     sku: str = Field(unique=True)
     description: str = ""
-    price: Decimal = Field(default=Decimal("0"), sa_column=_money(14, 2))
+    price: Decimal = Field(default=Decimal(0), sa_column=_money(14, 2))
     duration_days: int = 30
     max_tokens: int = 0
     max_tokens_free: int = 0
-    max_openrouter_cost_usd: Decimal = Field(default=Decimal("0"), sa_column=_money(14, 2))
+    max_openrouter_cost_usd: Decimal = Field(default=Decimal(0), sa_column=_money(14, 2))
     hourly_max_messages: int = 0
     hourly_max_tokens: int = 0
     three_hours_max_messages: int = 0
@@ -54,6 +64,10 @@ class Plan(BillingTable, table=True):
     weekly_image_generation_limit: int = 0
     monthly_image_generation_limit: int = 0
     is_active: bool = True
+    # ISO 4217 code (IRT for the Iranian toman, which has none); new plans take BILLING_CURRENCY.
+    currency: str = Field(default="IRT", sa_column=Column(String(8), nullable=False, server_default="IRT"))
+    # For sale at /api/plans/ when also active and priced above 0.
+    is_purchasable: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
     created_at: datetime = Field(sa_column=_ts())
 
 
@@ -119,7 +133,7 @@ class UsageLedger(BillingTable, table=True):
     completion_tokens: int = 0
     tokens: int = 0  # prompt + completion as the provider reported them
     effective_tokens: int = 0  # what limits count: multiplier applied for paid models
-    cost_usd: Decimal = Field(default=Decimal("0"), sa_column=_money())
+    cost_usd: Decimal = Field(default=Decimal(0), sa_column=_money())
     cost_nano: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))  # ceil(cost × 1e9)
     had_image: bool = False
     stopped: bool = False
@@ -141,3 +155,55 @@ class SessionUsage(BillingTable, table=True):
     cost_nano: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
+
+
+class Payment(BillingTable, table=True):
+    """One purchase of a plan. `status` moves forward once: pending → completed | failed | cancelled |
+    expired, completed → refunded; every move is a compare-and-set on the current status."""
+
+    __tablename__ = "payment"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref", name="uq_payment_provider_ref"),
+        Index("ix_payment_user_created", "user_id", "created_at"),
+        Index("ix_payment_status_created", "status", "created_at"),
+    )
+    id: UUID = Field(primary_key=True)
+    user_id: int
+    plan_id: int = Field(foreign_key="plan.id")
+    status: str = "pending"
+    original_amount: Decimal = Field(sa_column=_money(14, 2))
+    credit_amount: Decimal = Field(sa_column=_money(14, 2))
+    discount_amount: Decimal = Field(sa_column=_money(14, 2))
+    amount: Decimal = Field(sa_column=_money(14, 2))
+    currency: str = Field(sa_column=Column(String(8), nullable=False))
+    provider: str
+    provider_ref: str | None = None  # Zibal's trackId, Stripe's Checkout Session id
+    redirect_url: str | None = None
+    discount_code_id: int | None = Field(default=None, foreign_key="discount_code.id")
+    subscription_id: int | None = None  # the period this payment started
+    failure_reason: str | None = None
+    created_at: datetime = Field(sa_column=_ts())
+    completed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    settled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    checked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))  # last provider inquiry
+
+
+class DiscountCode(BillingTable, table=True):
+    """A discount code; `held` counts uses taken by pending checkouts, `times_used` completed ones.
+    A checkout holds a use only while `times_used + held < max_uses` (one UPDATE)."""
+
+    __tablename__ = "discount_code"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str
+    code_key: str = Field(unique=True)  # lower-cased: codes are compared case-insensitively
+    discount_type: str  # percentage | fixed
+    discount_value: Decimal = Field(sa_column=_money(14, 2))
+    subscription_type_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    max_uses: int | None = None
+    max_uses_per_user: int = 1
+    valid_from: datetime = Field(sa_column=_ts())
+    valid_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    is_active: bool = True
+    times_used: int = 0
+    held: int = 0
+    created_at: datetime = Field(sa_column=_ts())

@@ -50,6 +50,8 @@ class PlanFields(BaseModel):
     weekly_image_generation_limit: Count = 0
     monthly_image_generation_limit: Count = 0
     is_active: Annotated[bool, Strict()] = True
+    currency: str = Field("IRT", pattern=r"^[A-Z]{3,8}$")  # the default is BILLING_CURRENCY (PlanCatalog)
+    is_purchasable: Annotated[bool, Strict()] = True
 
 
 DEFAULTS = {name: f.default for name, f in PlanFields.model_fields.items() if name not in REQUIRED}
@@ -74,7 +76,8 @@ def _validate(data: dict[str, Any]) -> PlanFields:
 
 
 class PlanCatalog:
-    def __init__(self, factory: SessionFactory, clock: Clock, default_sku: str) -> None:
+    def __init__(self, factory: SessionFactory, clock: Clock, default_sku: str, currency: str = "IRT") -> None:
+        self.defaults = {**DEFAULTS, "currency": currency}
         self.factory = factory
         self.clock = clock
         self.default_sku = default_sku
@@ -91,7 +94,7 @@ class PlanCatalog:
             return plan_out(plan)
 
     async def create(self, q: b.CreatePlan) -> b.Plan:
-        values = _validate({**DEFAULTS, **q.fields})
+        values = _validate({**self.defaults, **q.fields})
         return await self._save(None, values)
 
     async def update(self, q: b.UpdatePlan) -> b.Plan:
@@ -100,7 +103,7 @@ class PlanCatalog:
         if q.partial:
             data = {**existing, **q.fields}
         else:  # PUT: omitted optional fields take their defaults; a missing required one is kept
-            data = {**DEFAULTS, **{k: existing[k] for k in REQUIRED}, **q.fields}
+            data = {**self.defaults, **{k: existing[k] for k in REQUIRED}, **q.fields}
         return await self._save(q.plan_id, _validate(data))
 
     async def _save(self, plan_id: int | None, values: PlanFields) -> b.Plan:

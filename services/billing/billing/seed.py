@@ -50,12 +50,13 @@ SEED_PLANS: tuple[dict, ...] = (
 )
 
 
-async def seed_plans(s: AsyncSession, now: datetime) -> bool:
+async def seed_plans(s: AsyncSession, now: datetime, currency: str = "IRT") -> bool:
     """Create the starter plans when there are none yet; True when it did."""
     if await repo.count_plans(s):
         return False
     for fields in SEED_PLANS:
-        s.add(Plan(duration_days=30, max_openrouter_cost_usd=Decimal("0"), is_active=True, created_at=now, **fields))
+        s.add(Plan(duration_days=30, max_openrouter_cost_usd=Decimal("0"), is_active=True, created_at=now,
+                   currency=currency, **fields))
     await s.flush()
     if s.bind.dialect.name == "postgresql":
         # explicit ids leave the sequence behind: the next plan an operator creates must get id 4

@@ -5,12 +5,15 @@ from redis.asyncio import Redis
 from billing.accounting import Accounting
 from billing.admission import Admissions
 from billing.batcher import WriteBatcher
+from billing.discounts import DiscountCodes
 from billing.limiter import UsageLimiter
+from billing.payments import Payments
 from billing.plans import PlanCatalog
+from billing.providers import PaymentProvider
 from billing.reports import Reports
 from billing.rules import MIN_REPLY_TOKENS
 from billing.settings import BillingSettings
-from billing.subscriptions import Subscriptions
+from billing.subscriptions import Announcer, Subscriptions
 from billing.windows import Windows
 from shared.clock import Clock
 from shared.contracts import billing as b
@@ -22,16 +25,23 @@ from shared.db import SessionFactory
 
 class BillingService:
     def __init__(self, factory: SessionFactory, redis: Redis, settings: BillingSettings, clock: Clock,
-                 *, redis_prefix: str = "billing") -> None:
+                 *, redis_prefix: str = "billing", events: Announcer | None = None,
+                 providers: dict[str, PaymentProvider] | None = None) -> None:
         self.limiter = UsageLimiter(
             redis, reservation_ttl_seconds=settings.reservation_ttl_seconds, min_reply_tokens=MIN_REPLY_TOKENS,
             prefix=redis_prefix,
         )
         engine = factory.kw["bind"]
         self.batcher = WriteBatcher(engine)
-        self.subscriptions = Subscriptions(engine, factory, clock, settings.default_plan_sku)
+        self.subscriptions = Subscriptions(engine, factory, clock, settings.default_plan_sku, events)
         self.windows = Windows(self.limiter, factory, clock)
-        self.plans = PlanCatalog(factory, clock, settings.default_plan_sku)
+        self.plans = PlanCatalog(factory, clock, settings.default_plan_sku, settings.billing_currency)
+        self.discounts = DiscountCodes(factory, clock)
+        self.payments = Payments(
+            factory, clock, self.subscriptions, self.discounts, providers or {},
+            default_provider=settings.payment_provider, expire_minutes=settings.payment_expire_minutes,
+            default_sku=settings.default_plan_sku,
+        )
         self.admissions = Admissions(
             self.batcher, self.limiter, self.windows, self.subscriptions, clock,
             prompt_margin_percent=settings.prompt_margin_percent,

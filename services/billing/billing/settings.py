@@ -1,8 +1,9 @@
 """Billing service settings."""
 
 from decimal import Decimal
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from billing.admission import MAX_PRICE, UNPRICED_USD_PER_MTOK
 
@@ -35,7 +36,25 @@ class BillingSettings(ServiceSettings):
         UNPRICED_USD_PER_MTOK, ge=0, le=MAX_PRICE, alias="UNPRICED_MODEL_USD_PER_MTOK"
     )
 
+    # Selling plans (payments.md). The operator's currency: new plans take it (ISO 4217; IRT = toman).
+    billing_currency: str = Field("IRT", min_length=3, max_length=8, alias="BILLING_CURRENCY")
+    payment_provider: Literal["zibal"] = Field("zibal", alias="PAYMENT_PROVIDER")
+    # A payment still pending this long after checkout is settled by one last inquiry, else expired.
+    payment_expire_minutes: int = Field(30, ge=1, le=7 * 24 * 60, alias="PAYMENT_EXPIRE_MINUTES")
+    # How often pending payments are asked about again (lost callbacks, timed-out verifies); 0: never.
+    payment_reconcile_seconds: int = Field(60, ge=0, le=3_600, alias="PAYMENT_RECONCILE_SECONDS")
+    # Zibal: unset merchant → `make run` starts the emulator and points ZIBAL_BASE_URL at it.
+    zibal_merchant: SecretStr = Field(SecretStr("zibal"), alias="ZIBAL_MERCHANT")
+    zibal_base_url: str = Field("https://gateway.zibal.ir", alias="ZIBAL_BASE_URL")
+    zibal_timeout_seconds: float = Field(10.0, gt=0, le=120, alias="ZIBAL_TIMEOUT_SECONDS")
+
     model_config = {**ServiceSettings.model_config, "populate_by_name": True}
+
+    @field_validator("zibal_merchant", mode="before")
+    @classmethod
+    def _blank_merchant(cls, value: object) -> object:
+        # "zibal" is Zibal's own test merchant, which the emulator accepts too
+        return value or "zibal"
 
     @field_validator("default_plan_sku", mode="before")
     @classmethod

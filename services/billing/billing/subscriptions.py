@@ -5,13 +5,15 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from billing import repository as repo
-from billing.models import Subscription
+from billing.models import Plan, Subscription
 from billing.plans import plan_out
 from billing.rules import floor_ms
 from shared.clock import Clock
@@ -21,6 +23,10 @@ from shared.errors import NotFound, Unavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5
+
+
+class Announcer(Protocol):
+    async def subscription_started(self, event: b.SubscriptionStarted) -> None: ...
 
 
 @dataclass
@@ -50,7 +56,9 @@ def subscription_out(period: Period, plan: b.Plan) -> b.Subscription:
 
 
 class Subscriptions:
-    def __init__(self, engine: AsyncEngine, factory: SessionFactory, clock: Clock, default_sku: str) -> None:
+    def __init__(self, engine: AsyncEngine, factory: SessionFactory, clock: Clock, default_sku: str,
+                 events: "Announcer | None" = None) -> None:
+        self.events = events
         self.engine = engine
         self.factory = factory
         self.clock = clock
@@ -109,21 +117,44 @@ class Subscriptions:
                     plan = await repo.get_plan(s, q.plan_id)
                     if plan is None:
                         raise ValidationFailed("Unknown plan.", fields={"subscription_type_id": ["Unknown plan."]})
-                    days = plan.duration_days if q.duration_days is None else q.duration_days
-                    found = await repo.active_subscription(s, q.user_id)
-                    stale_mark = None
-                    if found is not None:
-                        if not await repo.deactivate_subscription(s, found.id):
-                            continue
-                        stale_mark = found.windows_stale_at
-                    sub = Subscription(
-                        user_id=q.user_id, plan_id=plan.id, start_date=now,
-                        end_date=now + timedelta(days=days) if days else None,
-                        is_active=True, windows_stale_at=stale_mark,
-                    )
-                    s.add(sub)
-                    await s.flush()
-                    return subscription_out(_from_model(sub), plan_out(plan))
+                    sub = await self.open_period(s, q.user_id, plan, now, q.duration_days)
+                    if sub is None:
+                        continue
+                    out = subscription_out(_from_model(sub), plan_out(plan))
             except IntegrityError:
                 continue
+            await self.announce(sub)
+            return out
         raise Unavailable("could not start the subscription")
+
+    async def open_period(self, s: AsyncSession, user_id: int, plan: Plan, now: datetime,
+                          duration_days: int | None = None) -> Subscription | None:
+        """End the user's current period and open one on `plan` from `now`, in the caller's
+        transaction; None when a concurrent change ended the current period first (retry)."""
+        days = plan.duration_days if duration_days is None else duration_days
+        found = await repo.active_subscription(s, user_id)
+        stale_mark = None
+        if found is not None:
+            if not await repo.deactivate_subscription(s, found.id):
+                return None
+            stale_mark = found.windows_stale_at
+        sub = Subscription(
+            user_id=user_id, plan_id=plan.id, start_date=now,
+            end_date=now + timedelta(days=days) if days else None,
+            is_active=True, windows_stale_at=stale_mark,
+        )
+        s.add(sub)
+        await s.flush()
+        return sub
+
+    async def announce(self, sub: Subscription, payment_id: UUID | None = None) -> None:
+        """Tell everyone keeping a copy of the user's plan (the gateway's plan cache). After the commit:
+        a lost event only leaves the copy until its short TTL, never a wrong period."""
+        if self.events is None:
+            return
+        event = b.SubscriptionStarted(user_id=sub.user_id, subscription_id=sub.id, plan_id=sub.plan_id,
+                                      start_date=sub.start_date, end_date=sub.end_date, payment_id=payment_id)
+        try:
+            await self.events.subscription_started(event)
+        except Exception:
+            log.exception("could not announce subscription %s of user %s", sub.id, sub.user_id)

@@ -1,5 +1,6 @@
 """Request bodies of the staff catalog routes; only fields a request sets are applied."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -82,6 +83,9 @@ class PlanBody(AdminBody):
     weekly_image_generation_limit: int | None = Field(None, ge=0, le=2_147_483_647)
     monthly_image_generation_limit: int | None = Field(None, ge=0, le=2_147_483_647)
     is_active: bool | None = None
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3,8}$", description="ISO 4217 (IRT: toman); "
+                                 "default BILLING_CURRENCY")
+    is_purchasable: bool | None = Field(None, description="Sold at /api/plans/ when also active and priced above 0")
 
 
 class StartSubscriptionBody(AdminBody):
@@ -92,3 +96,17 @@ class StartSubscriptionBody(AdminBody):
 
 class StaffBody(AdminBody):
     is_staff: bool
+
+
+class DiscountCodeBody(AdminBody):
+    NULLABLE = frozenset({"max_uses", "valid_until", "valid_from"})
+    code: str | None = Field(None, min_length=1, max_length=64, pattern=r"^\S+$")
+    discount_type: Literal["percentage", "fixed"] | None = None
+    discount_value: Decimal | None = Field(None, ge=0, le=10**12, decimal_places=2,
+                                           description="Percentage 0–100, or an amount in the plan's currency")
+    subscription_type_ids: list[Id] | None = Field(None, max_length=1_000, description="Empty: every plan")
+    max_uses: int | None = Field(None, ge=1, le=2_000_000_000, description="null: unlimited")
+    max_uses_per_user: int | None = Field(None, ge=1, le=2_000_000_000)
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    is_active: bool | None = None

@@ -31,10 +31,21 @@ from gateway.middleware import (
 from gateway.openapi import install_openapi
 from gateway.otp import OtpStore
 from gateway.passwords import Passwords
-from gateway.plans import PlanCache
+from gateway.plans import PlanCache, build_plan_events_router
 from gateway.read_cache import VersionedCache
 from gateway.registrations import Registrations
-from gateway.routes import admin_billing, admin_catalog, auth, catalog, chat, stream, usage, users
+from gateway.routes import (
+    admin_billing,
+    admin_catalog,
+    admin_payments,
+    auth,
+    catalog,
+    chat,
+    payments,
+    stream,
+    usage,
+    users,
+)
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
 from gateway.service import AuthService
@@ -64,7 +75,7 @@ USER_CACHE_PREFIX = "mobix:gw:user:"
 
 # ---- ROUTES ---------------------------------------------------------------------------------------
 # Public routes (no login) and routes behind a login; extend these lists to add resources.
-PUBLIC_ROUTERS: list[APIRouter] = [auth.router]
+PUBLIC_ROUTERS: list[APIRouter] = [auth.router, payments.public]
 LOGGED_IN_ROUTERS: list[APIRouter] = [
     auth.account_router,
     users.router,
@@ -74,12 +85,14 @@ LOGGED_IN_ROUTERS: list[APIRouter] = [
     stream.router,
     admin_catalog.router,
     admin_billing.router,
+    payments.router,
+    admin_payments.router,
 ]
 
 
 def broker_routers(redis: Redis, session_lists: SessionLists) -> list[RabbitRouter]:
     """Consumers the gateway runs on its broker (extend here)."""
-    return [build_stream_router(redis, session_lists)]
+    return [build_stream_router(redis, session_lists), build_plan_events_router(redis)]
 # ---------------------------------------------------------------------------------------------------
 
 

@@ -55,6 +55,15 @@ EN: dict[str, str] = {
     "unavailable": "The service is temporarily unavailable. Please try again shortly.",
     "timeout": "The service took too long to answer. Please try again shortly.",
     "host_not_allowed": "This server does not answer to the requested host name.",
+    # selling plans: why a discount code or plan cannot be bought (payments.md)
+    "payment_unknown": "This discount code does not exist.",
+    "payment_inactive": "This discount code is not active.",
+    "payment_not_started": "This discount code is not valid yet.",
+    "payment_expired": "This discount code has expired.",
+    "payment_wrong_plan": "This discount code is not for this plan.",
+    "payment_used_up": "This discount code has been used up.",
+    "payment_used_up_for_user": "You have already used this discount code.",
+    "payment_not_for_sale": "This plan is not for sale.",
 }
 
 FA: dict[str, str] = {
@@ -98,6 +107,14 @@ FA: dict[str, str] = {
     "unavailable": "سرویس موقتاً در دسترس نیست. لطفاً کمی بعد دوباره تلاش کنید.",
     "timeout": "پاسخ سرویس بیش از حد طول کشید. لطفاً کمی بعد دوباره تلاش کنید.",
     "host_not_allowed": "این سرور به نام میزبان درخواست‌شده پاسخ نمی‌دهد.",
+    "payment_unknown": "این کد تخفیف وجود ندارد.",
+    "payment_inactive": "این کد تخفیف فعال نیست.",
+    "payment_not_started": "این کد تخفیف هنوز معتبر نشده است.",
+    "payment_expired": "این کد تخفیف منقضی شده است.",
+    "payment_wrong_plan": "این کد تخفیف برای این طرح نیست.",
+    "payment_used_up": "ظرفیت استفاده از این کد تخفیف تمام شده است.",
+    "payment_used_up_for_user": "شما قبلاً از این کد تخفیف استفاده کرده‌اید.",
+    "payment_not_for_sale": "این طرح برای فروش نیست.",
 }
 
 FALLBACK_KEY = "limit_exceeded"

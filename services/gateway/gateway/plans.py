@@ -8,9 +8,12 @@ an entry never outlives the subscription's end date; plan edits by staff (rare) 
 import math
 from datetime import UTC
 
+from faststream.rabbit import RabbitRouter
 from redis.asyncio import Redis
 
+from shared import topology
 from shared.clock import Clock
+from shared.consumers import redeliver_on_error
 from shared.contracts import billing as b
 from shared.rpc import RpcClient
 
@@ -42,3 +45,16 @@ class PlanCache:
 
     async def forget(self, user_id: int) -> None:
         await self.redis.delete(f"{PREFIX}{user_id}")
+
+
+def build_plan_events_router(redis: Redis) -> RabbitRouter:
+    """A new period (payment, admin change, refund) drops the user's copy at once, whichever
+    gateway replica served the request that started it."""
+    router = RabbitRouter()
+
+    @router.subscriber(topology.GATEWAY_SUBSCRIPTION_STARTED, exchange=topology.EVENTS)
+    @redeliver_on_error
+    async def on_subscription_started(event: b.SubscriptionStarted) -> None:
+        await redis.delete(f"{PREFIX}{event.user_id}")
+
+    return router

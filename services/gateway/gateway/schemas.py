@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, RootModel
+from pydantic.json_schema import SkipJsonSchema
 
 from gateway.models import User
 from shared.contracts import billing as b
@@ -103,8 +104,15 @@ class PlanOut(b.Plan):
     max_openrouter_cost_usd: Money = Decimal(0)
 
 
+class SubscriptionPlanOut(PlanOut):
+    """The plan inside a subscription keeps the seeds' documented shape: no sale fields."""
+
+    currency: SkipJsonSchema[str] = Field("IRT", exclude=True)
+    is_purchasable: SkipJsonSchema[bool] = Field(True, exclude=True)
+
+
 class SubscriptionOut(b.Subscription):
-    subscription_type: PlanOut
+    subscription_type: SubscriptionPlanOut
 
 
 # --- error bodies (documentation; gateway.errors builds them) -------------------------------------

@@ -75,6 +75,9 @@ class GatewaySettings(ServiceSettings):
     # Served by the gateway when it is a path; a full URL means another server (a CDN) serves media.
     media_base_url: str = Field("/media/", alias="MEDIA_BASE_URL")
 
+    # Where the browser lands after paying (`?payment_id=&status=` appended): the web or mobile app.
+    payment_return_url: str = Field("/", min_length=1, alias="PAYMENT_RETURN_URL")
+
     model_config = SettingsConfigDict(populate_by_name=True)  # merged with the base config
 
     @field_validator("secure_cookies", mode="before")

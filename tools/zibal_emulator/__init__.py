@@ -1,0 +1,1 @@
+"""A stand-in for Zibal's payment gateway (request, start page, verify, inquiry) for development and tests."""
