@@ -66,9 +66,12 @@ class Registrations:
             return None
         return pending if pending.phone_number == phone_number else None
 
-    async def discard(self, registration_id: str) -> None:
-        if registration_id and len(registration_id) <= MAX_ID_LENGTH:
-            await self.redis.delete(self._key(registration_id))
+    async def discard(self, registration_id: str, phone_number: str) -> None:
+        key = self._key(registration_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.srem(self._phone_key(phone_number), key)
+            await pipe.execute()
 
     async def drop_all(self, phone_number: str) -> None:
         """Forget every pending registration of the phone: its owner has just proved it."""

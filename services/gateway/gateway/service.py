@@ -94,7 +94,7 @@ class AuthService:
             await self._send_code(phone, client_ip, before_sending=keep_pending)
         except BaseException:
             if registration_id is not None:
-                await self.registrations.discard(registration_id)
+                await self.registrations.discard(registration_id, phone)
             raise
         assert registration_id is not None
         return registration_id

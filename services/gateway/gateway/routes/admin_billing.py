@@ -109,7 +109,8 @@ async def start_subscription(user_id: PathId, body: StartSubscriptionBody, _: St
     return subscription
 
 
-@router.post("/users/{user_id}/staff/", response_model=AdminUser)
+@router.post("/users/{user_id}/staff/", response_model=AdminUser,
+             responses=conflict("The last staff user cannot lose the flag (`code`: last_staff_user)"))
 async def set_staff(user_id: PathId, body: StaffBody, _: StaffUser, rpc: Rpc, request: Request):
     user = await runtime(request).auth.set_staff(user_id, body.is_staff)
     if user is None:

@@ -70,7 +70,9 @@ async def request_code(body: s.OtpRequestBody, request: Request) -> s.CodeSent:
 
 @router.post("/otp/verify/", response_model=s.UserOut,
              summary="Log in with a code: completes a registration (`registration_id`), or creates an account "
-                     "without a password for a new phone (`name` is then required)")
+                     "without a password for a new phone (`name` is then required)",
+             responses={409: {"model": s.ErrorBody,
+                              "description": "The registration's phone got an account meanwhile (`code`: phone_number_taken)"}})
 async def verify_code(body: s.OtpVerifyBody, request: Request, response: Response) -> s.UserOut:
     user = await runtime(request).auth.verify_code(body.phone_number, body.code, body.name, body.registration_id)
     await log_in(request, response, user)
