@@ -8,11 +8,14 @@ from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, RootModel
 
 from gateway.models import User
+from shared import bounds
+from shared.bounds import MAX_USER_NAME_CHARS
 from shared.contracts import billing as b
+from shared.text import Text
 
 # Ids are 32-bit integers in every database (PostgreSQL `integer`): a larger or non-positive id names
 # nothing and must never reach SQL, where it fails as an overflow instead of a clear 400.
-MAX_ID = 2**31 - 1
+MAX_ID = bounds.MAX_ID
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -30,11 +33,12 @@ def _code_text(value: Any) -> Any:
 
 
 Phone = Annotated[str, Field(max_length=64, examples=["+989121234567"])]
+UserName = Text(MAX_USER_NAME_CHARS, examples=["Sara"])  # the shared text rule; the column holds 150
 
 
 class RegisterBody(Body):
     phone_number: Phone
-    name: str = Field(max_length=1000, examples=["Sara"])
+    name: UserName
     password: str = Field(max_length=1024, description="At least 8 characters")
 
 
@@ -50,7 +54,7 @@ class OtpRequestBody(Body):
 class OtpVerifyBody(Body):
     phone_number: Phone
     code: Annotated[str, BeforeValidator(_code_text), Field(max_length=32, examples=["123456"])]
-    name: str | None = Field(None, max_length=1000, description="Needed only when the phone is new")
+    name: UserName | None = Field(None, description="Needed only when the phone is new")
 
 
 class UserOut(BaseModel):

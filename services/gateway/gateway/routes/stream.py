@@ -7,8 +7,7 @@ from fastapi import APIRouter, Header
 from sse_starlette.sse import EventSourceResponse
 
 from gateway.backends import RedisClient, Rpc
-from gateway.deps import CurrentUser
-from gateway.schemas import PathId
+from gateway.deps import CurrentUser, SessionId
 from gateway.stream import session_events
 from shared.contracts import chat as c
 from shared.errors import ValidationFailed
@@ -24,7 +23,7 @@ EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
     responses={200: {"description": "An endless event stream", "content": {"text/event-stream": {}}}},
 )
 async def stream(
-    session_id: PathId,
+    session_id: SessionId,
     user: CurrentUser,
     rpc: Rpc,
     redis: RedisClient,
