@@ -16,16 +16,16 @@ MAX_PLAN_COUNT = 2**31 - 1  # every per-window limit of a plan; 0 = unlimited
 # --- AI models ------------------------------------------------------------------------------------
 MIN_MODEL_TOKENS = 16
 MAX_MODEL_TOKENS = 10_000_000  # context window, reply cap and a prompt's token count
-MAX_TOKEN_COST_MULTIPLIER = Decimal("10000")
+MAX_TOKEN_COST_MULTIPLIER = Decimal(10000)
 MULTIPLIER_PLACES = 2  # "1.50" (api.md §1)
-MAX_PRICE_USD_PER_MTOK = Decimal("10000")
+MAX_PRICE_USD_PER_MTOK = Decimal(10000)
 PRICE_PLACES = 6
 MAX_FALLBACK_MODELS = 10
 MAX_LINKED_PLANS = 1_000
 
 # --- plans ----------------------------------------------------------------------------------------
 MAX_PLAN_PRICE = Decimal("999999999999.99")  # numeric(14, 2)
-MAX_PLAN_COST_USD = Decimal("1000000")  # max_openrouter_cost_usd
+MAX_PLAN_COST_USD = Decimal(1000000)  # max_openrouter_cost_usd
 MONEY_PLACES = 2
 MIN_DURATION_DAYS = 1
 MAX_DURATION_DAYS = 36_500

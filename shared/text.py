@@ -45,7 +45,7 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _checker(blank_ok: bool):  # noqa: ANN202
+def _checker(blank_ok: bool):
     def check(value: str) -> str:
         problem = text_problem(value, blank_ok=blank_ok)
         if problem is not None:
@@ -55,7 +55,7 @@ def _checker(blank_ok: bool):  # noqa: ANN202
     return check
 
 
-def Text(max_length: int, *, blank_ok: bool = False, strip: bool = True, **field: object) -> object:  # noqa: N802
+def Text(max_length: int, *, blank_ok: bool = False, strip: bool = True, **field: object) -> object:
     """A pydantic string type under the rule: trimmed (unless `strip` is False), 1..max_length
     characters (0 allowed when `blank_ok`), no control characters, not blank."""
     # A validator wraps what is left of it: trimming runs first, then the length constraints.

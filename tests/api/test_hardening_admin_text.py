@@ -7,7 +7,16 @@ import uuid
 
 import pytest
 
-from tests.api.harness import PREMIUM, anonymous, bare, create_session, fill, new_user, operations, send
+from tests.api.harness import (
+    PREMIUM,
+    anonymous,
+    bare,
+    create_session,
+    fill,
+    new_user,
+    operations,
+    send,
+)
 
 FA = {"Accept-Language": "fa"}
 PERSIAN = re.compile(r"[\u0600-\u06FF]")
