@@ -215,6 +215,10 @@ FA_PHRASES: dict[str, str] = {
     "A decimal number is required.": "یک عدد اعشاری معتبر لازم است.",
     "Enter a path under /media/ or an https:// URL.": "مسیری زیر /media/ یا نشانی‌ای با https:// وارد کنید.",
     "Enter the 6-digit code.": "کد ۶ رقمی را وارد کنید.",
+    "The code is invalid or has expired.": "کد نادرست است یا منقضی شده است.",
+    "Enter a valid phone number.": "یک شماره تلفن معتبر وارد کنید.",
+    "Idempotency-Key must be 1 to 255 characters.": "Idempotency-Key باید بین ۱ تا ۲۵۵ نویسه باشد.",
+    "Must be 1 to 255 characters.": "باید بین ۱ تا ۲۵۵ نویسه باشد.",
     "A name is required to create an account.": "برای ساختن حساب، نام لازم است.",
     "Last-Event-ID is not an event id of this stream.": "Last-Event-ID شناسه رویدادی از این جریان نیست.",
     "Not an event id of this stream.": "شناسه رویدادی از این جریان نیست.",
@@ -233,6 +237,8 @@ FA_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Must be between 0 and (?P<v>[\d.]+)\.$"), "باید بین ۰ و {v} باشد."),
     (re.compile(r"^Must be a whole number from (?P<a>\d+) to (?P<b>\d+)\.$"), "باید عددی صحیح از {a} تا {b} باشد."),
     (re.compile(r"^Must be from (?P<a>\d+) to (?P<b>[\d.]+)(?P<rest>.*)$"), "باید از {a} تا {b} باشد."),
+    (re.compile(r"^This password is too short\. It must contain at least (?P<v>\d+) characters\.$"),
+     "این گذرواژه کوتاه است؛ دست‌کم {v} نویسه لازم است."),
     (re.compile(r"^duration_days must be from (?P<a>\d+) to (?P<b>\d+)\.$"), "duration_days باید از {a} تا {b} باشد."),
     (re.compile(r"^(?P<field>[\w.]+): (?P<message>.+)$"), "{field}: {message}"),  # "<field>: <its message>"
 ]
@@ -266,7 +272,7 @@ class Catalogue:
         )
         if not valid:
             raise SystemExit(f'ERROR_MESSAGES_FILE {path!r} must look like {{"fa": {{"daily_messages": "..."}}}}')
-        unknown = {key for texts in data.values() for key in texts} - set(EN)
+        unknown = {key for texts in data.values() for key in texts} - set(EN) - set(FA) - set(FA_PHRASES)
         if unknown:
             log.warning("ERROR_MESSAGES_FILE overrides unknown message keys: %s", sorted(unknown))
         return cls(data)
