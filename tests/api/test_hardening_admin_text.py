@@ -138,7 +138,7 @@ def test_the_largest_model_the_admin_accepts_serves_a_send(system, admin):
 
 # --- 5. session and message ids that name nothing are 404 -------------------------------------------
 
-BAD_SESSION_IDS = ["0", "-1", "1.0", "abc", "99999999999999999999", "2147483648", "%20"]
+BAD_SESSION_IDS = ["0", "-1", "1.0", "abc", "99999999999999999999", "2147483648", "%20", "00", "1e3", "9" * 5000, "١"]
 
 
 def test_session_ids_that_are_not_positive_integers_are_404_on_every_session_route(system, user):

@@ -127,7 +127,8 @@ _SESSION_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 async def session_id_of(
     _: CurrentUser, session_id: Annotated[str, Path(json_schema_extra=_SESSION_ID_SCHEMA)]
 ) -> int:
-    if not (session_id.isascii() and session_id.isdigit()) or not 1 <= int(session_id) <= MAX_ID:
+    # Length first: int() of a string of thousands of digits raises (Python's conversion limit).
+    if not (len(session_id) <= 10 and session_id.isascii() and session_id.isdigit()) or not 1 <= int(session_id) <= MAX_ID:
         raise NotFound()
     return int(session_id)
 
