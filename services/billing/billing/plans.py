@@ -43,7 +43,8 @@ class PlanFields(BaseModel):
     sku: Sku
     description: Description = ""
     price: Decimal = Field(Decimal("0"), ge=0, le=MAX_PLAN_PRICE, decimal_places=MONEY_PLACES)
-    duration_days: Annotated[int, Strict(), Field(ge=0, le=MAX_DURATION_DAYS)] = 30  # 0: no end
+    # 0 (no end) is for internal callers and tests; the admin API asks for MIN_DURATION_DAYS or more.
+    duration_days: Annotated[int, Strict(), Field(ge=0, le=MAX_DURATION_DAYS)] = 30
     max_tokens: Count = 0
     max_tokens_free: Count = 0
     max_openrouter_cost_usd: Decimal = Field(Decimal("0"), ge=0, le=MAX_PLAN_COST_USD, decimal_places=MONEY_PLACES)
