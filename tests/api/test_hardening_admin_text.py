@@ -119,9 +119,12 @@ def test_the_largest_model_the_admin_accepts_serves_a_send(system, admin):
         options = schema[name].get("anyOf", [schema[name]])
         return next(o["maximum"] for o in options if "maximum" in o)
 
+    # A plan without limits (0 = unlimited): the send must be admitted, so only bounds could refuse it.
+    plan = admin.post("/api/admin/subscription-types/", json={"name": "Unlimited", "sku": "UNLIMITED_LARGEST"})
+    assert plan.status_code == 201, plan.text
     body = {
         "name": "Largest", "model_id": "openai/gpt-4o-mini-largest", "is_free": False,
-        "subscription_type_ids": [PREMIUM],
+        "subscription_type_ids": [plan.json()["id"]],
         "token_cost_multiplier": str(top("token_cost_multiplier")), "context_tokens": top("context_tokens"),
         "max_reply_tokens": top("max_reply_tokens"), "prompt_price_usd_per_mtok": str(top("prompt_price_usd_per_mtok")),
         "completion_price_usd_per_mtok": str(top("completion_price_usd_per_mtok")),
@@ -130,7 +133,7 @@ def test_the_largest_model_the_admin_accepts_serves_a_send(system, admin):
     assert created.status_code == 201, created.text
     too_big = admin.post("/api/admin/ai-models/", json=body | {"model_id": "x/over", "prompt_price_usd_per_mtok": "10000.01"})
     assert too_big.status_code == 400 and "prompt_price_usd_per_mtok" in too_big.json()["fields"]
-    client = new_user(system, PREMIUM, admin)
+    client = new_user(system, plan.json()["id"], admin)
     session = create_session(client, 1, ai_model_id=body["model_id"])
     response = send(client, session["id"], "Hello")
     assert response.status_code == 201, response.text  # not 400 "Invalid admission request"
@@ -267,7 +270,7 @@ def test_domain_errors_are_persian_for_fa(system, admin, user):
     session = create_session(user)
     cases = [
         user.post("/api/chat-sessions/", json={"chatbot_id": 999_999}, **fa),  # 400 from chat
-        user.post("/api/chat-sessions/", json={"chatbot_id": 1, "ai_model_id": "openai/gpt-4"}, **fa),  # 403 plan
+        user.post("/api/chat-sessions/", json={"chatbot_id": 1, "ai_model_id": "anthropic/claude-3-opus"}, **fa),  # 403
         user.post(f"/api/chat-sessions/{session['id']}/stop/", **fa),  # 409 nothing in progress
         user.post(f"/api/chat-sessions/{session['id']}/regenerate/", **fa),  # 400 nothing to regenerate
         admin.delete("/api/admin/subscription-types/1/", **fa),  # 409 default plan
