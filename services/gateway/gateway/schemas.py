@@ -9,9 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from gateway.models import User
 from shared import bounds
-from shared.bounds import MAX_USER_NAME_CHARS
 from shared.contracts import billing as b
-from shared.text import Text
 
 # Ids are 32-bit integers in every database (PostgreSQL `integer`): a larger or non-positive id names
 # nothing and must never reach SQL, where it fails as an overflow instead of a clear 400.
@@ -33,12 +31,11 @@ def _code_text(value: Any) -> Any:
 
 
 Phone = Annotated[str, Field(max_length=64, examples=["+989121234567"])]
-UserName = Text(MAX_USER_NAME_CHARS, examples=["Sara"])  # the shared text rule; the column holds 150
 
 
 class RegisterBody(Body):
     phone_number: Phone
-    name: UserName
+    name: str = Field(max_length=1000, examples=["Sara"])
     password: str = Field(max_length=1024, description="At least 8 characters")
 
 
@@ -54,7 +51,7 @@ class OtpRequestBody(Body):
 class OtpVerifyBody(Body):
     phone_number: Phone
     code: Annotated[str, BeforeValidator(_code_text), Field(max_length=32, examples=["123456"])]
-    name: UserName | None = Field(None, description="Needed only when the phone is new")
+    name: str | None = Field(None, max_length=1000, description="Needed only when the phone is new")
 
 
 class UserOut(BaseModel):
