@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[^;,]*)*)(?P<b64>;base64)?,", re.IGNORECASE)
 # The only types stored: raster images. Anything else (HTML, SVG with scripts…) served from our
@@ -156,3 +156,22 @@ def make_media_store(settings) -> MediaStore:  # noqa: ANN001 - any settings wit
         return S3MediaStore(settings.media_s3_bucket, settings.media_s3_public_base_url,
                             endpoint_url=settings.media_s3_endpoint_url, region=settings.media_s3_region)
     return LocalMediaStore(settings.media_root, settings.media_base_url)
+
+
+def image_reference_ok(value: str) -> bool:
+    """A chatbot picture (api.md §5): a path under `/media/` or an `https://` URL, nothing else.
+
+    Clients put it into `<img src>`; `javascript:`, `data:`, `http:` (mixed content), protocol-relative
+    `//host` and paths that climb out of /media/ are refused.
+    """
+    if not value or any(ch.isspace() or ch == "\\" or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value):
+        return False
+    if value.startswith("/media/"):
+        segments = value[len("/media/"):].split("?", 1)[0].split("#", 1)[0].split("/")
+        return bool(segments[0]) and not any(unquote(s) in (".", "..") for s in segments)
+    try:
+        url = urlsplit(value)
+        host = url.hostname
+    except ValueError:
+        return False
+    return url.scheme.lower() == "https" and bool(host) and url.username is None and url.password is None

@@ -28,9 +28,10 @@ def test_plan_crud(admin):
     assert plan in admin.get("/api/admin/subscription-types/").json()
     patched = admin.patch(url, json={"daily_max_messages": 40}).json()
     assert patched["daily_max_messages"] == 40 and patched["hourly_max_messages"] == 4  # PATCH merges
-    replaced = admin.put(url, json={"name": "Student", "sku": "STUDENT_SUB_30D", "price": "36000.5"})
-    assert replaced.status_code == 200
-    assert replaced.json()["price"] == "36000.50" and replaced.json()["hourly_max_messages"] == 0  # PUT resets
+    whole = {k: v for k, v in patched.items() if k not in ("id", "created_at")}
+    replaced = admin.put(url, json=whole | {"price": "36000.5", "hourly_max_messages": 0})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["price"] == "36000.50" and replaced.json()["hourly_max_messages"] == 0  # PUT replaces
     duplicate = admin.post("/api/admin/subscription-types/", json={"name": "Other", "sku": "STUDENT_SUB_30D", "price": "1"})
     assert duplicate.status_code == 400 and "sku" in duplicate.json()["fields"]
     deleted = admin.delete(url)
@@ -68,7 +69,8 @@ def test_ai_model_crud(admin, premium):
         patched = admin.patch(url, json={"max_reply_tokens": 512, "prompt_price_usd_per_mtok": None}).json()
         assert patched["max_reply_tokens"] == 512 and patched["prompt_price_usd_per_mtok"] is None
         assert patched["subscription_type_ids"] == [PREMIUM]
-        replaced = admin.put(url, json={"name": "Mistral L", "model_id": "mistralai/mistral-large"}).json()
+        whole = {k: v for k, v in patched.items() if k != "id"}
+        replaced = admin.put(url, json=whole | {"name": "Mistral L", "subscription_type_ids": [], "max_reply_tokens": 1024}).json()
         assert replaced["subscription_type_ids"] == [] and replaced["max_reply_tokens"] == 1024
         assert "mistralai/mistral-large" not in {m["model_id"] for m in premium.get("/api/ai-models/").json()}
     finally:
@@ -117,7 +119,8 @@ def test_chatbot_crud_and_in_use(admin, user):
 def test_chatbot_delete_when_unused(admin):
     bot = admin.post("/api/admin/chatbots/", json={"name": "Ephemeral", "chatbot_type": "image"}).json()
     url = f"/api/admin/chatbots/{bot['id']}/"
-    assert admin.put(url, json={"name": "Ephemeral 2", "chatbot_type": "image"}).json()["name"] == "Ephemeral 2"
+    whole = {k: v for k, v in bot.items() if k != "id"}
+    assert admin.put(url, json=whole | {"name": "Ephemeral 2"}).json()["name"] == "Ephemeral 2"
     assert admin.delete(url).status_code == 204
     assert admin.get(url).status_code == 404 and admin.delete(url).status_code == 404
 

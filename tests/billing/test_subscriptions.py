@@ -125,8 +125,14 @@ async def test_plan_create_get_update_and_delete(env):
     assert await env.service.plans.get(created.id) == created
     patched = await env.service.plans.update(b.UpdatePlan(plan_id=created.id, partial=True, fields={"daily_max_tokens": 9}))
     assert (patched.daily_max_tokens, patched.hourly_max_messages) == (9, 4)
-    put = await env.service.plans.update(b.UpdatePlan(plan_id=created.id, fields={"description": "x"}))
-    assert (put.name, put.hourly_max_messages, put.description) == ("Student", 0, "x")  # PUT: defaults again
+    with pytest.raises(ValidationFailed) as careless:  # PUT must name every field: never a reset to defaults
+        await env.service.plans.update(b.UpdatePlan(plan_id=created.id, fields={"description": "x"}))
+    assert {"name", "price", "hourly_max_messages", "daily_max_tokens"} <= set(careless.value.details["fields"])
+    assert await env.service.plans.get(created.id) == patched
+    whole = {k: v for k, v in patched.model_dump(mode="json").items() if k not in ("id", "created_at")}
+    put = await env.service.plans.update(b.UpdatePlan(plan_id=created.id, fields=whole | {"description": "x",
+                                                                                          "hourly_max_messages": 0}))
+    assert (put.name, put.hourly_max_messages, put.daily_max_tokens, put.description) == ("Student", 0, 9, "x")
     await env.service.plans.delete(created.id)
     with pytest.raises(NotFound):
         await env.service.plans.get(created.id)
@@ -139,6 +145,9 @@ async def test_plan_create_get_update_and_delete(env):
     ({"name": "X", "sku": "Y", "price": "1.234"}, "price"),
     ({"name": "X", "sku": "FREE_SUB_30D"}, "sku"),
     ({"name": "Basic", "sku": "Y"}, "name"),
+    ({"name": "X", "sku": "Y", "daily_max_tokens": 2**31}, "daily_max_tokens"),  # the integer column's bound
+    ({"name": "N\x00", "sku": "Y"}, "name"),
+    ({"name": "\u200b", "sku": "Y"}, "name"),
 ])
 async def test_invalid_plans_are_refused_field_by_field(env, fields, bad):
     with pytest.raises(ValidationFailed) as info:

@@ -24,8 +24,13 @@ async def test_model_crud_round_trip(admin, chat_env):
     assert created.context_tokens == 16_000 and created.max_reply_tokens == 1_024
     patched = await admin.save_model(c.SaveAiModel(item_id=created.id, partial=True, fields={"max_reply_tokens": 512}))
     assert patched.max_reply_tokens == 512 and patched.subscription_type_ids == [2]
-    replaced = await admin.save_model(c.SaveAiModel(item_id=created.id, fields={"name": "Mistral L", "model_id": "mistralai/mistral-large"}))
-    assert replaced.max_reply_tokens == 1_024 and replaced.subscription_type_ids == []  # PUT resets the rest
+    with pytest.raises(ValidationFailed) as incomplete:  # PUT without every field: refused, nothing changes
+        await admin.save_model(c.SaveAiModel(item_id=created.id, fields={"name": "Mistral L", "model_id": "mistralai/mistral-large"}))
+    assert {"max_reply_tokens", "subscription_type_ids", "prompt_price_usd_per_mtok"} <= set(incomplete.value.details["fields"])
+    assert await admin.get_model(c.AdminItem(item_id=created.id)) == patched
+    whole = {**patched.model_dump(mode="json"), "name": "Mistral L", "max_reply_tokens": 1_024, "subscription_type_ids": []}
+    replaced = await admin.save_model(c.SaveAiModel(item_id=created.id, fields=whole))
+    assert replaced.name == "Mistral L" and replaced.max_reply_tokens == 1_024 and replaced.subscription_type_ids == []
     basic_models = {m.model_id for m in await service.list_models(c.CatalogQuery(plan_id=2))}
     assert "mistralai/mistral-large" not in basic_models
     await admin.delete_model(c.AdminItem(item_id=created.id))
@@ -68,3 +73,31 @@ async def test_chatbot_crud_and_plan_links(admin, chat_env):
                                                fields={"default_model_id": "google/gemini-2.5-flash-image-preview"}))
     await admin.delete_chatbot(c.AdminItem(item_id=bot.id))
     assert bot.id not in {b.id for b in await admin.list_chatbots()}
+
+
+@pytest.mark.parametrize("image", ["javascript:alert(1)", "data:image/png;base64,AAAA", "http://example.com/a.png",
+                                   "//evil.example/a.png", "media/a.png", "/media/../secret", " /media/a.png"])
+async def test_chatbot_image_must_be_a_media_path_or_https(admin, image):
+    with pytest.raises(ValidationFailed) as invalid:
+        await admin.save_chatbot(c.SaveChatbot(fields={"name": "Pic", "image": image}))
+    assert "image" in invalid.value.details["fields"]
+
+
+async def test_chatbot_image_accepts_media_paths_and_https(admin):
+    for image in ("/media/chatbots/poet.png", "https://cdn.example.com/poet.webp", None):
+        bot = await admin.save_chatbot(c.SaveChatbot(fields={"name": f"Pic {image}", "image": image}))
+        assert bot.image == image
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"name": "Nul\x00", "model_id": "x/nul"}, "name"),
+    ({"name": "\u200b\u200c", "model_id": "x/zw"}, "name"),
+    ({"name": "Desc", "model_id": "x/desc", "description": "a\x00b"}, "description"),
+    ({"name": "Price", "model_id": "x/price", "prompt_price_usd_per_mtok": "10000.01"}, "prompt_price_usd_per_mtok"),
+    ({"name": "Ctx", "model_id": "x/ctx", "context_tokens": 10_000_001}, "context_tokens"),
+])
+async def test_chat_refuses_what_the_gateway_refuses(admin, fields, field):
+    """Defence in depth: the shared text rule and bounds hold even for a caller that skipped the gateway."""
+    with pytest.raises(ValidationFailed) as invalid:
+        await admin.save_model(c.SaveAiModel(fields=fields))
+    assert field in invalid.value.details["fields"]

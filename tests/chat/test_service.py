@@ -265,3 +265,35 @@ async def test_plan_change_revokes_model_at_send(chat_env):
     with pytest.raises(AccessDenied) as denied:
         await _send(service, session.id, plan=FREE)
     assert denied.value.details["code"] == "chatbot_access_denied"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("a\x00b", "Control characters"), ("bell\x07", "Control characters"), ("\u200b\u200c\u200d\u200e\ufeff ", "blank"),
+])
+async def test_text_rule_is_enforced_again_behind_the_gateway(chat_env, text, problem):
+    """A NUL reaching PostgreSQL's insert answered 503: chat refuses it itself as a 400, for every text."""
+    service, factory, _ = chat_env
+    session = await _session(service)
+    with pytest.raises(ValidationFailed) as invalid:
+        await _send(service, session.id, text)
+    assert problem in invalid.value.details["fields"]["message"][0]
+    stored = await _send(service, session.id, "first")
+    await _reply(service, factory, session.id, stored, "reply")
+    with pytest.raises(ValidationFailed) as invalid:
+        await _send(service, session.id, text, kind="edit", message_id=stored.user_message.message_id)
+    assert "content" in invalid.value.details["fields"]
+    for update in (c.UpdateSession(user_id=USER, session_id=session.id, plan_id=FREE, title=text),):
+        with pytest.raises(ValidationFailed) as invalid:
+            await service.update_session(update)
+        assert "title" in invalid.value.details["fields"]
+    with pytest.raises(ValidationFailed):
+        await _session(service, title=text)
+    messages = await service.list_messages(c.SessionQuery(user_id=USER, session_id=session.id))
+    assert [m.content for m in messages] == ["first", "reply"]
+
+
+async def test_persian_text_keeps_its_zero_width_non_joiner(chat_env):
+    service, _, _ = chat_env
+    session = await _session(service)
+    stored = await _send(service, session.id, "می\u200cخواهم")
+    assert stored.user_message.content == "می\u200cخواهم"

@@ -186,3 +186,71 @@ async def test_redis_down_is_503_not_500(start_gateway):
         otp = await http.post("/api/auth/otp/request/", json={"phone_number": "+989121234567"})
     assert me.status_code == 503 and me.json()["code"] == "unavailable"
     assert otp.status_code == 503
+
+
+# --- every error text is localized (issue 18) ------------------------------------------------------
+
+PERSIAN_LETTER = "\u0600-\u06ff"
+FA = {"Accept-Language": "fa-IR"}
+
+
+def _persian(text: str) -> bool:
+    return any("\u0600" <= ch <= "\u06ff" for ch in text)
+
+
+def _texts(body: dict) -> list[str]:
+    texts = [body[k] for k in ("detail", "error") if isinstance(body.get(k), str)]
+    return texts + [m for messages in (body.get("fields") or {}).values() for m in messages]
+
+
+def test_every_english_text_has_a_persian_one():
+    catalogue = Catalogue()
+    missing = [key for key in catalogue.texts["en"] if not _persian(catalogue.texts["fa"].get(key, ""))]
+    assert missing == []
+
+
+@pytest.mark.parametrize("kind", ["not-found", "not-found-custom", "validation", "access", "conflict", "limit",
+                                  "unavailable", "timeout", "crash"])
+async def test_domain_errors_are_persian_for_fa(http, kind):
+    response = await http.get(f"/api/test-errors/{kind}/", headers=FA)
+    assert response.status_code >= 400
+    texts = _texts(response.json())
+    assert texts and all(_persian(t) for t in texts), response.text
+
+
+async def test_gateway_errors_are_persian_for_fa(client, phones):
+    """401, CSRF 403, 404, 405, 400 (malformed JSON and each kind of field error) and 413, in Persian."""
+    answers = [
+        await client.get("/api/users/", headers=FA),
+        await client.get("/api/no-such-route/", headers=FA),
+        await client.delete("/api/auth/csrf/", headers=FA),
+        await client.post("/api/auth/login/", content=b"{oops", headers=FA | {"Content-Type": "application/json"}),
+        await client.post("/api/auth/login/", json={"phone_number": 5}, headers=FA),
+        await client.post("/api/auth/login/", json=[1], headers=FA),
+        await client.post("/api/auth/login/", content=b" " * (1024 * 1024 + 1),
+                          headers=FA | {"Content-Type": "application/json"}),
+        await client.post("/api/auth/login/", json={"phone_number": "+989121234567", "password": "wrong password"},
+                          headers=FA),
+    ]
+    await register(client, phones())
+    answers += [
+        await client.post("/api/chat-sessions/", json={"chatbot_id": 1}, headers=FA),  # no X-CSRFToken
+        await client.post("/api/chat-sessions/", json={"chatbot_id": 0, "title": "x" * 201},
+                          headers=FA | {"X-CSRFToken": client.cookies["csrftoken"]}),
+        await client.post("/api/chat-sessions/", json={"chatbot_id": "a", "title": "\u200b"},
+                          headers=FA | {"X-CSRFToken": client.cookies["csrftoken"]}),
+        await client.get("/api/admin/chatbots/", headers=FA),
+    ]
+    assert {r.status_code for r in answers} >= {400, 401, 403, 404, 405, 413}
+    for response in answers:
+        texts = _texts(response.json())
+        assert texts and all(_persian(t) for t in texts), (response.request.url, response.status_code, response.text)
+
+
+async def test_english_contract_texts_are_unchanged(client):
+    assert (await client.get("/api/users/")).json() == {"detail": "Authentication credentials were not provided."}
+    assert (await client.get("/api/no-such-route/")).json() == {"detail": "Not found."}
+    assert (await client.delete("/api/auth/csrf/")).json() == {"detail": 'Method "DELETE" not allowed.'}
+    too_large = await client.post("/api/auth/login/", content=b" " * (1024 * 1024 + 1),
+                                  headers={"Content-Type": "application/json"})
+    assert too_large.json()["error"] == "The request body is larger than 1 MiB."

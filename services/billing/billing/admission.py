@@ -25,15 +25,24 @@ from billing.rules import (
 from billing.subscriptions import Period, Subscriptions
 from billing.windows import Windows
 from shared import metrics
+from shared.bounds import (
+    MAX_MODEL_TOKENS,
+    MAX_PRICE_USD_PER_MTOK,
+    MAX_TOKEN_COST_MULTIPLIER,
+    PRICE_PLACES,
+    decimal_within,
+)
 from shared.clock import Clock
 from shared.contracts import billing as b
 from shared.errors import Conflict, LimitExceeded, Unavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
-# Bounds that keep every product the Lua script forms below 2^53, where its doubles stop being exact.
-MAX_TOKENS_ANY = 10_000_000
-MAX_MULTIPLIER = Decimal("10000")
-MAX_PRICE = Decimal("10000")  # USD per million tokens
+# The bounds the admin API enforces (shared.bounds): they also keep every product the Lua script forms
+# below 2^53, where its doubles stop being exact. A model the admin accepts is always admitted.
+MAX_TOKENS_ANY = MAX_MODEL_TOKENS
+MAX_MULTIPLIER = MAX_TOKEN_COST_MULTIPLIER
+MAX_PRICE = MAX_PRICE_USD_PER_MTOK  # USD per million tokens
+MULTIPLIER_PLACES = 4  # wider than the admin's 2 places: the limiter's arithmetic is exact to 4
 # What a model whose prices are unknown is reserved at, per million prompt and completion tokens:
 # the highest price OpenRouter lists for any model (o1-pro's completion price), so the estimate
 # bounds the real cost of whatever model it is. Setting UNPRICED_MODEL_USD_PER_MTOK overrides it.
@@ -41,7 +50,7 @@ UNPRICED_USD_PER_MTOK = Decimal("600")
 
 
 def _decimal_ok(value: Decimal, top: Decimal, places: int) -> bool:
-    return value.is_finite() and 0 <= value <= top and value.as_tuple().exponent >= -places
+    return decimal_within(value, top, places)
 
 
 def _check(q: b.AdmitExchange) -> None:
@@ -50,12 +59,12 @@ def _check(q: b.AdmitExchange) -> None:
         problems["prompt_tokens"] = [f"Must be from 0 to {MAX_TOKENS_ANY}."]
     if not 1 <= q.max_reply_tokens <= MAX_TOKENS_ANY:
         problems["max_reply_tokens"] = [f"Must be from 1 to {MAX_TOKENS_ANY}."]
-    if not _decimal_ok(q.token_cost_multiplier, MAX_MULTIPLIER, 4):
-        problems["token_cost_multiplier"] = [f"Must be from 0 to {MAX_MULTIPLIER}, at most 4 decimals."]
+    if not _decimal_ok(q.token_cost_multiplier, MAX_MULTIPLIER, MULTIPLIER_PLACES):
+        problems["token_cost_multiplier"] = [f"Must be from 0 to {MAX_MULTIPLIER}, at most {MULTIPLIER_PLACES} decimals."]
     for name in ("prompt_price_usd_per_mtok", "completion_price_usd_per_mtok"):
         price = getattr(q, name)
-        if price is not None and not _decimal_ok(price, MAX_PRICE, 6):
-            problems[name] = [f"Must be from 0 to {MAX_PRICE}, at most 6 decimals."]
+        if price is not None and not _decimal_ok(price, MAX_PRICE, PRICE_PLACES):
+            problems[name] = [f"Must be from 0 to {MAX_PRICE}, at most {PRICE_PLACES} decimals."]
     if problems:
         raise ValidationFailed("Invalid admission request.", fields=problems)
 

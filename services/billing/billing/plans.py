@@ -9,14 +9,29 @@ from sqlalchemy.exc import IntegrityError
 from billing import repository as repo
 from billing.models import Plan
 from billing.rules import floor_ms
+from shared.bounds import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_DURATION_DAYS,
+    MAX_PLAN_NAME_CHARS,
+    MAX_PLAN_COST_USD,
+    MAX_PLAN_COUNT,
+    MAX_PLAN_PRICE,
+    MAX_SKU_CHARS,
+    MONEY_PLACES,
+)
 from shared.clock import Clock
 from shared.contracts import billing as b
 from shared.db import SessionFactory, transaction
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.text import Text
 
-# 10 billion: far above any real plan, and small enough for the limiter's exact integer arithmetic
-Count = Annotated[int, Strict(), Field(ge=0, le=10_000_000_000)]
+# Limits are 32-bit integer columns; the bound is shared with the gateway's admin schema.
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_PLAN_COUNT)]
 REQUIRED = ("name", "sku")
+# The text rule (no NUL, not blank) here too: a NUL would fail PostgreSQL's insert.
+Name = Text(MAX_PLAN_NAME_CHARS, strip=False)
+Sku = Text(MAX_SKU_CHARS, strip=False)
+Description = Text(MAX_DESCRIPTION_CHARS, blank_ok=True, strip=False)
 
 
 class PlanFields(BaseModel):
@@ -24,14 +39,15 @@ class PlanFields(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=100)
-    sku: str = Field(min_length=1, max_length=100)
-    description: str = Field("", max_length=5_000)
-    price: Decimal = Field(Decimal("0"), ge=0, le=Decimal("999999999999.99"), decimal_places=2)
-    duration_days: Annotated[int, Strict(), Field(ge=0, le=36_500)] = 30  # 0: no end
+    name: Name
+    sku: Sku
+    description: Description = ""
+    price: Decimal = Field(Decimal("0"), ge=0, le=MAX_PLAN_PRICE, decimal_places=MONEY_PLACES)
+    # 0 (no end) is for internal callers and tests; the admin API asks for MIN_DURATION_DAYS or more.
+    duration_days: Annotated[int, Strict(), Field(ge=0, le=MAX_DURATION_DAYS)] = 30
     max_tokens: Count = 0
     max_tokens_free: Count = 0
-    max_openrouter_cost_usd: Decimal = Field(Decimal("0"), ge=0, le=Decimal("1000000"), decimal_places=2)
+    max_openrouter_cost_usd: Decimal = Field(Decimal("0"), ge=0, le=MAX_PLAN_COST_USD, decimal_places=MONEY_PLACES)
     hourly_max_messages: Count = 0
     hourly_max_tokens: Count = 0
     three_hours_max_messages: Count = 0
@@ -55,6 +71,15 @@ class PlanFields(BaseModel):
 
 
 DEFAULTS = {name: f.default for name, f in PlanFields.model_fields.items() if name not in REQUIRED}
+WRITABLE = tuple(PlanFields.model_fields)
+
+
+def _missing(fields: dict[str, Any]) -> ValidationFailed | None:
+    """PUT replaces the whole plan: an omitted field is an error, never a silent reset to its default."""
+    missing = [k for k in WRITABLE if k not in fields]
+    if not missing:
+        return None
+    return ValidationFailed("Required fields are missing.", fields={k: ["This field is required."] for k in missing})
 
 
 def plan_out(plan: Plan) -> b.Plan:
@@ -102,8 +127,10 @@ class PlanCatalog:
         existing = current.model_dump()
         if q.partial:
             data = {**existing, **q.fields}
-        else:  # PUT: omitted optional fields take their defaults; a missing required one is kept
-            data = {**self.defaults, **{k: existing[k] for k in REQUIRED}, **q.fields}
+        else:  # PUT: every writable field is given (the gateway checks it too)
+            if (problem := _missing(q.fields)) is not None:
+                raise problem
+            data = dict(q.fields)
         return await self._save(q.plan_id, _validate(data))
 
     async def _save(self, plan_id: int | None, values: PlanFields) -> b.Plan:

@@ -16,6 +16,7 @@ from billing import repository as repo
 from billing.models import Plan, Subscription
 from billing.plans import plan_out
 from billing.rules import floor_ms
+from shared.bounds import MAX_DURATION_DAYS, MIN_DURATION_DAYS
 from shared.clock import Clock
 from shared.contracts import billing as b
 from shared.db import SessionFactory, transaction
@@ -107,9 +108,9 @@ class Subscriptions:
 
     async def start(self, q: b.StartSubscription) -> b.Subscription:
         """Open a new period on a plan now; period totals start from zero, windows carry on."""
-        if q.duration_days is not None and not 1 <= q.duration_days <= 36_500:
-            raise ValidationFailed("duration_days must be from 1 to 36500.",
-                                   fields={"duration_days": ["Must be from 1 to 36500."]})
+        if q.duration_days is not None and not MIN_DURATION_DAYS <= q.duration_days <= MAX_DURATION_DAYS:
+            raise ValidationFailed(f"duration_days must be from {MIN_DURATION_DAYS} to {MAX_DURATION_DAYS}.",
+                                   fields={"duration_days": [f"Must be from {MIN_DURATION_DAYS} to {MAX_DURATION_DAYS}."]})
         for _ in range(ATTEMPTS):
             now = floor_ms(self.clock.now())
             try:

@@ -8,9 +8,24 @@ from sqlmodel import col, delete, select
 
 from chat.models import AiModel, AiModelPlan, Chatbot, ChatbotPlan, ChatSession
 from chat.views import chatbot_out, model_out
+from shared.bounds import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_IMAGE_URL_CHARS,
+    MAX_MODEL_TOKENS,
+    MAX_NAME_CHARS,
+    MAX_PRICE_USD_PER_MTOK,
+    MAX_SYSTEM_PROMPT_CHARS,
+    MAX_TOKEN_COST_MULTIPLIER,
+    MIN_MODEL_TOKENS,
+    MULTIPLIER_PLACES,
+    PRICE_PLACES,
+)
 from shared.contracts import chat as c
 from shared.db import SessionFactory, transaction
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.media import image_reference_ok
+from shared.text import ENGLISH as TEXT_PROBLEMS
+from shared.text import text_problem
 
 MODEL_DEFAULTS: dict[str, Any] = {
     "description": "", "model_type": "text", "is_active": True, "is_free": False,
@@ -24,6 +39,7 @@ CHATBOT_DEFAULTS: dict[str, Any] = {
     "subscription_type_ids": [], "default_model_id": None,
 }
 CHATBOT_REQUIRED = ("name",)
+IMAGE_RULE = "Enter a path under /media/ or an https:// URL."
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -31,10 +47,13 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 
 
 def _merge(existing: dict[str, Any] | None, q: c.SaveAiModel | c.SaveChatbot, defaults: dict, required: tuple) -> dict:
-    """PUT replaces (missing optional fields take defaults), PATCH changes only what was sent."""
-    base = dict(existing) if (existing is not None and q.partial) else dict(defaults)
+    """POST fills omitted optional fields with defaults; PUT replaces the whole object, so every
+    writable field must be sent (never a silent reset to a default); PATCH changes only what was sent."""
     if existing is not None and not q.partial:
-        base.update({k: existing[k] for k in required})  # PUT without a required field keeps it
+        missing = [k for k in (*required, *defaults) if k not in q.fields]
+        if missing:
+            raise ValidationFailed("Required fields are missing.", fields={k: ["This field is required."] for k in missing})
+    base = dict(existing) if (existing is not None and q.partial) else dict(defaults)
     base.update(q.fields)
     missing = [k for k in required if not base.get(k)]
     if missing:
@@ -42,15 +61,32 @@ def _merge(existing: dict[str, Any] | None, q: c.SaveAiModel | c.SaveChatbot, de
     return base
 
 
+def _check_text(data: dict[str, Any], limits: dict[str, int], optional: tuple[str, ...] = ()) -> None:
+    """The shared text rule and lengths again behind the gateway: a NUL must never reach the insert."""
+    for field, most in limits.items():
+        value = data[field]
+        if value is None and field in optional:
+            continue
+        if not isinstance(value, str):
+            raise _invalid(field, "Not a valid string.")
+        problem = text_problem(value, blank_ok=field in ("description", "system_prompt"))
+        if problem is not None:
+            raise _invalid(field, TEXT_PROBLEMS[problem])
+        if len(value) > most:
+            raise _invalid(field, f"Ensure this field has no more than {most} characters.")
+
+
 def _decimal(value: Any, field: str, *, nullable: bool) -> Decimal | None:
     if value is None and nullable:
         return None
+    multiplier = field == "token_cost_multiplier"
+    top, places = (MAX_TOKEN_COST_MULTIPLIER, MULTIPLIER_PLACES) if multiplier else (MAX_PRICE_USD_PER_MTOK, PRICE_PLACES)
     try:
-        number = Decimal(str(value)).quantize(Decimal("0.01") if field == "token_cost_multiplier" else Decimal("0.000001"))
+        number = Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
     except (InvalidOperation, ValueError) as exc:
         raise _invalid(field, "A decimal number is required.") from exc
-    if number < 0 or number > Decimal("999999"):
-        raise _invalid(field, "Must be between 0 and 999999.")
+    if number < 0 or number > top:
+        raise _invalid(field, f"Must be between 0 and {top}.")
     return number
 
 
@@ -95,9 +131,10 @@ class CatalogAdmin:
             clash = (await s.exec(select(AiModel.id).where(AiModel.model_id == data["model_id"]))).first()
             if clash is not None and clash != model.id:
                 raise _invalid("model_id", "An AI model with this model_id already exists.")
+            _check_text(data, {"name": MAX_NAME_CHARS, "description": MAX_DESCRIPTION_CHARS})
             for field in ("context_tokens", "max_reply_tokens"):
-                if not isinstance(data[field], int) or not 16 <= data[field] <= 10_000_000:
-                    raise _invalid(field, "Must be a whole number from 16 to 10000000.")
+                if not isinstance(data[field], int) or not MIN_MODEL_TOKENS <= data[field] <= MAX_MODEL_TOKENS:
+                    raise _invalid(field, f"Must be a whole number from {MIN_MODEL_TOKENS} to {MAX_MODEL_TOKENS}.")
             model.name, model.model_id, model.description = data["name"], data["model_id"], data["description"]
             model.model_type, model.is_active, model.is_free = data["model_type"], data["is_active"], data["is_free"]
             model.token_cost_multiplier = _decimal(data["token_cost_multiplier"], "token_cost_multiplier", nullable=False)
@@ -161,6 +198,10 @@ class CatalogAdmin:
             data = _merge(existing, q, CHATBOT_DEFAULTS, CHATBOT_REQUIRED)
             if data["chatbot_type"] not in ("text", "image"):
                 raise _invalid("chatbot_type", 'Must be "text" or "image".')
+            _check_text(data, {"name": MAX_NAME_CHARS, "description": MAX_DESCRIPTION_CHARS,
+                               "system_prompt": MAX_SYSTEM_PROMPT_CHARS, "image": MAX_IMAGE_URL_CHARS}, optional=("image",))
+            if data["image"] is not None and not image_reference_ok(data["image"]):
+                raise _invalid("image", IMAGE_RULE)
             default_pk = None
             if data["default_model_id"]:
                 default = (await s.exec(select(AiModel).where(AiModel.model_id == data["default_model_id"]))).first()

@@ -14,6 +14,7 @@ from chat.repository import ChatRepository
 from chat.settings import ChatSettings
 from chat.views import chatbot_out, message_out, model_out, session_out
 from shared import metrics
+from shared.bounds import MAX_MESSAGE_CHARS, MAX_TITLE_CHARS
 from shared.clock import Clock
 from shared.contracts import chat as c
 from shared.contracts.llm import (
@@ -27,6 +28,8 @@ from shared.contracts.llm import (
 )
 from shared.db import SessionFactory, transaction
 from shared.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from shared.text import ENGLISH as TEXT_PROBLEMS
+from shared.text import text_problem
 from shared.tokens import count_text
 from shared.topology import COMMANDS, EVENTS, Keys
 
@@ -35,6 +38,19 @@ log = logging.getLogger(__name__)
 
 def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, fields={field: [message]})
+
+
+def _checked_text(field: str, value: str | None, most: int, empty: str) -> str:
+    """The shared text rule again behind the gateway (a NUL would fail PostgreSQL's insert as a 503)."""
+    text = (value or "").strip()
+    if not text:
+        raise _invalid(field, empty)
+    problem = text_problem(text)
+    if problem is not None:
+        raise _invalid(field, TEXT_PROBLEMS[problem])
+    if len(text) > most:
+        raise _invalid(field, f"Ensure this field has no more than {most} characters.")
+    return text
 
 
 def _chatbot_denied() -> AccessDenied:
@@ -149,6 +165,8 @@ class ChatService:
             if not await self._chatbot_usable(repo, bot, q.plan_id):
                 raise _chatbot_denied()
             model = await self._pick_model(repo, bot, q.ai_model_id, q.plan_id)
+            if q.title is not None:
+                _checked_text("title", q.title, MAX_TITLE_CHARS, "Title must be 1 to 200 characters.")
             now = self.clock.now()
             session = ChatSession(
                 user_id=q.user_id, chatbot_id=bot.id, ai_model_id=model.id,
@@ -186,10 +204,7 @@ class ChatService:
                 bot = await repo.chatbot(session.chatbot_id)
                 session.ai_model_id = (await self._pick_model(repo, bot, q.ai_model_id, q.plan_id)).id
             if q.title is not None:
-                title = q.title.strip()
-                if not 1 <= len(title) <= 200:
-                    raise _invalid("title", "Title must be 1 to 200 characters.")
-                session.title = title
+                session.title = _checked_text("title", q.title, MAX_TITLE_CHARS, "Title must be 1 to 200 characters.")
                 session.auto_generate_title = False  # a chosen title is never overwritten
             if q.auto_generate_title is not None:
                 session.auto_generate_title = q.auto_generate_title
@@ -248,15 +263,13 @@ class ChatService:
         (None for a new send) and the user text the reply answers."""
         messages = await repo.active_messages(session.id)
         if q.kind == "send":
-            if not q.content or not q.content.strip():
-                raise _invalid("message", "Message must not be empty.")
+            _checked_text("message", q.content, MAX_MESSAGE_CHARS, "Message must not be empty.")
             return messages, messages, None, q.content
         if q.kind == "edit":
             target = await repo.message_in_session(session.id, q.message_id) if q.message_id else None
             if target is None or target.message_type != "user" or target.disabled:
                 raise NotFound()
-            if not q.content or not q.content.strip():
-                raise _invalid("content", "Content must not be empty.")
+            _checked_text("content", q.content, MAX_MESSAGE_CHARS, "Content must not be empty.")
             before = [m for m in messages if m.id < target.id]
             return messages, before, target, q.content
         # regenerate: the last user message, whose reply (if any) is replaced

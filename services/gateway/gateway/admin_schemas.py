@@ -1,21 +1,61 @@
-"""Request bodies of the staff catalog routes; only fields a request sets are applied."""
+"""Request bodies of the staff routes (api.md §5), one family per object.
+
+`XFields` lists every writable field once and is the PUT body: a full replacement, so every field is
+required (the nullable ones may be null) and a missing one is a 400 that changes nothing. `XCreate`
+(POST) requires only what has no default; `XPatch` (PATCH) requires nothing and applies only the
+fields sent. Only the fields in `NULLABLE` accept null, and the OpenAPI document says so. Every bound
+comes from `shared.bounds`, the definitions chat and billing enforce too.
+"""
 
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from gateway.schemas import Id
+from shared import bounds as B
+from shared.media import image_reference_ok
+from shared.text import Text
 
 # An OpenRouter model slug; chat stores fallback lists comma-joined, so a comma would split one.
-Slug = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^,\s]+$")]
+Slug = Annotated[str, Field(min_length=1, max_length=B.MAX_MODEL_SLUG_CHARS, pattern=r"^[^,\s]+$")]
+Name = Text(B.MAX_NAME_CHARS)
+Description = Text(B.MAX_DESCRIPTION_CHARS, blank_ok=True, strip=False)
+Kind = Literal["text", "image"]
+PlanIds = Annotated[list[Id], Field(max_length=B.MAX_LINKED_PLANS)]
+ModelTokens = Annotated[int, Field(ge=B.MIN_MODEL_TOKENS, le=B.MAX_MODEL_TOKENS)]
+Price = Annotated[Decimal, Field(ge=0, le=B.MAX_PRICE_USD_PER_MTOK, decimal_places=B.PRICE_PLACES)]
+Multiplier = Annotated[Decimal, Field(ge=0, le=B.MAX_TOKEN_COST_MULTIPLIER, decimal_places=B.MULTIPLIER_PLACES)]
+Count = Annotated[int, Field(ge=0, le=B.MAX_PLAN_COUNT)]
+Money = Annotated[Decimal, Field(ge=0, le=B.MAX_PLAN_PRICE, decimal_places=B.MONEY_PLACES)]
+CostUsd = Annotated[Decimal, Field(ge=0, le=B.MAX_PLAN_COST_USD, decimal_places=B.MONEY_PLACES)]
+Days = Annotated[int, Field(ge=B.MIN_DURATION_DAYS, le=B.MAX_DURATION_DAYS)]
+
+
+def _image(value: str) -> str:
+    if not image_reference_ok(value):
+        raise PydanticCustomError("image_reference", "Enter a path under /media/ or an https:// URL.")
+    return value
+
+
+Image = Annotated[str, Field(max_length=B.MAX_IMAGE_URL_CHARS, examples=["/media/chatbots/poet.png"]),
+                  AfterValidator(_image)]
 
 
 class AdminBody(BaseModel):
     model_config = ConfigDict(extra="ignore")  # read-only fields (id, …) are ignored
-    # Fields are optional (PATCH sends only some), but only these may be set to null on purpose.
+    # Only these may be set to null on purpose; for every other field null is a 400.
     NULLABLE: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="before")
@@ -25,73 +65,109 @@ class AdminBody(BaseModel):
             raise PydanticCustomError("null", "This field may not be null.")
         return value
 
+    def fields(self) -> dict:
+        """Only the fields the request set, as JSON values for the service."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
-class AiModelBody(AdminBody):
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # "not sent" is not a value a client could send
+
+
+def _optional(info: FieldInfo) -> FieldInfo:
+    """The same field, no longer required; an omitted field is simply not applied."""
+    optional = FieldInfo.merge_field_infos(info, default=None, json_schema_extra=_drop_default)
+    return optional
+
+
+def _variant(base: type[AdminBody], name: str, doc: str, required: tuple[str, ...] = ()) -> type[AdminBody]:
+    fields: dict[str, Any] = {
+        key: (info.annotation, info if key in required else _optional(info)) for key, info in base.model_fields.items()
+    }
+    model = create_model(name, __base__=AdminBody, __doc__=doc, **fields)
+    model.NULLABLE = base.NULLABLE
+    return model
+
+
+class AiModelFields(AdminBody):
+    """An AI model as PUT replaces it: every field."""
+
     NULLABLE = frozenset({"prompt_price_usd_per_mtok", "completion_price_usd_per_mtok"})  # null: price unknown
-    name: str | None = Field(None, min_length=1, max_length=200)
-    model_id: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=5_000)
-    model_type: Literal["text", "image"] | None = None
-    is_active: bool | None = None
-    is_free: bool | None = None
-    token_cost_multiplier: Decimal | None = Field(None, ge=0, le=999_999, decimal_places=2)
-    subscription_type_ids: list[Id] | None = Field(None, max_length=1_000)
-    context_tokens: int | None = Field(None, ge=16, le=10_000_000)
-    max_reply_tokens: int | None = Field(None, ge=16, le=10_000_000)
-    prompt_price_usd_per_mtok: Decimal | None = Field(None, ge=0, le=999_999)
-    completion_price_usd_per_mtok: Decimal | None = Field(None, ge=0, le=999_999)
-    fallback_model_ids: list[Slug] | None = Field(None, max_length=10)
+    name: Name
+    model_id: Slug
+    description: Description
+    model_type: Kind
+    is_active: bool
+    is_free: bool
+    token_cost_multiplier: Multiplier
+    subscription_type_ids: PlanIds
+    context_tokens: ModelTokens
+    max_reply_tokens: ModelTokens
+    prompt_price_usd_per_mtok: Price | None
+    completion_price_usd_per_mtok: Price | None
+    fallback_model_ids: Annotated[list[Slug], Field(max_length=B.MAX_FALLBACK_MODELS)]
 
 
-class ChatbotBody(AdminBody):
+class ChatbotFields(AdminBody):
+    """A chatbot as PUT replaces it: every field."""
+
     NULLABLE = frozenset({"image", "default_model_id"})
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=5_000)
-    image: str | None = Field(None, max_length=500)
-    is_active: bool | None = None
-    system_prompt: str | None = Field(None, max_length=32_000)
-    chatbot_type: Literal["text", "image"] | None = None
-    subscription_type_ids: list[Id] | None = Field(None, max_length=1_000)
-    default_model_id: str | None = Field(None, max_length=200)
+    name: Name
+    description: Description
+    image: Image | None
+    is_active: bool
+    system_prompt: Text(B.MAX_SYSTEM_PROMPT_CHARS, blank_ok=True, strip=False)  # type: ignore[valid-type]
+    chatbot_type: Kind
+    subscription_type_ids: PlanIds
+    default_model_id: Slug | None
 
 
-class PlanBody(AdminBody):
-    # Limits are 32-bit integer columns (PostgreSQL `integer`); larger values would not store.
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=5_000)
-    price: Decimal | None = Field(None, ge=0, le=10**12, decimal_places=2)
-    duration_days: int | None = Field(None, ge=1, le=36_500)
-    sku: str | None = Field(None, min_length=1, max_length=100)
-    max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
-    max_tokens_free: int | None = Field(None, ge=0, le=2_147_483_647)
-    max_openrouter_cost_usd: Decimal | None = Field(None, ge=0, le=10**9, decimal_places=2)
-    hourly_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
-    hourly_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
-    three_hours_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
-    three_hours_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
-    twelve_hours_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
-    twelve_hours_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
-    daily_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
-    daily_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
-    weekly_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
-    weekly_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
-    monthly_max_messages: int | None = Field(None, ge=0, le=2_147_483_647)
-    monthly_max_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
-    monthly_free_model_messages: int | None = Field(None, ge=0, le=2_147_483_647)
-    monthly_free_model_tokens: int | None = Field(None, ge=0, le=2_147_483_647)
-    daily_image_generation_limit: int | None = Field(None, ge=0, le=2_147_483_647)
-    weekly_image_generation_limit: int | None = Field(None, ge=0, le=2_147_483_647)
-    monthly_image_generation_limit: int | None = Field(None, ge=0, le=2_147_483_647)
-    is_active: bool | None = None
-    currency: str | None = Field(None, pattern=r"^[A-Z]{3,8}$", description="ISO 4217 (IRT: toman); "
-                                 "default BILLING_CURRENCY")
-    is_purchasable: bool | None = Field(None, description="Sold at /api/plans/ when also active and priced above 0")
+class PlanFields(AdminBody):
+    """A plan as PUT replaces it: every field. Limits are 0 for unlimited."""
+
+    name: Text(B.MAX_PLAN_NAME_CHARS)  # type: ignore[valid-type]
+    description: Description
+    price: Money
+    duration_days: Days
+    sku: Text(B.MAX_SKU_CHARS)  # type: ignore[valid-type]
+    max_tokens: Count
+    max_tokens_free: Count
+    max_openrouter_cost_usd: CostUsd
+    hourly_max_messages: Count
+    hourly_max_tokens: Count
+    three_hours_max_messages: Count
+    three_hours_max_tokens: Count
+    twelve_hours_max_messages: Count
+    twelve_hours_max_tokens: Count
+    daily_max_messages: Count
+    daily_max_tokens: Count
+    weekly_max_messages: Count
+    weekly_max_tokens: Count
+    monthly_max_messages: Count
+    monthly_max_tokens: Count
+    monthly_free_model_messages: Count
+    monthly_free_model_tokens: Count
+    daily_image_generation_limit: Count
+    weekly_image_generation_limit: Count
+    monthly_image_generation_limit: Count
+    is_active: bool
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3,8}$", description="ISO 4217 (IRT: toman)")]
+    is_purchasable: Annotated[bool, Field(description="Sold at /api/plans/ when also active and priced above 0")]
+
+
+AiModelCreate = _variant(AiModelFields, "AiModelCreate", "A new AI model; omitted fields take their defaults.",
+                         ("name", "model_id"))
+AiModelPatch = _variant(AiModelFields, "AiModelPatch", "The AI model fields to change; the others stay.")
+ChatbotCreate = _variant(ChatbotFields, "ChatbotCreate", "A new chatbot; omitted fields take their defaults.", ("name",))
+ChatbotPatch = _variant(ChatbotFields, "ChatbotPatch", "The chatbot fields to change; the others stay.")
+PlanCreate = _variant(PlanFields, "PlanCreate", "A new plan; omitted fields take their defaults.", ("name", "sku"))
+PlanPatch = _variant(PlanFields, "PlanPatch", "The plan fields to change; the others stay.")
 
 
 class StartSubscriptionBody(AdminBody):
     NULLABLE = frozenset({"duration_days"})  # null: the plan's own duration
     subscription_type_id: Id
-    duration_days: int | None = Field(None, ge=1, le=36_500)
+    duration_days: Days | None = None
 
 
 class StaffBody(AdminBody):

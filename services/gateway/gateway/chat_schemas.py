@@ -5,9 +5,11 @@ from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.schemas import Id
+from shared.bounds import MAX_MESSAGE_CHARS, MAX_MODEL_SLUG_CHARS, MAX_TITLE_CHARS
+from shared.text import Text
 
 
 class Strict(BaseModel):
@@ -94,51 +96,32 @@ class DisabledResult(Success):
     disabled_message_ids: list[UUID]
 
 
-def _trimmed(value: str) -> str:
-    return value.strip()
+# Text people write follows the shared rule (shared.text): trimmed, no control characters, not blank
+# once invisible characters are removed. A blank title is refused (400), not silently "New Chat".
+Title = Text(MAX_TITLE_CHARS)
+MessageText = Text(MAX_MESSAGE_CHARS)
 
 
 class CreateSessionBody(Strict):
     chatbot_id: Id
-    ai_model_id: str | None = Field(None, min_length=1, max_length=200)
-    title: str | None = Field(None, min_length=1, max_length=200)
+    ai_model_id: str | None = Field(None, min_length=1, max_length=MAX_MODEL_SLUG_CHARS)
+    title: Title | None = None
     auto_generate_title: bool = True
-
-    @field_validator("title", mode="before")
-    @classmethod
-    def strip(cls, value: object) -> object:
-        # Before the length check: a blank title is refused (400), as on update, not silently "New Chat".
-        return value.strip() if isinstance(value, str) else value
 
 
 class UpdateSessionBody(Strict):
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: Title | None = None
     auto_generate_title: bool | None = None
-    ai_model_id: str | None = Field(None, min_length=1, max_length=200)
+    ai_model_id: str | None = Field(None, min_length=1, max_length=MAX_MODEL_SLUG_CHARS)
 
 
 class SendBody(Strict):
-    message: str = Field(min_length=1, max_length=32_000)
-
-    @field_validator("message", mode="before")
-    @classmethod
-    def strip(cls, value: object) -> object:
-        return value.strip() if isinstance(value, str) else value
+    message: MessageText
 
 
 class EditBody(Strict):
-    content: str = Field(min_length=1, max_length=32_000)
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def strip(cls, value: object) -> object:
-        return value.strip() if isinstance(value, str) else value
+    content: MessageText
 
 
 class TitleBody(Strict):
-    title: str = Field(min_length=1, max_length=200)
-
-    @field_validator("title", mode="before")
-    @classmethod
-    def strip(cls, value: object) -> object:
-        return value.strip() if isinstance(value, str) else value
+    title: Title

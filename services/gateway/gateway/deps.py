@@ -6,8 +6,9 @@ methods, the X-CSRFToken header must equal the `csrftoken` cookie and the sessio
 
 import hmac
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyCookie
 from faststream.rabbit import RabbitBroker
 
@@ -17,12 +18,14 @@ from gateway.errors import CsrfFailed, NotAuthenticated, PermissionDenied
 from gateway.models import User
 from gateway.plans import PlanCache
 from gateway.runtime import Runtime
+from gateway.schemas import MAX_ID
 from gateway.session_lists import SessionLists
 from gateway.sessions import LoginSession
+from shared.errors import NotFound
 
 __all__ = [
-    "Broker", "CurrentUser", "Lists", "OptionalSession", "Plans", "RedisClient", "Rpc", "StaffUser", "check_csrf",
-    "runtime",
+    "Broker", "CurrentUser", "Lists", "MessageId", "OptionalSession", "Plans", "RedisClient", "Rpc", "SessionId",
+    "StaffUser", "check_csrf", "runtime",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -112,3 +115,32 @@ async def get_session_lists(request: Request) -> SessionLists:
 
 
 Lists = Annotated[SessionLists, Depends(get_session_lists)]
+
+
+# --- path ids of the caller's sessions and messages (api.md §3.5) ----------------------------------
+# Anything that is not a positive 32-bit integer (`0`, `-1`, `1.0`, `abc`, a huge number) names none of
+# the caller's sessions: 404 like a missing or foreign id, never a 400 that tells them apart. The
+# caller is authenticated first, so an anonymous request still gets its 401.
+_SESSION_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+async def session_id_of(
+    _: CurrentUser, session_id: Annotated[str, Path(json_schema_extra=_SESSION_ID_SCHEMA)]
+) -> int:
+    # Length first: int() of a string of thousands of digits raises (Python's conversion limit).
+    if not (len(session_id) <= 10 and session_id.isascii() and session_id.isdigit()) or not 1 <= int(session_id) <= MAX_ID:
+        raise NotFound()
+    return int(session_id)
+
+
+async def message_id_of(
+    _: CurrentUser, message_id: Annotated[str, Path(json_schema_extra={"type": "string", "format": "uuid"})]
+) -> UUID:
+    try:
+        return UUID(message_id)
+    except ValueError:
+        raise NotFound() from None
+
+
+SessionId = Annotated[int, Depends(session_id_of)]
+MessageId = Annotated[UUID, Depends(message_id_of)]

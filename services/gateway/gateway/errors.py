@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from gateway.messages import Catalogue, language_of
+from gateway.messages import Catalogue, Language, language_of
 from shared.errors import (
     AccessDenied,
     Conflict,
@@ -30,9 +30,6 @@ from shared.errors import (
 
 log = logging.getLogger(__name__)
 
-NOT_AUTHENTICATED = "Authentication credentials were not provided."
-NOT_FOUND = "Not found."
-PERMISSION_DENIED = "You do not have permission to perform this action."
 NON_FIELD = "non_field_errors"
 RETRY_AFTER_SECONDS = 5
 MAX_BODY_BYTES = 1024 * 1024
@@ -92,29 +89,45 @@ def _seconds(value: Any) -> int | None:
         return None
 
 
+# --- language --------------------------------------------------------------------------------------
+
+
+def language(request: Request) -> Language:
+    return language_of(request.headers.get("accept-language"))
+
+
+def say(request: Request, key: str, **values: object) -> str:
+    """The catalogue's text `key` in the request's language."""
+    catalogue: Catalogue = request.app.state.catalogue
+    return catalogue.text(key, language(request), **values)
+
+
+def phrase(request: Request, english: str, kind: str = "validation_error") -> str:
+    """A service's English text in the request's language."""
+    catalogue: Catalogue = request.app.state.catalogue
+    return catalogue.phrase(english, language(request), kind)
+
+
+def too_large(catalogue: Catalogue, accept_language: str | None) -> JSONResponse:
+    """413 from the middlewares, which have no Request."""
+    return validation(413, catalogue.text("body_too_large", language_of(accept_language)))
+
+
 # --- request validation ----------------------------------------------------------------------------
 
-_MESSAGES = {
-    "missing": "This field is required.",
-    "string_type": "Not a valid string.",
-    "int_type": "A valid integer is required.",
-    "int_parsing": "A valid integer is required.",
-    "bool_type": "Must be a valid boolean.",
-    "bool_parsing": "Must be a valid boolean.",
-    "uuid_parsing": "Must be a valid UUID.",
-    "uuid_type": "Must be a valid UUID.",
-    "extra_forbidden": "Unknown field.",
-}
 
-
-def _message(error: dict) -> str:
+def _ctx(error: dict) -> dict[str, object]:
     ctx = error.get("ctx") or {}
-    kind = error.get("type", "")
-    if kind == "string_too_long":
-        return f"Ensure this field has no more than {ctx.get('max_length')} characters."
-    if kind == "string_too_short":
-        return f"Ensure this field has at least {ctx.get('min_length')} characters."
-    return _MESSAGES.get(kind) or str(error.get("msg") or "Invalid value.")
+    return {k: v if isinstance(v, int | float | str) else str(v) for k, v in ctx.items()}
+
+
+def _message(error: dict, catalogue: Catalogue, lang: Language) -> str:
+    key = f"field.{error.get('type', '')}"
+    if key in catalogue.texts.get(lang, {}):
+        return catalogue.text(key, lang, **_ctx(error))
+    if lang == "en":
+        return str(error.get("msg") or "Invalid value.")  # pydantic's own English text
+    return catalogue.text("field.invalid", lang)
 
 
 def _field_name(error: dict) -> str:
@@ -124,16 +137,17 @@ def _field_name(error: dict) -> str:
     return ".".join(loc) or NON_FIELD
 
 
-def validation_fields(errors: list[dict]) -> dict[str, list[str]]:
+def validation_fields(errors: list[dict], catalogue: Catalogue | None = None, lang: Language = "en") -> dict[str, list[str]]:
+    catalogue = catalogue or Catalogue()
     fields: dict[str, list[str]] = {}
     for error in errors:
         name = _field_name(error)
         if name == NON_FIELD and error.get("type") == "missing":
-            message = "A JSON request body is required."
+            message = catalogue.text("json_body_required", lang)
         elif name == NON_FIELD and isinstance(error.get("input"), bytes | str):
-            message = "Expected a JSON object (send Content-Type: application/json)."
+            message = catalogue.text("json_object_expected", lang)
         else:
-            message = _message(error)
+            message = _message(error, catalogue, lang)
         fields.setdefault(name, []).append(message)
     return fields
 
@@ -143,9 +157,9 @@ async def on_request_validation(request: Request, exc: RequestValidationError) -
     malformed = next((e for e in errors if e.get("type") == "json_invalid"), None)
     if malformed is not None:
         reason = (malformed.get("ctx") or {}).get("error", "cannot be parsed")
-        return validation(400, f"Malformed JSON: {reason}.")
-    fields = validation_fields(errors)
-    name, messages = next(iter(fields.items()), (NON_FIELD, ["Invalid input."]))
+        return validation(400, say(request, "malformed_json", reason=reason))
+    fields = validation_fields(errors, request.app.state.catalogue, language(request))
+    name, messages = next(iter(fields.items()), (NON_FIELD, [say(request, "invalid_input")]))
     return validation(400, messages[0] if name == NON_FIELD else f"{name}: {messages[0]}", fields)
 
 
@@ -157,21 +171,22 @@ async def on_http_exception(request: Request, exc: HTTPException) -> JSONRespons
     headers = dict(exc.headers or {})
     custom = exc.detail if isinstance(exc.detail, str) and exc.detail != _phrase(status) else None
     if status == 400:
-        return validation(400, custom or "Bad request.")
+        return validation(400, phrase(request, custom) if custom else say(request, "bad_request"))
     if status == 413:
-        return validation(413, "The request body is larger than 1 MiB.")
+        return validation(413, say(request, "body_too_large"))
     if status == 401:
-        return detail(401, NOT_AUTHENTICATED, {"WWW-Authenticate": 'Session realm="api"', **headers})
+        return detail(401, say(request, "not_authenticated"), {"WWW-Authenticate": 'Session realm="api"', **headers})
     if status == 403:
-        return detail(403, custom or PERMISSION_DENIED, headers)
+        return detail(403, phrase(request, custom, "permission_denied") if custom else say(request, "permission_denied"),
+                      headers)
     if status == 404:
-        return detail(404, custom or NOT_FOUND, headers)
+        return detail(404, phrase(request, custom, "not_found") if custom else say(request, "not_found"), headers)
     if status == 405:
-        return detail(405, f'Method "{request.method}" not allowed.', headers)
+        return detail(405, say(request, "method_not_allowed", method=request.method), headers)
     if status >= 500:
         return unavailable(request.app.state.catalogue, request.headers.get("accept-language"),
                            timeout=status == 504)
-    return detail(status, custom or _phrase(status) or "Error.", headers)
+    return detail(status, phrase(request, custom, "error") if custom else say(request, "error"), headers)
 
 
 def _phrase(status: int) -> str:
@@ -184,19 +199,25 @@ def _phrase(status: int) -> str:
 # --- domain errors (raised here or carried over RPC) ---------------------------------------------
 
 
+def _localized_fields(request: Request, fields: dict[str, list[str]]) -> dict[str, list[str]]:
+    if language(request) == "en":
+        return fields
+    return {name: [phrase(request, str(m)) for m in messages] for name, messages in fields.items()}
+
+
 async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
     details = exc.details
     if isinstance(exc, NotFound):
         # The public text is fixed: a service's message may say more than a caller should learn.
-        return detail(404, details.get("detail") or NOT_FOUND)
+        public = details.get("detail")
+        return detail(404, phrase(request, public, "not_found") if public else say(request, "not_found"))
     if isinstance(exc, ValidationFailed):
-        fields = {name: [_localize(request, text) for text in texts] if isinstance(texts, list) else texts
-                  for name, texts in (details.get("fields") or {}).items()}
-        return validation(400, _localize(request, exc.message), fields)
+        return validation(400, phrase(request, exc.message), _localized_fields(request, details.get("fields") or {}))
     if isinstance(exc, AccessDenied):
-        return JSONResponse({"error": exc.message, "code": details.get("code", "access_denied")}, status_code=403)
+        return JSONResponse({"error": phrase(request, exc.message, "access_denied"),
+                             "code": details.get("code", "access_denied")}, status_code=403)
     if isinstance(exc, Conflict):
-        return JSONResponse({"error": _localize(request, exc.message), "code": details.get("code", "conflict")},
+        return JSONResponse({"error": phrase(request, exc.message, "conflict"), "code": details.get("code", "conflict")},
                             status_code=409)
     if isinstance(exc, LimitExceeded):
         return limit_exceeded(request, jsonable_encoder(details.get("limit") or {}))
@@ -204,13 +225,6 @@ async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc.message)
     return unavailable(request.app.state.catalogue, request.headers.get("accept-language"),
                        timeout=isinstance(exc, Timeout), retry_after=details.get("retry_after"))
-
-
-def _localize(request: Request, text: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    catalogue: Catalogue = request.app.state.catalogue
-    return catalogue.localize(text, language_of(request.headers.get("accept-language")))
 
 
 def limit_exceeded(request: Request, limit: dict[str, Any]) -> JSONResponse:
@@ -227,19 +241,19 @@ def limit_exceeded(request: Request, limit: dict[str, Any]) -> JSONResponse:
 
 
 async def on_not_authenticated(request: Request, exc: NotAuthenticated) -> JSONResponse:
-    return detail(401, NOT_AUTHENTICATED, {"WWW-Authenticate": 'Session realm="api"'})
+    return detail(401, say(request, "not_authenticated"), {"WWW-Authenticate": 'Session realm="api"'})
 
 
 async def on_authentication_failed(request: Request, exc: AuthenticationFailed) -> JSONResponse:
-    return detail(401, "Invalid phone number or password.", {"WWW-Authenticate": 'Session realm="api"'})
+    return detail(401, say(request, "authentication_failed"), {"WWW-Authenticate": 'Session realm="api"'})
 
 
 async def on_csrf_failed(request: Request, exc: CsrfFailed) -> JSONResponse:
-    return detail(403, f"CSRF Failed: {exc.reason}")
+    return detail(403, say(request, "csrf_failed", reason=phrase(request, exc.reason, "bad_request")))
 
 
 async def on_permission_denied(request: Request, exc: PermissionDenied) -> JSONResponse:
-    return detail(403, PERMISSION_DENIED)
+    return detail(403, say(request, "permission_denied"))
 
 
 def install_error_handlers(app: FastAPI) -> None:

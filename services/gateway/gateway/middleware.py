@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import MAX_BODY_BYTES, BodyTooLarge, unavailable, validation
+from gateway.errors import MAX_BODY_BYTES, BodyTooLarge, too_large, unavailable
 from shared.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,10 @@ class MetricsMiddleware:
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
+def _too_large(scope: Scope) -> Response:
+    return too_large(scope["app"].state.catalogue, Headers(scope=scope).get("accept-language"))
+
+
 class CatchAllMiddleware:
     """Whatever escapes the exception handlers is logged and answered 503 `unavailable`, never 500."""
 
@@ -100,7 +104,7 @@ class CatchAllMiddleware:
             await self.app(scope, receive, send_tracking)
         except Exception as exc:
             if isinstance(exc, BodyTooLarge) and not started:
-                await validation(413, exc.detail)(scope, receive, send)
+                await _too_large(scope)(scope, receive, send)
                 return
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
@@ -154,12 +158,12 @@ class BodyLimitMiddleware:
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await validation(413, BodyTooLarge().detail)(scope, receive, send)
+            await _too_large(scope)(scope, receive, send)
             return
         if declared is None and "transfer-encoding" in headers:
             body = await self._read_chunked(receive)
             if body is None:
-                await validation(413, BodyTooLarge().detail)(scope, receive, send)
+                await _too_large(scope)(scope, receive, send)
                 return
             receive = _replay(body, receive)
         received = 0

@@ -48,8 +48,8 @@ class UserRepository:
             raise PhoneTaken(phone_number) from exc
         return user
 
-    async def search(self, phone_fragment: str | None, offset: int, limit: int) -> tuple[int, list[User]]:
-        """Users whose phone number contains the given digits (all users without a filter)."""
+    async def search(self, phone_fragment: str | None, offset: int, limit: int | None) -> tuple[int, list[User]]:
+        """Users whose phone number contains the given digits (all users without a filter); limit None: all."""
         query = select(User)
         if phone_fragment:
             query = query.where(User.phone_number.contains(phone_fragment))

@@ -20,12 +20,15 @@ from gateway.registrations import PendingRegistration, Registrations
 from gateway.repository import PhoneTaken, UserRepository
 from gateway.sms import SmsProvider
 from gateway.throttle import LoginThrottle, SmsCaps
+from shared.bounds import MAX_USER_NAME_CHARS
 from shared.clock import Clock
 from shared.db import SessionFactory, transaction
 from shared.errors import Conflict, DomainError, Unavailable, ValidationFailed
+from shared.text import ENGLISH as TEXT_PROBLEMS
+from shared.text import text_problem
 
 log = logging.getLogger(__name__)
-NAME_MAX_LENGTH = 150
+NAME_MAX_LENGTH = MAX_USER_NAME_CHARS
 REQUIRED = "This field is required."
 # Texts of the catalogue (gateway.messages), which also has them in Persian.
 BAD_CODE = EN["code_invalid"]
@@ -327,8 +330,9 @@ def _user_from_json(raw: str) -> User:
 
 def clean_name(name: str) -> str:
     name = name.strip()
-    if not name:
-        raise ValidationFailed("This field may not be blank.", fields={"name": ["This field may not be blank."]})
+    problem = text_problem(name)  # the shared text rule: no NUL or control characters, not only invisible ones
+    if problem is not None:
+        raise ValidationFailed(TEXT_PROBLEMS[problem], fields={"name": [TEXT_PROBLEMS[problem]]})
     if len(name) > NAME_MAX_LENGTH:
         message = f"Ensure this field has no more than {NAME_MAX_LENGTH} characters."
         raise ValidationFailed(message, fields={"name": [message]})

@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from gateway.admin_schemas import PlanBody, StaffBody, StartSubscriptionBody
+from gateway import admin_schemas as a
+from gateway.admin_schemas import StaffBody, StartSubscriptionBody
 from gateway.backends import Rpc
 from gateway.deps import StaffUser, runtime
 from gateway.models import User
@@ -31,10 +32,6 @@ class AdminUser(BaseModel):
     subscription: SubscriptionOut | None
 
 
-def _fields(body: PlanBody) -> dict:
-    return body.model_dump(mode="json", exclude_unset=True)
-
-
 @router.get("/subscription-types/", response_model=list[PlanOut] | dict)
 async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
     async def fetch() -> list[dict]:
@@ -45,8 +42,8 @@ async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
 
 
 @router.post("/subscription-types/", status_code=201, response_model=PlanOut)
-async def create_plan(body: PlanBody, _: StaffUser, rpc: Rpc):
-    return await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields=_fields(body)))
+async def create_plan(body: a.PlanCreate, _: StaffUser, rpc: Rpc):
+    return await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields=body.fields()))
 
 
 @router.get("/subscription-types/{plan_id}/", response_model=PlanOut)
@@ -55,13 +52,13 @@ async def get_plan(plan_id: PathId, _: StaffUser, rpc: Rpc):
 
 
 @router.put("/subscription-types/{plan_id}/", response_model=PlanOut)
-async def replace_plan(plan_id: PathId, body: PlanBody, _: StaffUser, rpc: Rpc):
-    return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, fields=_fields(body)))
+async def replace_plan(plan_id: PathId, body: a.PlanFields, _: StaffUser, rpc: Rpc):
+    return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, fields=body.fields()))
 
 
 @router.patch("/subscription-types/{plan_id}/", response_model=PlanOut)
-async def update_plan(plan_id: PathId, body: PlanBody, _: StaffUser, rpc: Rpc):
-    return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, partial=True, fields=_fields(body)))
+async def update_plan(plan_id: PathId, body: a.PlanPatch, _: StaffUser, rpc: Rpc):
+    return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, partial=True, fields=body.fields()))
 
 
 @router.delete("/subscription-types/{plan_id}/", status_code=204, response_class=Response,
@@ -91,7 +88,8 @@ async def list_users(
     phone: Annotated[str | None, Query(max_length=32, description="Digits the phone number contains")] = None,
 ):
     digits = "".join(ch for ch in (phone or "") if ch.isdigit()) or None
-    limit = params.size if params.page else 100
+    # Without ?page, every matching user (api.md §5: a plain list is never silently cut).
+    limit = params.size if params.page else None
     async with runtime(request).auth.factory() as s:
         count, users = await UserRepository(s).search(digits, params.offset if params.page else 0, limit)
     results = [await _admin_view(rpc, user) for user in users]

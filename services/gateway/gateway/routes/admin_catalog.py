@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request, Response
 
-from gateway.admin_schemas import AiModelBody, ChatbotBody
+from gateway import admin_schemas as a
 from gateway.backends import Rpc
 from gateway.deps import Lists, StaffUser
 from gateway.pagination import Pages, paged_list
@@ -15,18 +15,14 @@ A = c.AdminQueries
 IN_USE = conflict("Chat sessions use it (`code`: in_use): set is_active to false instead")
 
 
-def _fields(body: AiModelBody | ChatbotBody) -> dict:
-    return body.model_dump(mode="json", exclude_unset=True)
-
-
 @router.get("/ai-models/", response_model=list[c.AdminAiModel] | dict)
 async def list_models(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
     return await paged_list(request, params, lambda: rpc.call(A.LIST_MODELS, c.AdminList()))
 
 
 @router.post("/ai-models/", status_code=201, response_model=c.AdminAiModel)
-async def create_model(body: AiModelBody, _: StaffUser, rpc: Rpc):
-    return await rpc.call(A.SAVE_MODEL, c.SaveAiModel(fields=_fields(body)))
+async def create_model(body: a.AiModelCreate, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.SAVE_MODEL, c.SaveAiModel(fields=body.fields()))
 
 
 @router.get("/ai-models/{item_id}/", response_model=c.AdminAiModel)
@@ -35,14 +31,14 @@ async def get_model(item_id: PathId, _: StaffUser, rpc: Rpc):
 
 
 @router.put("/ai-models/{item_id}/", response_model=c.AdminAiModel)
-async def replace_model(item_id: PathId, body: AiModelBody, _: StaffUser, rpc: Rpc, lists: Lists):
-    command = c.SaveAiModel(item_id=item_id, fields=_fields(body))
+async def replace_model(item_id: PathId, body: a.AiModelFields, _: StaffUser, rpc: Rpc, lists: Lists):
+    command = c.SaveAiModel(item_id=item_id, fields=body.fields())
     return await lists.catalog_changing(rpc.call(A.SAVE_MODEL, command))
 
 
 @router.patch("/ai-models/{item_id}/", response_model=c.AdminAiModel)
-async def update_model(item_id: PathId, body: AiModelBody, _: StaffUser, rpc: Rpc, lists: Lists):
-    command = c.SaveAiModel(item_id=item_id, partial=True, fields=_fields(body))
+async def update_model(item_id: PathId, body: a.AiModelPatch, _: StaffUser, rpc: Rpc, lists: Lists):
+    command = c.SaveAiModel(item_id=item_id, partial=True, fields=body.fields())
     return await lists.catalog_changing(rpc.call(A.SAVE_MODEL, command))
 
 
@@ -58,8 +54,8 @@ async def list_chatbots(request: Request, _: StaffUser, rpc: Rpc, params: Pages)
 
 
 @router.post("/chatbots/", status_code=201, response_model=c.AdminChatbot)
-async def create_chatbot(body: ChatbotBody, _: StaffUser, rpc: Rpc):
-    return await rpc.call(A.SAVE_CHATBOT, c.SaveChatbot(fields=_fields(body)))
+async def create_chatbot(body: a.ChatbotCreate, _: StaffUser, rpc: Rpc):
+    return await rpc.call(A.SAVE_CHATBOT, c.SaveChatbot(fields=body.fields()))
 
 
 @router.get("/chatbots/{item_id}/", response_model=c.AdminChatbot)
@@ -68,14 +64,14 @@ async def get_chatbot(item_id: PathId, _: StaffUser, rpc: Rpc):
 
 
 @router.put("/chatbots/{item_id}/", response_model=c.AdminChatbot)
-async def replace_chatbot(item_id: PathId, body: ChatbotBody, _: StaffUser, rpc: Rpc, lists: Lists):
-    command = c.SaveChatbot(item_id=item_id, fields=_fields(body))
+async def replace_chatbot(item_id: PathId, body: a.ChatbotFields, _: StaffUser, rpc: Rpc, lists: Lists):
+    command = c.SaveChatbot(item_id=item_id, fields=body.fields())
     return await lists.catalog_changing(rpc.call(A.SAVE_CHATBOT, command))
 
 
 @router.patch("/chatbots/{item_id}/", response_model=c.AdminChatbot)
-async def update_chatbot(item_id: PathId, body: ChatbotBody, _: StaffUser, rpc: Rpc, lists: Lists):
-    command = c.SaveChatbot(item_id=item_id, partial=True, fields=_fields(body))
+async def update_chatbot(item_id: PathId, body: a.ChatbotPatch, _: StaffUser, rpc: Rpc, lists: Lists):
+    command = c.SaveChatbot(item_id=item_id, partial=True, fields=body.fields())
     return await lists.catalog_changing(rpc.call(A.SAVE_CHATBOT, command))
 
 

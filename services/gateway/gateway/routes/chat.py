@@ -8,12 +8,12 @@ from fastapi.responses import JSONResponse
 
 from gateway import chat_schemas as s
 from gateway.backends import RedisClient, Rpc
-from gateway.deps import CurrentUser, Lists, Plans
+from gateway.deps import CurrentUser, Lists, MessageId, Plans, SessionId
 from gateway.exchanges import run_exchange
 from gateway.idempotency import IdempotencyKeyReused, IdempotencyStore, check_key
 from gateway.pagination import Pages, envelope
 from gateway.plans import PlanCache
-from gateway.schemas import USAGE_LIMIT_RESPONSE, ErrorBody, PathId, conflict
+from gateway.schemas import USAGE_LIMIT_RESPONSE, ErrorBody, conflict
 from gateway.session_lists import SessionLists
 from gateway.stream import end_streams
 from shared.contracts import chat as c
@@ -51,7 +51,7 @@ async def create_session(body: s.CreateSessionBody, user: CurrentUser, rpc: Rpc,
 
 
 @router.get("/{session_id}/", response_model=s.ChatSession, summary="Get one of your chat sessions")
-async def get_session(session_id: PathId, user: CurrentUser, rpc: Rpc):
+async def get_session(session_id: SessionId, user: CurrentUser, rpc: Rpc):
     return JSONResponse(await rpc.call(c.Queries.GET_SESSION, _session_query(user, session_id)))
 
 
@@ -67,19 +67,19 @@ async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: An
 
 
 @router.put("/{session_id}/", response_model=s.ChatSession, summary="Update a chat session")
-async def put_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans,
+async def put_session(session_id: SessionId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans,
                       lists: Lists):
     return await _update(session_id, body, user, rpc, plans, lists)
 
 
 @router.patch("/{session_id}/", response_model=s.ChatSession, summary="Partly update a chat session")
-async def patch_session(session_id: PathId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans,
+async def patch_session(session_id: SessionId, body: s.UpdateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans,
                         lists: Lists):
     return await _update(session_id, body, user, rpc, plans, lists)
 
 
 @router.delete("/{session_id}/", response_model=s.Success, summary="Delete a chat session")
-async def delete_session(session_id: PathId, user: CurrentUser, rpc: Rpc, lists: Lists, redis: RedisClient):
+async def delete_session(session_id: SessionId, user: CurrentUser, rpc: Rpc, lists: Lists, redis: RedisClient):
     await lists.changing(user.id, rpc.call(c.Queries.DELETE_SESSION, _session_query(user, session_id)))
     await end_streams(redis, session_id)  # its open event streams end, on every replica
     return {"success": True}
@@ -87,7 +87,7 @@ async def delete_session(session_id: PathId, user: CurrentUser, rpc: Rpc, lists:
 
 @router.get("/{session_id}/messages/", response_model=s.MessageList, summary="Messages of a session, oldest first")
 async def list_messages(
-    session_id: PathId,
+    session_id: SessionId,
     user: CurrentUser,
     rpc: Rpc,
     after: Annotated[UUID | None, Query(description="Only the messages after this message_id")] = None,
@@ -127,7 +127,7 @@ def _rate_headers(admission_rate: Any) -> dict[str, str]:
     },
 )
 async def send(
-    session_id: PathId,
+    session_id: SessionId,
     body: s.SendBody,
     user: CurrentUser,
     rpc: Rpc,
@@ -166,7 +166,7 @@ async def send(
 
 
 @router.post("/{session_id}/update-title/", response_model=s.TitleResult, summary="Rename a session")
-async def update_title(session_id: PathId, body: s.TitleBody, user: CurrentUser, rpc: Rpc, plans: Plans,
+async def update_title(session_id: SessionId, body: s.TitleBody, user: CurrentUser, rpc: Rpc, plans: Plans,
                        lists: Lists):
     plan_id = await plans.plan_id(user.id)
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, title=body.title,
@@ -182,7 +182,7 @@ async def update_title(session_id: PathId, body: s.TitleBody, user: CurrentUser,
     responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE},
 )
 async def edit_message(
-    session_id: PathId, message_id: UUID, body: s.EditBody, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists
+    session_id: SessionId, message_id: MessageId, body: s.EditBody, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists
 ):
     edit = run_exchange(rpc, plans, user.id, session_id, "edit", content=body.content, message_id=message_id)
     stored, _ = await lists.changing(user.id, edit)
@@ -192,7 +192,7 @@ async def edit_message(
 @router.post("/{session_id}/regenerate/", status_code=202, response_model=s.DisabledResult,
              summary="Replace the last reply with a new one",
              responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE})
-async def regenerate(session_id: PathId, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists):
+async def regenerate(session_id: SessionId, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists):
     stored, _ = await lists.changing(user.id, run_exchange(rpc, plans, user.id, session_id, "regenerate"))
     return JSONResponse(
         {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}, status_code=202
@@ -201,6 +201,6 @@ async def regenerate(session_id: PathId, user: CurrentUser, rpc: Rpc, plans: Pla
 
 @router.post("/{session_id}/stop/", status_code=202, response_model=s.Success, summary="Stop the reply in progress",
              responses=conflict("Nothing is in progress (`code`: no_reply_in_progress)"))
-async def stop(session_id: PathId, user: CurrentUser, rpc: Rpc) -> Response:
+async def stop(session_id: SessionId, user: CurrentUser, rpc: Rpc) -> Response:
     await rpc.call(c.Queries.STOP_REPLY, _session_query(user, session_id))
     return JSONResponse({"success": True}, status_code=202)

@@ -9,8 +9,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from gateway.backends import Rpc
 from gateway.cookies import SESSION_COOKIE
-from gateway.deps import CurrentUser, runtime
-from gateway.schemas import PathId
+from gateway.deps import CurrentUser, SessionId, runtime
 from gateway.stream import session_events
 from shared.contracts import chat as c
 from shared.errors import ValidationFailed
@@ -32,7 +31,7 @@ def _ping() -> ServerSentEvent:
                      "content": {"text/event-stream": {}}}},
 )
 async def stream(
-    session_id: PathId,
+    session_id: SessionId,
     user: CurrentUser,
     rpc: Rpc,
     request: Request,
