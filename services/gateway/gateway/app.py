@@ -39,6 +39,7 @@ from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.sms import SmsProvider, make_sms_provider
 from gateway.stream import build_stream_router
+from gateway.webapp import WebAppMiddleware
 from gateway.throttle import LoginThrottle
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
@@ -158,7 +159,9 @@ def create_app(
     app.state.catalogue = Catalogue.from_file(settings.error_messages_file)
     install_error_handlers(app)
     install_openapi(app)
-    # Added innermost first: requests pass RequestId → Metrics → CatchAll → TrailingSlash → BodyLimit.
+    # Added innermost first: requests pass RequestId → Metrics → CatchAll → TrailingSlash → BodyLimit
+    # → WebApp (GET/HEAD outside the API's paths are the browser app's pages and files).
+    app.add_middleware(WebAppMiddleware, directory=settings.webapp_dir, media_base_url=settings.media_base_url)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(CatchAllMiddleware)

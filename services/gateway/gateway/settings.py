@@ -41,6 +41,8 @@ class GatewaySettings(ServiceSettings):
     media_root: str = Field("var/media", alias="MEDIA_ROOT")
     # Served by the gateway when it is a path; a full URL means another server (a CDN) serves media.
     media_base_url: str = Field("/media/", alias="MEDIA_BASE_URL")
+    # The built web app (`npm run build` in webapp/), served at `/`; relative to the working directory.
+    webapp_dir: str = Field("webapp/dist", alias="WEBAPP_DIR")
 
     model_config = SettingsConfigDict(populate_by_name=True)  # merged with the base config
 
