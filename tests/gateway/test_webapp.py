@@ -107,6 +107,16 @@ async def test_api_paths_pass_through(dist):
     assert post_page.status_code != 200  # only GET/HEAD are the app's
 
 
+async def test_lifespan_reaches_the_app(dist):
+    started = []
+
+    async def inner(scope, receive, send):
+        started.append(scope["type"])
+
+    await WebAppMiddleware(inner, directory=dist)({"type": "lifespan"}, None, None)
+    assert started == ["lifespan"]
+
+
 async def test_not_built_says_how_to_build(tmp_path):
     async with client(tmp_path / "missing") as http:
         response = await http.get("/")

@@ -64,9 +64,10 @@ class WebAppMiddleware:
         self._gzipped: dict[tuple[Path, float], bytes] = {}
 
     def _ours(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope["method"] not in {"GET", "HEAD"}:
+            return False  # lifespan and websocket scopes, and every write, belong to the API
         path: str = scope["path"]
-        return (scope["type"] == "http" and scope["method"] in {"GET", "HEAD"}
-                and path not in API_PATHS and not path.startswith(API_PREFIXES))
+        return path not in API_PATHS and not path.startswith(API_PREFIXES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._ours(scope):
