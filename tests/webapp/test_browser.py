@@ -4,6 +4,7 @@ model output, accessibility, and screenshots of the main screens."""
 
 import re
 
+import httpx
 from playwright.sync_api import expect
 
 from tests.api.harness import FREE, PASSWORD, create_session, new_phone, new_user, send
@@ -98,7 +99,7 @@ def test_reply_streams_then_stop_regenerate_edit_copy(browsing, premium):
     expect(page.locator(DONE)).to_contain_text("Hello there")
     stored = [m for m in messages_of(premium, session_id) if m["message_type"] == "assistant"]
     assert len(stored) == 1
-    assert " ".join(page.locator(DONE).inner_text().split()) == " ".join(stored[0]["content"].split())
+    assert " ".join(page.locator(f"{DONE} .md").inner_text().split()) == " ".join(stored[0]["content"].split())
     # The session's title arrives live (session.title) and the list shows it.
     expect(page.get_by_test_id("session").first).not_to_have_text(re.compile(r"^\s*New Chat"))
 
@@ -147,7 +148,7 @@ def test_reload_mid_reply_shows_it_finish(browsing, premium):
     expect(page.locator(DONE)).to_have_count(1, timeout=60_000)
     stored = [m for m in messages_of(premium, session["id"]) if m["message_type"] == "assistant"]
     assert len(stored) == 1 and len(stored[0]["content"].split()) == 150
-    assert " ".join(page.locator(DONE).inner_text().split()) == " ".join(stored[0]["content"].split())
+    assert " ".join(page.locator(f"{DONE} .md").inner_text().split()) == " ".join(stored[0]["content"].split())
 
 
 def test_a_denied_send_names_the_limit_and_counts_down(browsing, system):
@@ -223,17 +224,36 @@ def test_model_output_cannot_run_script(browsing, premium):
     assert page.evaluate("window.__xss") is None
 
 
-def test_markdown_code_and_links_render_safely(browsing, premium):
-    """What markdown-it + DOMPurify let through, checked in the page itself."""
+def test_markdown_renders_code_and_safe_links(browsing, premium):
+    session = create_session(premium)
     page = browsing.page(premium)
-    page.goto("/usage")
-    page.wait_for_selector(".meters")
-    # Rendered by the app's own module, loaded as the page loaded it.
-    html = page.evaluate("""async () => {
-        const src = [...document.scripts].map(s => s.src).find(s => s.includes('/assets/'));
-        return src;
-    }""")
-    assert html and "/assets/" in html
+    response = page.goto(f"/chat/{session['id']}")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    say(page, "Use `print(1)` and read [the docs](https://example.com/docs) [[reply:words=20]]")
+    reply = page.locator(DONE)
+    expect(reply.locator("code")).to_have_text("print(1)")
+    link = reply.locator('a[href="https://example.com/docs"]')
+    expect(link).to_have_text("the docs")
+    assert "noopener" in link.get_attribute("rel") and link.get_attribute("target") == "_blank"
+
+
+def test_first_load_of_the_chat_page_is_under_200_kb_compressed(system):
+    """index.html, its script and style sheet, and the Persian typeface, as a browser fetches them."""
+    http = httpx.Client(base_url=system.gateway_url, headers={"Accept-Encoding": "gzip"}, timeout=30)
+    index = http.get("/chat/1")
+    assert index.headers["cache-control"] == "no-cache"
+    assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', index.text)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    total = int(index.headers["content-length"])
+    for path in assets:
+        response = http.get(path)
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        total += int(response.headers["content-length"])
+        if path.endswith(".css"):  # the fonts the style sheet names (only the Persian pages load them)
+            for font in re.findall(r"url\((/assets/[^)]+\.woff2)\)", response.text):
+                total += int(http.get(font).headers["content-length"])
+    assert total < 200 * 1024, total
 
 
 def test_usage_page_shows_every_limit_as_a_meter(browsing, premium):

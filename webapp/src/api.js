@@ -25,7 +25,7 @@ let csrfReady = null;
 
 async function ensureCsrf() {
   if (cookie("csrftoken")) return;
-  csrfReady ??= fetch("/api/auth/csrf/", { credentials: "same-origin" }).finally(() => { csrfReady = null; });
+  csrfReady ??= fetch("/api/auth/csrf/", { credentials: "same-origin", headers: { "Accept-Language": language } }).finally(() => { csrfReady = null; });
   await csrfReady;
 }
 

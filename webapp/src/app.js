@@ -134,7 +134,7 @@ export function App() {
         <span class="spacer"></span>
         <${Toolbar} />
       </header>
-      <main id="main" tabindex="-1"><${Main} path=${path} /></main>
+      <main id="main" tabindex="0" aria-label=${t("appName")}><${Main} path=${path} /></main>
     </div>
   </div>`;
 }
