@@ -138,6 +138,21 @@ def test_reply_streams_then_stop_regenerate_edit_copy(browsing, premium):
     assert "Edited question" in page.evaluate("navigator.clipboard.readText()")
 
 
+def test_a_failed_reply_can_be_retried(browsing, premium, system):
+    session = create_session(premium, auto_generate_title=False)  # no title request takes the fault
+    queued = httpx.post(f"{system.emulator_url}/_emulator/faults", json={"faults": ["http_400"]}, timeout=10)
+    assert queued.status_code < 300, queued.text
+    page = browsing.page(premium)
+    page.goto(f"/chat/{session['id']}")
+    say(page, "Please answer [[reply:words=12]]")
+    expect(page.locator(".reply-failed")).to_be_visible()
+    expect(page.locator(ASSISTANT)).to_have_count(0)
+    page.get_by_test_id("retry").click()
+    expect(page.locator(DONE)).to_contain_text("Please answer")
+    expect(page.locator(".reply-failed")).to_have_count(0)
+    assert [m["message_type"] for m in messages_of(premium, session["id"])] == ["user", "assistant"]
+
+
 def test_reload_mid_reply_shows_it_finish(browsing, premium):
     session = create_session(premium)
     page = browsing.page(premium)

@@ -40,7 +40,7 @@ function CopyButton({ text }) {
 }
 
 function Markdown({ text }) {
-  return html`<div class="md" dangerouslySetInnerHTML=${{ __html: renderMarkdown(text) }}></div>`;
+  return html`<div class="md" dir="auto" dangerouslySetInnerHTML=${{ __html: renderMarkdown(text) }}></div>`;
 }
 
 function UserMessage({ message, canEdit, onEdit, onRetry }) {
@@ -58,7 +58,7 @@ function UserMessage({ message, canEdit, onEdit, onRetry }) {
           <button type="button" class="ghost" onClick=${() => setEditing(false)}>${t("cancel")}</button>
           <button type="submit" class="primary" data-testid="save-edit">${t("save")}</button>
         </div></form>`
-      : html`<div class="bubble"><p class="plain">${message.content}</p></div>`}
+      : html`<div class="bubble"><p class="plain" dir="auto">${message.content}</p></div>`}
     ${!editing ? html`<div class="msg-actions">
       <${CopyButton} text=${message.content} />
       ${canEdit ? html`<button type="button" class="icon-btn" aria-label=${t("edit")} title=${t("edit")} data-testid="edit"
@@ -234,7 +234,7 @@ export function ChatView({ sessionId }) {
   return html`<section class="chat" aria-label=${session?.title || t("untitled")}>
     <header class="chat-head">
       <div class="chat-title">
-        <h1>${session?.title || t("untitled")}</h1>
+        <h1 dir="auto">${session?.title || t("untitled")}</h1>
         ${session ? html`<p class="sub">${session.chatbot.name} · ${session.ai_model.name}${session.ai_model.is_free ? ` · ${t("free")}` : ""}</p>` : null}
       </div>
     </header>

@@ -45,14 +45,14 @@ export function NewChat() {
   if (!data) return html`<div class="page"><p class="muted">${t("loading")}</p></div>`;
   return html`<div class="page narrow">
     <h1>${t("newChat")}</h1>
-    <form onSubmit=${start} class="new-chat">
+    <form onSubmit=${start} class="new-chat-form">
       <fieldset>
         <legend>${t("chatbot")}</legend>
         <div class="bot-grid">
           ${bots.map((b) => html`<label class=${`bot-card ${bot?.id === b.id ? "on" : ""}`}>
             <input type="radio" name="chatbot" value=${b.id} checked=${bot?.id === b.id} onChange=${() => setBotId(b.id)} />
             ${b.image ? html`<img src=${b.image} alt="" />` : html`<span class="bot-avatar" aria-hidden="true">${b.name.slice(0, 1)}</span>`}
-            <span class="bot-text"><strong>${b.name}</strong><small>${b.description}</small></span>
+            <span class="bot-text"><strong>${b.name}</strong><small dir="auto">${b.description}</small></span>
           </label>`)}
         </div>
       </fieldset>
@@ -126,7 +126,7 @@ export function PlanPage() {
     ${current ? html`<section class="card plan-current" aria-labelledby="current-plan">
         <p class="eyebrow" id="current-plan">${t("currentPlan")}</p>
         <h2 data-testid="current-plan">${current.subscription_type.name}</h2>
-        <p class="muted">${current.subscription_type.description}</p>
+        <p class="muted" dir="auto">${current.subscription_type.description}</p>
         <p>${t("period")}: ${date(current.start_date)} – ${current.end_date ? date(current.end_date) : t("noEnd")}</p>
       </section>` : html`<p class="card">${t("noPlan")}</p>`}
     <h2 class="section-title">${t("comparePlans")}</h2>
