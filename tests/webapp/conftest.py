@@ -137,5 +137,5 @@ def wait_for_new_code(system: System, phone: str, seen: int, timeout: float = 15
 def shot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), animations="disabled")
     return path

@@ -318,10 +318,15 @@ def test_accessibility_has_no_serious_violations(browsing, premium):
 
 
 def test_screenshots_of_the_main_screens(browsing, premium):
-    session = create_session(premium)
-    text = "Write a Python hello world and explain it [[reply:words=40]]"
-    response = send(premium, session["id"], text)
-    premium.wait_for_reply(session["id"], response.json()["user_message"]["message_id"])
+    conversations = {
+        "en": "Explain `async` in Python in two sentences, please [[reply:words=45]]",
+        "fa": "لطفاً در دو جمله توضیح بده هوش مصنوعی چیست [[reply:words=45]]",
+    }
+    sessions = {}
+    for lang, text in conversations.items():
+        sessions[lang] = create_session(premium)
+        response = send(premium, sessions[lang]["id"], text)
+        premium.wait_for_reply(sessions[lang]["id"], response.json()["user_message"]["message_id"])
     for lang, locale in (("en", "en-US"), ("fa", "fa-IR")):
         for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
             anon = browsing.page(locale=locale, viewport=viewport)
@@ -329,8 +334,9 @@ def test_screenshots_of_the_main_screens(browsing, premium):
             anon.get_by_test_id("submit").wait_for()
             shot(anon, f"login-{lang}-{size}")
             page = browsing.page(premium, locale=locale, viewport=viewport, scheme="dark" if size == "phone" else "light")
-            page.goto(f"/chat/{session['id']}")
+            page.goto(f"/chat/{sessions[lang]['id']}")
             page.locator(DONE).first.wait_for()
+            expect(page.get_by_test_id("session").first).not_to_have_text(re.compile(r"^\s*New Chat"))
             shot(page, f"chat-{lang}-{size}")
             page.goto("/usage")
             page.locator(".meters").wait_for()
@@ -338,4 +344,11 @@ def test_screenshots_of_the_main_screens(browsing, premium):
             page.goto("/plan")
             page.locator("table.plans").wait_for()
             shot(page, f"plan-{lang}-{size}")
-    assert sms_codes is not None
+            page.goto("/new")
+            page.locator(".bot-grid").wait_for()
+            shot(page, f"new-chat-{lang}-{size}")
+            if size == "phone":
+                page.goto(f"/chat/{sessions[lang]['id']}")
+                page.get_by_test_id("menu").click()
+                expect(page.locator(".sidebar.open")).to_be_visible()
+                shot(page, f"menu-{lang}-{size}")

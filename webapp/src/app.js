@@ -68,7 +68,7 @@ function Sidebar({ path, open, onClose }) {
       ${list && !list.length ? html`<li class="muted small">${t("noChats")}</li>` : null}
       ${(list || []).map((s) => html`<li key=${s.id}><a href=${`/chat/${s.id}`} data-nav data-testid="session"
         class=${`session ${String(s.id) === current ? "on" : ""}`} aria-current=${String(s.id) === current ? "page" : undefined}>
-        <span class="session-title" dir="auto">${s.title}</span><small>${s.chatbot.name}</small></a></li>`)}
+        <span class="session-title"><bdi>${s.title}</bdi></span><small>${s.chatbot.name}</small></a></li>`)}
     </ul>
     <div class="side-bottom">
       ${nav("/usage", ICONS.gauge, t("usage"), "nav-usage")}

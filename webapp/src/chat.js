@@ -234,7 +234,7 @@ export function ChatView({ sessionId }) {
   return html`<section class="chat" aria-label=${session?.title || t("untitled")}>
     <header class="chat-head">
       <div class="chat-title">
-        <h1 dir="auto">${session?.title || t("untitled")}</h1>
+        <h1><bdi>${session?.title || t("untitled")}</bdi></h1>
         ${session ? html`<p class="sub">${session.chatbot.name} · ${session.ai_model.name}${session.ai_model.is_free ? ` · ${t("free")}` : ""}</p>` : null}
       </div>
     </header>
