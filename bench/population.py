@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE
+from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, read_code, sms_url_for
 
 from bench.client import Client
 
@@ -62,8 +62,13 @@ async def create_plan(admin: Client, name: str, sku: str, **limits: int) -> int:
 async def register(base_url: str, admin: Client, plan_id: int) -> BenchUser:
     client = Client(base_url)
     phone = f"+98912{next(_phones):07d}"
-    user = await client.expect("POST", "/api/auth/register/", 201,
-                               json={"phone_number": phone, "name": "Bench User", "password": "bench password 1"})
+    pending = await client.expect("POST", "/api/auth/register/", 202,
+                                  json={"phone_number": phone, "name": "Bench User", "password": "bench password 1"})
+    # The phone is proved with the code the system's SMS emulator received.
+    code = await asyncio.to_thread(read_code, sms_url_for(base_url), phone)
+    user = await client.expect("POST", "/api/auth/otp/verify/", 200, json={
+        "phone_number": phone, "code": code, "registration_id": pending["registration_id"],
+    })
     await admin.expect("POST", f"/api/admin/users/{user['id']}/subscription/", 200,
                        json={"subscription_type_id": plan_id})
     return BenchUser(client, user["id"])

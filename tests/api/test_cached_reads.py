@@ -4,8 +4,7 @@ reads again at once: the copy must never show what was there before."""
 
 from datetime import datetime
 
-from tests.api.harness import bare, create_session, new_user, send
-from tests.security.world import code_from_log
+from tests.api.harness import PASSWORD, bare, create_session, new_user, send
 from tests.support.sse import EventCollector
 
 
@@ -51,13 +50,14 @@ def test_a_catalog_edit_reaches_every_cached_list(user, admin):
         admin.patch(f"/api/admin/chatbots/{bot['id']}/", json={"description": bot["description"]})
 
 
-def test_verifying_the_phone_shows_in_the_user_at_once(user, system):
-    assert user.get("/api/users/").json()["is_verified"] is False
-    bare(system).post("/api/auth/otp/request/", json={"phone_number": user.phone})
-    verified = bare(system).post("/api/auth/otp/verify/", json={"phone_number": user.phone,
-                                                                 "code": code_from_log(system, user.phone)})
-    assert verified.status_code == 200, verified.text
-    assert user.get("/api/users/").json()["is_verified"] is True
+def test_a_password_change_applies_to_the_cached_user_at_once(user, system):
+    assert user.get("/api/users/").json()["is_verified"] is True  # registering proved the phone
+    changed = user.post("/api/auth/password/", json={"current_password": PASSWORD, "new_password": "fresh passphrase 2"})
+    assert changed.status_code == 200, changed.text
+    assert user.get("/api/users/").json()["id"] == user.user_id  # the caller's login goes on
+    old = bare(system).post("/api/auth/login/", json={"phone_number": user.phone, "password": PASSWORD})
+    new = bare(system).post("/api/auth/login/", json={"phone_number": user.phone, "password": "fresh passphrase 2"})
+    assert (old.status_code, new.status_code) == (401, 200)
 
 
 def test_staff_rights_granted_and_withdrawn_apply_to_the_next_request(user, admin):

@@ -34,7 +34,7 @@ def test_the_user_object(user):
     me = response.json()
     assert set(me) == {"id", "phone_number", "name", "is_verified", "date_joined"}
     assert me["id"] == user.user_id and me["phone_number"] == user.phone
-    assert me["is_verified"] is False and me["date_joined"].endswith("Z")
+    assert me["is_verified"] is True and me["date_joined"].endswith("Z")  # registering proves the phone
     assert user.get("/api/users").json() == me  # no trailing slash
 
 

@@ -5,6 +5,7 @@ import random
 import httpx
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from gateway.phones import normalize_phone
 
 PASSWORD = "correct horse battery"
 # Argon2 at its cheapest: the tests exercise the flow, not the hash's cost.
@@ -40,7 +41,35 @@ def csrf(http: httpx.AsyncClient) -> dict[str, str]:
     return {"X-CSRFToken": http.cookies["csrftoken"]}
 
 
-async def register(http: httpx.AsyncClient, phone: str, name: str = "Sara", password: str = PASSWORD) -> dict:
+def sms_of(http: httpx.AsyncClient) -> MemorySms:
+    """The in-process SMS provider of the app `http` talks to (a client made by `client_for`)."""
+    app = http._transport.app  # type: ignore[attr-defined]  # httpx.ASGITransport
+    return app.state.runtime.auth.sms
+
+
+async def start_registration(http: httpx.AsyncClient, phone: str, name: str = "Sara",
+                             password: str = PASSWORD) -> str:
+    """`POST /api/auth/register/` (202); returns the registration id."""
     response = await http.post("/api/auth/register/", json={"phone_number": phone, "name": name, "password": password})
-    assert response.status_code == 201, response.text
-    return response.json()
+    assert response.status_code == 202, response.text
+    return response.json()["registration_id"]
+
+
+async def complete_registration(http: httpx.AsyncClient, phone: str, name: str = "Sara",
+                                password: str = PASSWORD, slash: str = "/") -> httpx.Response:
+    """Register, then verify the code the in-process SMS provider received, with the registration id;
+    the verify's answer (200, login cookies)."""
+    response = await http.post(f"/api/auth/register{slash}",
+                               json={"phone_number": phone, "name": name, "password": password})
+    assert response.status_code == 202, response.text
+    code = sms_of(http).last_code(normalize_phone(phone, "IR"))
+    response = await http.post(f"/api/auth/otp/verify{slash}", json={
+        "phone_number": phone, "code": code, "registration_id": response.json()["registration_id"],
+    })
+    assert response.status_code == 200, response.text
+    return response
+
+
+async def register(http: httpx.AsyncClient, phone: str, name: str = "Sara", password: str = PASSWORD) -> dict:
+    """A verified account with this password, logged in (the user object)."""
+    return (await complete_registration(http, phone, name, password)).json()

@@ -6,21 +6,36 @@ from gateway.throttle import ACCOUNT_LIMIT, IP_LIMIT, WINDOW_SECONDS
 from tests.gateway.support import PASSWORD, client_for, register
 
 
-async def test_register_answers_the_user_object_and_logs_in(client, phones):
+async def test_register_sends_a_code_and_creates_nothing_until_it_comes_back(client, phones, sms, redis):
     phone = phones()
     response = await client.post(
         "/api/auth/register/", json={"phone_number": phone, "name": "سارا", "password": PASSWORD}
     )
-    assert response.status_code == 201
-    user = response.json()
+    assert response.status_code == 202
+    body = response.json()
+    assert set(body) == {"detail", "retry_after", "registration_id"} and body["retry_after"] == 60
+    assert "sessionid" not in response.cookies
+    code = sms.last_code(phone)
+    # Nothing exists yet: the password does not log in, and the stored registration has no clear password.
+    early = await client.post("/api/auth/login/", json={"phone_number": phone, "password": PASSWORD})
+    assert early.status_code == 401
+    stored = [await redis.get(k) async for k in redis.scan_iter(match="mobix:gw:registration:id:*")]
+    assert stored and not any(PASSWORD in (value or "") for value in stored)
+    verified = await client.post("/api/auth/otp/verify/", json={
+        "phone_number": phone, "code": code, "registration_id": body["registration_id"],
+    })
+    assert verified.status_code == 200
+    user = verified.json()
     assert set(user) == {"id", "phone_number", "name", "is_verified", "date_joined"}
     assert user["phone_number"] == phone
     assert user["name"] == "سارا"  # Persian round-trips unchanged
-    assert user["is_verified"] is False
+    assert user["is_verified"] is True
     assert user["date_joined"].endswith("Z")
     me = await client.get("/api/users/")
     assert me.status_code == 200
     assert me.json() == user
+    async with client_for(client._transport.app) as other:  # the registration's password now logs in
+        assert (await other.post("/api/auth/login/", json={"phone_number": phone, "password": PASSWORD})).json() == user
 
 
 async def test_national_number_is_stored_in_e164(client, phones):

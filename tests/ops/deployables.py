@@ -61,7 +61,9 @@ SERVICES = (
 )
 EMULATOR = Deployable("emulator", "openrouter_emulator", "tools/openrouter_emulator/Dockerfile", 8090,
                       "EMULATOR_PORT", "EMULATOR_HOST", probe="/api/v1/models")
-ALL = (*SERVICES, EMULATOR)
+SMS_EMULATOR = Deployable("sms-emulator", "sms_emulator", "tools/sms_emulator/Dockerfile", 8091,
+                          "SMS_EMULATOR_PORT", "SMS_EMULATOR_HOST", probe="/messages")
+ALL = (*SERVICES, EMULATOR, SMS_EMULATOR)
 BY_NAME = {d.name: d for d in ALL}
 
 

@@ -193,10 +193,10 @@ def test_each_service_gets_its_connections_and_port(base, deployable):
 def test_secrets_hold_the_secret_settings(base):
     for deployment in (d for k, d in base.items() if k[0] == "Deployment"):
         for item in container(deployment).get("env", []):
-            if item["name"] in {"SECRET_KEY", "OPENROUTER_API_KEY", "MOBIX_ADMIN_PASSWORD"} or \
+            if item["name"] in {"SECRET_KEY", "OPENROUTER_API_KEY", "SMS_API_KEY", "MOBIX_ADMIN_PASSWORD"} or \
                     item["name"].endswith("_DATABASE_URL") or item["name"] in {"RABBIT_URL", "REDIS_URL"}:
                 assert "secretKeyRef" in item.get("valueFrom", {}), f"{item['name']} must come from a Secret"
-    assert not {"SECRET_KEY", "OPENROUTER_API_KEY"} & set(config_data(list(base.values())))
+    assert not {"SECRET_KEY", "OPENROUTER_API_KEY", "SMS_API_KEY"} & set(config_data(list(base.values())))
 
 
 def test_config_map_sets_only_known_settings(rendered):

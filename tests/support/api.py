@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 import httpx
+from devinfra.system import read_code, sms_url_for
 
 _phones = itertools.count(1_000_000)
 
@@ -46,8 +47,17 @@ class Api:
         return self.request("DELETE", url, **kw)
 
     def register(self, phone: str | None = None, password: str = "correct horse battery", name: str = "Test User") -> dict:
-        response = self.post("/api/auth/register/", json={"phone_number": phone or new_phone(), "name": name, "password": password})
-        assert response.status_code == 201, response.text
+        """A verified account, logged in: register (202), read the code from the system's SMS emulator,
+        verify it with the registration id."""
+        phone = phone or new_phone()
+        response = self.post("/api/auth/register/", json={"phone_number": phone, "name": name, "password": password})
+        assert response.status_code == 202, response.text
+        registration_id = response.json()["registration_id"]
+        code = read_code(sms_url_for(str(self.http.base_url)), phone)
+        response = self.post("/api/auth/otp/verify/", json={
+            "phone_number": phone, "code": code, "registration_id": registration_id,
+        })
+        assert response.status_code == 200, response.text
         return response.json()
 
     def wait_for_reply(self, session_id: int, user_message_id: str, timeout: float = 30) -> dict:

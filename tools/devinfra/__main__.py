@@ -37,6 +37,12 @@ def run(selected: list[str]) -> int:
     if not selected and not env.get("OPENROUTER_API_KEY"):
         say("no OPENROUTER_API_KEY: replies come from the bundled OpenRouter emulator")
         processes.append("emulator")
+    if not selected and not env.get("SMS_API_KEY"):
+        # The gateway talks to the emulator through the same Kavenegar provider as in production.
+        sms_url = f"http://127.0.0.1:{env.setdefault('SMS_EMULATOR_PORT', '8091')}"
+        env.update(SMS_PROVIDER="kavenegar", SMS_BASE_URL=sms_url, SMS_API_KEY="emulator")
+        say(f"no SMS_API_KEY: login codes go to the bundled SMS emulator; read them at {sms_url}/messages?phone=")
+        processes.append("sms-emulator")
     (ROOT / "var").mkdir(exist_ok=True)
     say(f"starting {', '.join(processes)}; gateway on http://127.0.0.1:{env.get('GATEWAY_PORT', '8000')}; Ctrl-C stops all")
     honcho = Path(sys.executable).with_name("honcho")

@@ -1,5 +1,5 @@
 """Runs the whole system as real processes (end-to-end tests, benchmarks), like `make run` does:
-emulator, chat, billing, llm-worker and gateway, each on a free port, in their own RabbitMQ
+emulator, SMS emulator, chat, billing, llm-worker and gateway, each on a free port, in their own RabbitMQ
 virtual host, Redis database and SQLite folder. Processes can be killed and restarted."""
 
 import os
@@ -17,14 +17,40 @@ import httpx
 
 MODULES = {
     "emulator": "openrouter_emulator",
+    "sms": "sms_emulator",
     "chat": "chat",
     "billing": "billing",
     "llm-worker": "llm_worker",
     "gateway": "gateway",
 }
-START_ORDER = ("emulator", "chat", "billing", "llm-worker", "gateway")
+START_ORDER = ("emulator", "sms", "chat", "billing", "llm-worker", "gateway")
 ADMIN_PHONE = "+989100000001"
 ADMIN_PASSWORD = "admin password for tests"
+# Tests register many users from 127.0.0.1 within the hour: the SMS caps are raised unless a test
+# sets them through `extra_env`.
+TEST_SMS_CAP = "1000000"
+# Which SMS emulator serves each running system's gateway, for test helpers that read login codes.
+_SMS_OF_GATEWAY: dict[str, str] = {}
+
+
+def sms_url_for(gateway_url: str) -> str:
+    """The SMS emulator of the `System` whose gateway is at `gateway_url`."""
+    try:
+        return _SMS_OF_GATEWAY[gateway_url.rstrip("/")]
+    except KeyError:
+        raise LookupError(f"no System with a gateway at {gateway_url} was started in this process") from None
+
+
+def read_code(sms_url: str, phone: str, timeout: float = 10) -> str:
+    """The newest login code the SMS emulator delivered to `phone` (E.164)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = httpx.get(f"{sms_url}/messages", params={"phone": phone}, timeout=10).json()
+        if messages:
+            return messages[-1]["code"]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the SMS emulator has no message for {phone}")
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -62,6 +88,7 @@ class System:
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ports = {name: free_port() for name in MODULES}
+        _SMS_OF_GATEWAY[self.gateway_url] = self.sms_url
 
     @property
     def gateway_url(self) -> str:
@@ -70,6 +97,10 @@ class System:
     @property
     def emulator_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['emulator']}"
+
+    @property
+    def sms_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['sms']}"
 
     def env(self) -> dict[str, str]:
         var = self.workdir
@@ -91,13 +122,20 @@ class System:
             "EMULATOR_PORT": str(self.ports["emulator"]),
             "OPENROUTER_BASE_URL": f"{self.emulator_url}/api/v1",
             "EMULATOR_CHUNK_DELAY_SECONDS": "0.005",
+            "SMS_EMULATOR_PORT": str(self.ports["sms"]),
+            "SMS_PROVIDER": "kavenegar",
+            "SMS_BASE_URL": self.sms_url,
+            "SMS_API_KEY": "emulator",
+            "SMS_PER_IP_HOURLY": TEST_SMS_CAP,
+            "SMS_GLOBAL_HOURLY": TEST_SMS_CAP,
             "MOBIX_ADMIN_PHONE": ADMIN_PHONE,
             "MOBIX_ADMIN_PASSWORD": ADMIN_PASSWORD,
             **self.extra_env,
         }
 
     def health_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}/" + ("api/v1/models" if name == "emulator" else "readyz")
+        paths = {"emulator": "api/v1/models", "sms": "messages"}
+        return f"http://127.0.0.1:{self.ports[name]}/" + paths.get(name, "readyz")
 
     def start(self, name: str, wait: bool = True) -> None:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process

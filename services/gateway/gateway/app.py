@@ -29,6 +29,7 @@ from gateway.otp import OtpStore
 from gateway.passwords import Passwords
 from gateway.plans import PlanCache
 from gateway.read_cache import VersionedCache
+from gateway.registrations import Registrations
 from gateway.routes import admin_billing, admin_catalog, auth, catalog, chat, stream, usage, users
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
@@ -39,8 +40,8 @@ from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.sms import SmsProvider, make_sms_provider
 from gateway.stream import build_stream_router
+from gateway.throttle import LoginThrottle, SmsCaps
 from gateway.webapp import WebAppMiddleware
-from gateway.throttle import LoginThrottle
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
@@ -62,6 +63,7 @@ USER_CACHE_PREFIX = "mobix:gw:user:"
 # Public routes (no login) and routes behind a login; extend these lists to add resources.
 PUBLIC_ROUTERS: list[APIRouter] = [auth.router]
 LOGGED_IN_ROUTERS: list[APIRouter] = [
+    auth.account_router,
     users.router,
     usage.router,
     catalog.router,
@@ -96,7 +98,12 @@ def create_app(
 ) -> FastAPI:
     settings.check_production_safety()
     clock = clock or SystemClock()
-    sms = sms or make_sms_provider(settings.sms_provider)
+    sms = sms or make_sms_provider(
+        settings.sms_provider, base_url=settings.sms_base_url,
+        api_key=settings.sms_api_key.get_secret_value() if settings.sms_api_key else None,
+        template=settings.sms_template, production=settings.environment == "production",
+        timeout_seconds=settings.sms_timeout_seconds,
+    )
     passwords = Passwords(password_hasher)
 
     @asynccontextmanager
@@ -131,6 +138,8 @@ def create_app(
                 otp=OtpStore(redis, clock, settings.secret_key), sms=sms, throttle=LoginThrottle(redis, clock),
                 events=events, clock=clock, phone_region=settings.default_phone_region,
                 users=VersionedCache(redis, USER_CACHE_PREFIX, ttl_seconds=settings.user_cache_seconds),
+                registrations=Registrations(redis), sms_regions=settings.sms_regions,
+                sms_caps=SmsCaps(redis, clock, per_ip=settings.sms_per_ip_hourly, total=settings.sms_global_hourly),
             )
             await _drop_old_copies(service.users, session_lists.cache)
             sessions = SessionStore(redis, clock, absolute_seconds=settings.session_absolute_lifetime_seconds,

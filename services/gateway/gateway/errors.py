@@ -190,17 +190,27 @@ async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
         # The public text is fixed: a service's message may say more than a caller should learn.
         return detail(404, details.get("detail") or NOT_FOUND)
     if isinstance(exc, ValidationFailed):
-        return validation(400, exc.message, details.get("fields") or {})
+        fields = {name: [_localize(request, text) for text in texts] if isinstance(texts, list) else texts
+                  for name, texts in (details.get("fields") or {}).items()}
+        return validation(400, _localize(request, exc.message), fields)
     if isinstance(exc, AccessDenied):
         return JSONResponse({"error": exc.message, "code": details.get("code", "access_denied")}, status_code=403)
     if isinstance(exc, Conflict):
-        return JSONResponse({"error": exc.message, "code": details.get("code", "conflict")}, status_code=409)
+        return JSONResponse({"error": _localize(request, exc.message), "code": details.get("code", "conflict")},
+                            status_code=409)
     if isinstance(exc, LimitExceeded):
         return limit_exceeded(request, jsonable_encoder(details.get("limit") or {}))
     if not isinstance(exc, Timeout):
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc.message)
     return unavailable(request.app.state.catalogue, request.headers.get("accept-language"),
                        timeout=isinstance(exc, Timeout), retry_after=details.get("retry_after"))
+
+
+def _localize(request: Request, text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    catalogue: Catalogue = request.app.state.catalogue
+    return catalogue.localize(text, language_of(request.headers.get("accept-language")))
 
 
 def limit_exceeded(request: Request, limit: dict[str, Any]) -> JSONResponse:

@@ -39,6 +39,19 @@ EN: dict[str, str] = {
     "login_failures_ip": "Too many failed login attempts from your network. Try again later.",
     "otp_cooldown": "Please wait a minute before requesting another code.",
     "otp_hourly_codes": "Too many codes were requested for this phone number. Try again later.",
+    "field_required": "This field is required.",
+    "sms_ip_hourly": "Too many codes were requested from your network. Try again later.",
+    "sms_global_hourly": "Too many codes are being requested right now. Try again later.",
+    "password_too_short": "This password is too short. It must contain at least 8 characters.",
+    "password_all_spaces": "This password cannot be only spaces.",
+    "password_too_common": "This password is too common.",
+    "password_is_phone": "This password is your phone number.",
+    "password_current_wrong": "Your current password was entered incorrectly.",
+    "phone_cannot_receive_sms": "Codes can only be sent to mobile numbers of the supported countries.",
+    "registration_unknown": "This registration has expired or is unknown; register again.",
+    "code_invalid": "The code is invalid or has expired.",
+    "phone_number_taken": "A user with this phone number already exists.",
+    "last_staff_user": "The last staff user cannot give up the staff flag.",
     "limit_exceeded": "You have reached a usage limit of your plan.",
     "unavailable": "The service is temporarily unavailable. Please try again shortly.",
     "timeout": "The service took too long to answer. Please try again shortly.",
@@ -69,12 +82,27 @@ FA: dict[str, str] = {
     "login_failures_ip": "تلاش‌های ناموفق ورود از شبکه شما بیش از حد مجاز است. بعداً دوباره تلاش کنید.",
     "otp_cooldown": "لطفاً یک دقیقه صبر کنید و سپس کد جدید درخواست کنید.",
     "otp_hourly_codes": "برای این شماره بیش از حد مجاز کد درخواست شده است. بعداً دوباره تلاش کنید.",
+    "field_required": "این فیلد الزامی است.",
+    "sms_ip_hourly": "از شبکه شما بیش از حد مجاز کد درخواست شده است. بعداً دوباره تلاش کنید.",
+    "sms_global_hourly": "در حال حاضر درخواست کد بیش از حد زیاد است. بعداً دوباره تلاش کنید.",
+    "password_too_short": "این رمز عبور کوتاه است. باید دست‌کم ۸ نویسه داشته باشد.",
+    "password_all_spaces": "رمز عبور نمی‌تواند فقط از فاصله تشکیل شده باشد.",
+    "password_too_common": "این رمز عبور بیش از حد رایج است.",
+    "password_is_phone": "این رمز عبور همان شماره تلفن شماست.",
+    "password_current_wrong": "رمز عبور فعلی شما نادرست وارد شده است.",
+    "phone_cannot_receive_sms": "کد فقط به شماره‌های تلفن همراه کشورهای پشتیبانی‌شده فرستاده می‌شود.",
+    "registration_unknown": "این ثبت‌نام منقضی شده یا ناشناخته است؛ دوباره ثبت‌نام کنید.",
+    "code_invalid": "کد نادرست است یا منقضی شده است.",
+    "phone_number_taken": "کاربری با این شماره تلفن از قبل وجود دارد.",
+    "last_staff_user": "آخرین کاربر مدیر نمی‌تواند دسترسی مدیریت خود را بردارد.",
     "limit_exceeded": "به یکی از محدودیت‌های استفاده طرح خود رسیده‌اید.",
     "unavailable": "سرویس موقتاً در دسترس نیست. لطفاً کمی بعد دوباره تلاش کنید.",
     "timeout": "پاسخ سرویس بیش از حد طول کشید. لطفاً کمی بعد دوباره تلاش کنید.",
 }
 
 FALLBACK_KEY = "limit_exceeded"
+# Error texts raised in English by the code (validation, conflicts) → their catalogue key.
+_KEY_OF: dict[str, str] = {text: key for key, text in EN.items()}
 
 
 class _KeepUnknown(dict):
@@ -87,6 +115,7 @@ class Catalogue:
         self.texts: dict[str, dict[str, str]] = {"en": dict(EN), "fa": dict(FA)}
         for language, texts in (overrides or {}).items():
             self.texts.setdefault(language, {}).update(texts)
+        self._overridden_en = bool((overrides or {}).get("en"))
 
     @classmethod
     def from_file(cls, path: str | None) -> "Catalogue":
@@ -107,6 +136,19 @@ class Catalogue:
         if unknown:
             log.warning("ERROR_MESSAGES_FILE overrides unknown message keys: %s", sorted(unknown))
         return cls(data)
+
+    def localize(self, english: str, language: Language) -> str:
+        """An English error text the code raised, in `language`, when the catalogue has it (also as
+        `field: text`, the summary of a validation error); else unchanged."""
+        if language == "en" and not self._overridden_en:
+            return english
+        key = _KEY_OF.get(english)
+        if key is not None:
+            return self.text(key, language)
+        field, sep, rest = english.partition(": ")
+        if sep and rest in _KEY_OF:
+            return f"{field}: {self.text(_KEY_OF[rest], language)}"
+        return english
 
     def text(self, key: str, language: Language, **values: object) -> str:
         texts = self.texts.get(language) or self.texts["en"]

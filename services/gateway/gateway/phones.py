@@ -2,6 +2,7 @@
 
 import phonenumbers
 
+from gateway.messages import EN
 from shared.errors import ValidationFailed
 
 MAX_INPUT_LENGTH = 32
@@ -20,3 +21,17 @@ def normalize_phone(raw: str, region: str, field: str = "phone_number") -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValidationFailed(INVALID, fields={field: [INVALID]})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+NO_SMS = EN["phone_cannot_receive_sms"]
+# Types a code may go to: numbering plans that do not tell mobiles apart (US, CA) report FIXED_LINE_OR_MOBILE.
+_SMS_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+def check_can_receive_sms(phone: str, allowed_regions: frozenset[str], field: str = "phone_number") -> None:
+    """Only mobiles of `SMS_ALLOWED_REGIONS` get codes: an SMS to a landline, a premium-rate or satellite
+    number or another country costs money and is the raw material of SMS pumping fraud (400)."""
+    number = phonenumbers.parse(phone)
+    region = phonenumbers.region_code_for_number(number)
+    if region not in allowed_regions or phonenumbers.number_type(number) not in _SMS_TYPES:
+        raise ValidationFailed(NO_SMS, fields={field: [NO_SMS]})

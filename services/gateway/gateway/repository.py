@@ -57,6 +57,13 @@ class UserRepository:
         rows = await self.s.exec(query.order_by(User.id).offset(offset).limit(limit))
         return count, list(rows.all())
 
+    async def is_last_staff(self, user_id: int) -> bool:
+        """True when `user_id` is staff and no one else is. The staff rows are locked (PostgreSQL) so two
+        staff users removing their flags at the same moment cannot both pass."""
+        rows = await self.s.exec(select(User.id).where(User.is_staff == True).with_for_update())
+        staff = set(rows.all())
+        return staff == {user_id}
+
     async def set_staff(self, user_id: int, is_staff: bool) -> User | None:
         user = await self.s.get(User, user_id)
         if user is not None:

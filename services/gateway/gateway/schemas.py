@@ -51,6 +51,14 @@ class OtpVerifyBody(Body):
     phone_number: Phone
     code: Annotated[str, BeforeValidator(_code_text), Field(max_length=32, examples=["123456"])]
     name: str | None = Field(None, max_length=1000, description="Needed only when the phone is new")
+    registration_id: str | None = Field(
+        None, max_length=128, description="From `register`: completes that registration (its name and password)"
+    )
+
+
+class PasswordChangeBody(Body):
+    new_password: str = Field(max_length=1024, description="At least 8 characters, not common, not the phone number")
+    current_password: str | None = Field(None, max_length=1024, description="Required when the account has a password")
 
 
 class UserOut(BaseModel):
@@ -73,6 +81,10 @@ class Success(BaseModel):
 class CodeSent(BaseModel):
     detail: str
     retry_after: int = Field(description="Seconds before another code may be requested")
+
+
+class RegistrationPending(CodeSent):
+    registration_id: str = Field(description="Send it with the code to `otp/verify` to create the account")
 
 
 class CsrfToken(BaseModel):

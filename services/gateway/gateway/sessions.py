@@ -2,6 +2,7 @@
 
 Redis holds only a hash of the key (a copy of the data gives no usable cookie). Each read slides
 the idle timeout (GETEX); the absolute deadline is stored in the record and checked on every read.
+A set per user names the hashes of that user's sessions, so a password change can end the others.
 """
 
 import hashlib
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 from shared.clock import Clock
 
 PREFIX = "mobix:gw:session:"
+USER_PREFIX = "mobix:gw:user-sessions:"
 MAX_KEY_LENGTH = 128
 
 
@@ -47,7 +49,13 @@ class SessionStore:
         )
         record = json.dumps({"u": user_id, "c": session.csrf_token, "e": session.expires_at})
         ttl = min(self.idle_seconds, self.absolute_seconds)
-        await self.redis.set(self.redis_key(session.key), record, ex=ttl)
+        redis_key = self.redis_key(session.key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(redis_key, record, ex=ttl)
+            # Members outlive their sessions at most until the set expires; deleting a gone key is harmless.
+            pipe.sadd(USER_PREFIX + str(user_id), redis_key)
+            pipe.expire(USER_PREFIX + str(user_id), self.absolute_seconds)
+            await pipe.execute()
         return session
 
     async def get(self, key: str | None) -> LoginSession | None:
@@ -72,3 +80,15 @@ class SessionStore:
     async def destroy(self, key: str | None) -> None:
         if key and len(key) <= MAX_KEY_LENGTH:
             await self.redis.delete(self.redis_key(key))
+
+    async def destroy_others(self, user_id: int, keep: str | None) -> None:
+        """End every login session of the user except `keep` (the caller's cookie value)."""
+        index = USER_PREFIX + str(user_id)
+        kept = self.redis_key(keep) if keep else None
+        members = await self.redis.smembers(index)
+        doomed = [member for member in members if member != kept]
+        if doomed:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(*doomed)
+                pipe.srem(index, *doomed)
+                await pipe.execute()

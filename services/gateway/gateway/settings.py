@@ -31,7 +31,19 @@ class GatewaySettings(ServiceSettings):
     # trusted proxies); true/false force it.
     secure_cookies: Literal["auto", "true", "false"] = Field("auto", alias="SECURE_COOKIES")
 
-    sms_provider: str = Field("console", alias="SMS_PROVIDER")
+    # Login codes go out through Kavenegar's REST API (gateway.sms); without a key, outside production,
+    # they are written to the log. `make run` points the base URL at the SMS emulator.
+    sms_provider: Literal["kavenegar", "console"] = Field("kavenegar", alias="SMS_PROVIDER")
+    sms_api_key: SecretStr | None = Field(None, alias="SMS_API_KEY")
+    sms_base_url: str = Field("https://api.kavenegar.com", alias="SMS_BASE_URL")
+    # The verify-lookup template approved in the Kavenegar panel; its %token% becomes the code.
+    sms_template: str = Field("mobixai-login", min_length=1, alias="SMS_TEMPLATE")
+    sms_timeout_seconds: float = Field(10.0, gt=0, le=60, alias="SMS_TIMEOUT_SECONDS")
+    # Codes go only to mobile numbers of these regions (ISO 3166 codes, comma-separated).
+    sms_allowed_regions: str = Field("IR", alias="SMS_ALLOWED_REGIONS")
+    # SMS pumping caps: codes per client IP and in total per sliding hour (register and otp/request).
+    sms_per_ip_hourly: int = Field(20, ge=1, alias="SMS_PER_IP_HOURLY")
+    sms_global_hourly: int = Field(1000, ge=1, alias="SMS_GLOBAL_HOURLY")
     mobix_admin_phone: str | None = Field(None, alias="MOBIX_ADMIN_PHONE")
     mobix_admin_password: SecretStr | None = Field(None, alias="MOBIX_ADMIN_PASSWORD")
 
@@ -64,10 +76,27 @@ class GatewaySettings(ServiceSettings):
         # Compose passes `NAME:` through as an empty string when the operator left it out.
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("mobix_admin_password", mode="before")
+    @field_validator("mobix_admin_password", "sms_api_key", mode="before")
     @classmethod
     def _blank_password_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value else value
+
+    @field_validator("sms_provider", mode="before")
+    @classmethod
+    def _provider_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("sms_allowed_regions")
+    @classmethod
+    def _regions(cls, value: str) -> str:
+        regions = [part.strip().upper() for part in value.split(",") if part.strip()]
+        if not regions or not all(len(r) == 2 and r.isalpha() for r in regions):
+            raise ValueError("SMS_ALLOWED_REGIONS must list ISO 3166 region codes, e.g. IR or IR,AE")
+        return ",".join(regions)
+
+    @property
+    def sms_regions(self) -> frozenset[str]:
+        return frozenset(self.sms_allowed_regions.split(","))
 
 
 def get_settings() -> GatewaySettings:

@@ -95,3 +95,30 @@ class LoginThrottle:
 
     async def succeeded(self, phone_number: str, client_ip: str, attempt: str) -> None:
         await self.counters.forget(self._counters(phone_number, client_ip), attempt)
+
+
+SMS_WINDOW_SECONDS = 3600
+
+
+class SmsCaps:
+    """SMS pumping caps (api.md §2): codes sent per client IP and in total per sliding hour, on top of
+    the per-phone cooldown of `gateway.otp`. Register and otp/request count here alike."""
+
+    def __init__(self, redis: Redis, clock: Clock, *, per_ip: int, total: int) -> None:
+        self.counters = SlidingWindowCounters(redis, clock, SMS_WINDOW_SECONDS)
+        self.per_ip = per_ip
+        self.total = total
+
+    def _counters(self, client_ip: str) -> list[Counter]:
+        return [
+            Counter("sms_ip_hourly", f"mobix:gw:sms-sent:ip:{client_ip}", self.per_ip),
+            Counter("sms_global_hourly", "mobix:gw:sms-sent:all", self.total),
+        ]
+
+    async def acquire(self, client_ip: str) -> str:
+        """Count one SMS for this client and in total, or 429 (`LimitExceeded`) when a cap is full."""
+        return await self.counters.acquire(self._counters(client_ip))
+
+    async def release(self, client_ip: str, member: str) -> None:
+        """Un-count an SMS that did not go out after all (cooldown, provider failure)."""
+        await self.counters.forget(self._counters(client_ip), member)
