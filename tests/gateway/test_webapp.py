@@ -1,15 +1,13 @@
 """The web app's files as the gateway serves them: CSP, cache lifetimes, client routes, and the API's
 own paths left alone (gateway/webapp.py)."""
 
-import gzip
 
 import httpx
 import pytest
+from gateway.webapp import WebAppMiddleware, content_security_policy
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-from gateway.webapp import WebAppMiddleware, content_security_policy
 
 INDEX = b"<!doctype html><html><head><script type=module src=/assets/app-1a2b3c.js></script></head></html>"
 
