@@ -357,3 +357,37 @@ def test_screenshots_of_the_main_screens(browsing, premium):
                 page.get_by_test_id("menu").click()
                 expect(page.locator(".sidebar.open")).to_be_visible()
                 shot(page, f"menu-{lang}-{size}")
+
+
+def _tab_to(page, testid, presses=40):
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement?.dataset?.testid") == testid:
+            return
+    raise AssertionError(f"Tab never reached {testid}")
+
+
+def test_keyboard_alone_signs_in_and_chats(browsing, premium):
+    session = create_session(premium)
+    page = browsing.page()
+    page.goto("/login")
+    page.get_by_test_id("submit").wait_for()
+    _tab_to(page, "phone")
+    page.keyboard.type(premium.phone)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.testid") == "password"
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("new-chat")).to_be_visible()
+
+    page.goto(f"/chat/{session['id']}")
+    page.get_by_test_id("message-input").wait_for()
+    _tab_to(page, "message-input")
+    page.keyboard.type("Typed with keys [[reply:words=8]]")
+    page.keyboard.press("Enter")
+    expect(page.locator(DONE)).to_contain_text("Typed with keys")
+    _tab_to(page, "edit")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("edit-input")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("edit-input")).to_have_count(0)

@@ -30,7 +30,7 @@ function CodeStep({ phone, form, onVerify, onResend, onBack, retryUntil }) {
     <p class="lead">${t("codeSent", { phone })}</p>
     <${Field} label=${t("code")} name="code" testid="code" inputmode="numeric" autocomplete="one-time-code"
       maxlength="6" required value=${code} onInput=${(e) => setCode(e.currentTarget.value)}
-      error=${form.fields.code} autofocus />
+      error=${form.fields.code} autofocus="" />
     <${FormError} error=${form.message} />
     <button class="primary wide" type="submit" data-testid="submit" disabled=${form.busy}>${t("verify")}</button>
     <div class="row-between">

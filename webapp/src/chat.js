@@ -46,12 +46,20 @@ function Markdown({ text }) {
 function UserMessage({ message, canEdit, onEdit, onRetry }) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
+  const editor = useRef(null);
+  const editButton = useRef(null);
+  const wasEditing = useRef(false);
+  useEffect(() => {
+    if (editing) editor.current?.focus();
+    else if (wasEditing.current) editButton.current?.focus(); // back where the keyboard user was
+    wasEditing.current = editing;
+  }, [editing]);
   const save = (e) => { e.preventDefault(); if (draft.trim()) { setEditing(false); onEdit(message, draft); } };
   return html`<article class="msg user" data-testid="message" data-role="user" data-id=${message.message_id}>
     <h2 class="sr-only">${t("you")}</h2>
     ${editing ? html`<form class="edit-form" onSubmit=${save}>
         <label class="sr-only" for=${`edit-${message.message_id}`}>${t("edit")}</label>
-        <textarea id=${`edit-${message.message_id}`} data-testid="edit-input" rows="3" value=${draft}
+        <textarea id=${`edit-${message.message_id}`} data-testid="edit-input" ref=${editor} rows="3" value=${draft}
           onInput=${(e) => setDraft(e.currentTarget.value)}
           onKeyDown=${(e) => { if (e.key === "Escape") setEditing(false); }}></textarea>
         <div class="row-end">
@@ -61,7 +69,7 @@ function UserMessage({ message, canEdit, onEdit, onRetry }) {
       : html`<div class="bubble"><p class="plain" dir="auto">${message.content}</p></div>`}
     ${!editing ? html`<div class="msg-actions">
       <${CopyButton} text=${message.content} />
-      ${canEdit ? html`<button type="button" class="icon-btn" aria-label=${t("edit")} title=${t("edit")} data-testid="edit"
+      ${canEdit ? html`<button type="button" class="icon-btn" aria-label=${t("edit")} title=${t("edit")} data-testid="edit" ref=${editButton}
         onClick=${() => { setDraft(message.content); setEditing(true); }}><${Icon} d=${ICONS.edit} size=${16} /></button>` : null}
     </div>` : null}
     ${message.reply_status === "failed" ? html`<div class="reply-failed" role="alert">
