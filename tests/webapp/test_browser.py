@@ -391,3 +391,20 @@ def test_keyboard_alone_signs_in_and_chats(browsing, premium):
     expect(page.get_by_test_id("edit-input")).to_be_focused()
     page.keyboard.press("Escape")
     expect(page.get_by_test_id("edit-input")).to_have_count(0)
+
+
+def test_generated_images_show_inline(browsing, premium):
+    bots = premium.get("/api/chatbots/").json()
+    painter = next(b for b in bots if b["chatbot_type"] == "image")
+    session = create_session(premium, chatbot_id=painter["id"])
+    response = send(premium, session["id"], "A lighthouse at dawn")
+    assert response.status_code == 201, response.text
+    premium.wait_for_reply(session["id"], response.json()["user_message"]["message_id"], timeout=60)
+    stored = [m for m in messages_of(premium, session["id"]) if m["message_type"] == "assistant"]
+    assert stored and stored[0]["image_url"], stored
+    page = browsing.page(premium)
+    page.goto(f"/chat/{session['id']}")
+    image = page.locator(f"{DONE} img.generated")
+    expect(image).to_have_attribute("src", stored[0]["image_url"])
+    expect(image).to_be_visible()
+    assert page.evaluate("img => img.complete && img.naturalWidth > 0", image.element_handle())
