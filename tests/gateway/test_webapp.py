@@ -49,7 +49,7 @@ async def test_index_is_never_cached_and_carries_a_strict_csp(dist):
 
 async def test_client_routes_answer_the_app(dist):
     async with client(dist) as http:
-        for path in ("/chat/12", "/usage", "/login", "/signup"):
+        for path in ("/", "/chat/12", "/usage", "/plan", "/new", "/login", "/signup", "/usage/"):
             response = await http.get(path)
             assert response.status_code == 200, path
             assert response.content == INDEX
@@ -98,11 +98,15 @@ async def test_api_paths_pass_through(dist):
         unknown = await http.get("/api/nothing-here/")
         health = await http.get("/healthz")
         post_page = await http.post("/chat/1")
+        other = await http.get("/nothing")
+        health_slash = await http.get("/healthz/")
     assert users.json() == {"route": "/api/users/"}
     assert posted.json() == {"route": "/api/users/"}
     assert unknown.status_code == 404 and unknown.json() == {"detail": "Not found."}
     assert health.json() == {"route": "/healthz"}
     assert post_page.status_code != 200  # only GET/HEAD are the app's
+    assert other.status_code == 404 and other.json() == {"detail": "Not found."}
+    assert health_slash.status_code != 200 or health_slash.json() == {"route": "/healthz"}
 
 
 async def test_lifespan_reaches_the_app(dist):

@@ -1,11 +1,11 @@
 """The browser web app (webapp/, built by Vite into WEBAPP_DIR), served at `/` on the API's origin.
 
-Pure ASGI in front of the API: GET/HEAD requests outside the API's own paths are answered here,
-everything else passes through untouched (so unknown /api/ routes keep their JSON 404 and 405).
+Pure ASGI in front of the API: GET/HEAD of the app's own paths are answered here, everything else
+passes through untouched (so unknown routes keep the API's JSON 404 and 405).
 - `/assets/*`: Vite's content-hashed files, cached for a year (`immutable`): a new build has new names.
 - other files at the top of the build (favicon): cached for an hour.
-- any other path is a client route (`/chat/12`, `/usage`): index.html, never cached, so a deploy
-  is seen on the next load.
+- the app's client routes (`/`, `/chat/12`, `/usage`, …; the same list as webapp/src/app.js):
+  index.html, never cached, so a deploy is seen on the next load.
 Every answer carries the Content-Security-Policy: scripts only from this origin, no inline script
 or style attribute, no eval, no framing; model output that slipped through the sanitiser still could
 not run. Text assets are gzipped once per file and kept in memory (the gateway has no compressor).
@@ -13,6 +13,7 @@ not run. Text assets are gzipped once per file and kept in memory (the gateway h
 
 import gzip
 import mimetypes
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,9 +21,8 @@ from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# Paths that belong to the API and the operators, never to the web app.
-API_PREFIXES = ("/api/", "/media/")
-API_PATHS = frozenset({"/api", "/media", "/healthz", "/readyz", "/metrics"})
+# The app's pages (webapp/src/app.js `Main` and the sign-in screens); any other path is the API's.
+CLIENT_ROUTE = re.compile(r"^/(?:login|signup|new|usage|plan|chat/\d{1,20})?/?$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=3600"
 NO_CACHE = "no-cache"
@@ -67,7 +67,9 @@ class WebAppMiddleware:
         if scope["type"] != "http" or scope["method"] not in {"GET", "HEAD"}:
             return False  # lifespan and websocket scopes, and every write, belong to the API
         path: str = scope["path"]
-        return path not in API_PATHS and not path.startswith(API_PREFIXES)
+        if path.startswith("/assets/") or CLIENT_ROUTE.match(path):
+            return True
+        return "/" not in path[1:] and self._file(path) is not None  # favicon.svg and the like
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._ours(scope):
@@ -92,10 +94,12 @@ class WebAppMiddleware:
             if found is None:  # an old page asking for a previous build's file: do not answer HTML
                 return PlainTextResponse("Not found.", status_code=404, headers=self.headers)
             return self._send(found, IMMUTABLE, headers)
-        found = self._file(path) if path != "/" else None
-        if found is not None and found.name != "index.html":
-            return self._send(found, SHORT, headers)
-        return self._send(index, NO_CACHE, headers)
+        if CLIENT_ROUTE.match(path):
+            return self._send(index, NO_CACHE, headers)
+        found = self._file(path)
+        if found is None or found.name == "index.html":
+            return self._send(index, NO_CACHE, headers)
+        return self._send(found, SHORT, headers)
 
     def _send(self, file: Path, cache: str, request_headers: Headers) -> Response:
         media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
