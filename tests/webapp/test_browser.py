@@ -324,8 +324,8 @@ def test_accessibility_has_no_serious_violations(browsing, premium):
 
 def test_screenshots_of_the_main_screens(browsing, premium):
     conversations = {
-        "en": "Explain `async` in Python in two sentences, please [[reply:words=45]]",
-        "fa": "لطفاً در دو جمله توضیح بده هوش مصنوعی چیست [[reply:words=45]]",
+        "en": "Explain `async` in Python in two sentences, please",
+        "fa": "لطفاً در دو جمله توضیح بده هوش مصنوعی چیست",
     }
     sessions = {}
     for lang, text in conversations.items():
