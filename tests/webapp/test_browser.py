@@ -408,3 +408,20 @@ def test_generated_images_show_inline(browsing, premium):
     expect(image).to_have_attribute("src", stored[0]["image_url"])
     expect(image).to_be_visible()
     assert page.evaluate("img => img.complete && img.naturalWidth > 0", image.element_handle())
+
+
+def test_a_dropped_stream_resumes_with_last_event_id(browsing, premium, system):
+    session = create_session(premium, auto_generate_title=False)
+    page = browsing.page(premium)
+    streams = []
+    page.on("request", lambda r: "/stream/" in r.url and streams.append(r))
+    page.goto(f"/chat/{session['id']}")
+    page.get_by_test_id("message-input").wait_for()
+    say(page, "Keep going [[reply:words=300 delay=0.05]]")
+    expect(page.locator(STREAMING)).to_contain_text("Keep going")
+    system.restart("gateway")  # the connection drops mid-reply; the browser reconnects by itself
+    expect(page.locator(DONE)).to_have_count(1, timeout=60_000)
+    resumed = [r.all_headers().get("last-event-id") for r in streams[1:]]
+    assert any(resumed), f"{len(streams)} stream requests, Last-Event-ID: {resumed}"
+    stored = [m for m in messages_of(premium, session["id"]) if m["message_type"] == "assistant"]
+    assert " ".join(page.locator(f"{DONE} .md").inner_text().split()) == " ".join(stored[0]["content"].split())

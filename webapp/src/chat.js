@@ -139,8 +139,22 @@ export function ChatView({ sessionId }) {
     setMessages(null); setLive(null); setNotice(""); setLimit(null); setLoadError(null);
     pinned.current = true;
     load();
-    const events = new EventSource(`/api/chat-sessions/${sessionId}/stream/`);
-    const on = (name, fn) => events.addEventListener(name, (e) => { try { fn(JSON.parse(e.data)); } catch { /* ignore */ } });
+    // The browser reconnects by itself with Last-Event-ID after a dropped connection. A refused
+    // reconnection (a 5xx while the gateway restarts) closes the EventSource for good: then open a
+    // new one and reload the messages; the server replays the reply in progress from its start and
+    // deltas already shown are skipped by their `seq`.
+    let events;
+    let retry;
+    const handlers = [];
+    const on = (name, fn) => handlers.push([name, (e) => { try { fn(JSON.parse(e.data)); } catch { /* ignore */ } }]);
+    const connect = () => {
+      events = new EventSource(`/api/chat-sessions/${sessionId}/stream/`);
+      handlers.forEach(([name, fn]) => events.addEventListener(name, fn));
+      events.onerror = () => {
+        if (events.readyState !== EventSource.CLOSED) return;
+        retry = setTimeout(() => { connect(); load(); }, 2000);
+      };
+    };
     on("reply.queued", (d) => setLive((cur) => (cur && cur.id === d.message_id ? cur : { id: d.message_id, text: "", attempt: 1, seq: -1 })));
     on("reply.delta", (d) => setLive((cur) => {
       const attempt = d.attempt || 1;
@@ -153,7 +167,8 @@ export function ChatView({ sessionId }) {
     on("reply.completed", finished);
     on("reply.failed", finished);
     on("session.title", (d) => setSessionTitle(sessionId, d.title));
-    return () => events.close();
+    connect();
+    return () => { clearTimeout(retry); events.close(); };
   }, [sessionId]);
 
   useLayoutEffect(() => {
