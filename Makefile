@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
 
-.PHONY: run test test-fast install install-run bench lint clean
+.PHONY: run test test-fast install install-run webapp chromium bench lint clean
 
 $(BIN)/python:
 	@echo "[setup] creating $(VENV) (first run: a few minutes to install)…"
@@ -28,10 +28,29 @@ install-run: $(RUN_STAMP)
 
 install: $(DEV_STAMP)
 
-run: install-run
+# The browser web app (webapp/): npm ci from the committed lock file, then a Vite build into
+# webapp/dist (not committed), which the gateway serves at /. Rebuilt when a source changes.
+WEBAPP_SOURCES := $(shell find webapp/src webapp/public -type f 2>/dev/null) webapp/index.html webapp/vite.config.js
+
+webapp/node_modules/.installed: webapp/package-lock.json
+	@command -v npm >/dev/null || { echo "[setup] npm not found: install Node.js 20+ (apt-get install nodejs npm) and retry"; exit 1; }
+	npm --prefix webapp ci --no-audit --no-fund
+	@touch $@
+
+webapp/dist/index.html: webapp/node_modules/.installed $(WEBAPP_SOURCES)
+	npm --prefix webapp run build
+
+webapp: webapp/dist/index.html
+
+# The browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
+chromium:
+	@test -x /usr/bin/chromium || { echo "[setup] installing Debian's chromium for the browser tests"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
+
+run: install-run webapp
 	$(BIN)/python -m devinfra run $(PROCS)
 
-test: install
+test: install webapp chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The unit tier: every test that needs no real server (no RabbitMQ, Redis or PostgreSQL).

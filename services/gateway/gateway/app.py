@@ -56,6 +56,7 @@ from gateway.settings import GatewaySettings
 from gateway.sms import SmsProvider, make_sms_provider
 from gateway.stream import build_stream_router, make_stream_redis
 from gateway.throttle import LoginThrottle, SmsCaps
+from gateway.webapp import WebAppMiddleware
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
@@ -189,7 +190,9 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     # Added innermost first: requests pass NoSniff → RequestId → Metrics → CatchAll → ProxyHeaders →
-    # AllowedHosts → TrailingSlash → Methods → BodyLimit.
+    # AllowedHosts → TrailingSlash → Methods → BodyLimit → WebApp (GET/HEAD outside the API's paths are
+    # the browser app's pages and files).
+    app.add_middleware(WebAppMiddleware, directory=settings.webapp_dir, media_base_url=settings.media_base_url)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MethodsMiddleware)
     app.add_middleware(TrailingSlashMiddleware)

@@ -74,6 +74,8 @@ class GatewaySettings(ServiceSettings):
     media_root: str = Field("var/media", alias="MEDIA_ROOT")
     # Served by the gateway when it is a path; a full URL means another server (a CDN) serves media.
     media_base_url: str = Field("/media/", alias="MEDIA_BASE_URL")
+    # The built web app (`npm run build` in webapp/), served at `/`; relative to the working directory.
+    webapp_dir: str = Field("webapp/dist", alias="WEBAPP_DIR")
 
     # Where the browser lands after paying (`?payment_id=&status=` appended): the web or mobile app.
     payment_return_url: str = Field("/", min_length=1, alias="PAYMENT_RETURN_URL")

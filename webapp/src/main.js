@@ -1,0 +1,5 @@
+import "./styles.css";
+import { h, render } from "preact";
+import { App } from "./app.js";
+
+render(h(App, null), document.getElementById("app"));

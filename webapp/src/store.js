@@ -1,0 +1,19 @@
+// What several screens share: the user, the session list (newest first), catalogue of chatbots/models.
+import { get } from "./api.js";
+import { signal } from "./state.js";
+
+export const user = signal(undefined); // undefined: not known yet; null: signed out
+export const sessions = signal(null);
+
+export async function refreshSessions() {
+  try {
+    sessions.value = await get("/api/chat-sessions/");
+  } catch {
+    /* the list keeps what it had; the next event refreshes it */
+  }
+}
+
+export function setSessionTitle(id, title) {
+  if (!sessions.value) return;
+  sessions.value = sessions.value.map((s) => (s.id === id ? { ...s, title } : s));
+}
