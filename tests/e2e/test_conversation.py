@@ -4,6 +4,7 @@ import asyncio
 import json
 import time
 import uuid
+from typing import Self
 
 import aio_pika
 import pytest
@@ -64,7 +65,7 @@ class EventsSpy:
             await queue.delete(if_unused=False, if_empty=False)
             return taken
 
-    def __enter__(self) -> "EventsSpy":
+    def __enter__(self) -> Self:
         asyncio.run(self._declare())
         return self
 

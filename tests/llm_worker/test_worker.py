@@ -25,7 +25,6 @@ from tests.llm_worker.support import (
     until_async,
 )
 
-
 COALESCE = 0.1  # seconds of deltas merged into one stream entry
 
 
