@@ -30,8 +30,9 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
         # The prefetch bounds the generations in flight; graceful_timeout lets them finish on SIGTERM.
         broker = make_broker(settings.rabbit_url, prefetch=settings.worker_concurrency,
                              graceful_timeout=settings.graceful_timeout_seconds)
-        # Deltas go straight to the sessions' Redis streams the gateway's SSE readers follow.
-        redis = make_redis(settings.redis_url)
+        # Deltas go straight to the sessions' Redis streams the gateway's SSE readers follow. A short
+        # timeout: with Redis gone, a reply loses its (transient) deltas, not seconds before its completion.
+        redis = make_redis(settings.redis_url, max_connections=settings.worker_concurrency * 2, timeout=1.0)
         service = ReplyService(
             openrouter, media or make_media_store(settings),
             BrokerEvents(broker), StopRegistry(), settings, RedisDeltas(redis),
