@@ -22,7 +22,6 @@ class Keys:
     # llm-worker commands (consumed by the worker) and events (published by it)
     GENERATE_REPLY = "llm.generate_reply"
     GENERATE_TITLE = "llm.generate_title"
-    REPLY_DELTA = "llm.reply_delta"
     REPLY_COMPLETED = "llm.reply_completed"
     REPLY_FAILED = "llm.reply_failed"
     TITLE_GENERATED = "llm.title_generated"
@@ -90,16 +89,16 @@ WORK_QUEUES: tuple[RabbitQueue, ...] = (
     GATEWAY_SUBSCRIPTION_STARTED,
 )
 
-# Routing keys the gateway's stream fan-out listens to (deltas, status, titles).
+# Routing keys the gateway's stream fan-out listens to (status and titles; the worker writes a reply's
+# deltas to the session's Redis stream itself, shared.reply_stream).
 STREAM_KEYS: tuple[str, ...] = (
     Keys.REPLY_QUEUED,
-    Keys.REPLY_DELTA,
     Keys.REPLY_STORED,
     Keys.REPLY_FAILED,
     Keys.SESSION_TITLED,
 )
 
-# One consumer at a time keeps deltas in order while any gateway replica may hold it.
+# One consumer at a time keeps a session's events in order while any gateway replica may hold it.
 GATEWAY_STREAM = RabbitQueue(
     "gateway.stream_events",
     durable=True,

@@ -38,15 +38,6 @@ class GenerateReply(Message):
     modalities: list[str] | None = None  # ["image", "text"] for image chatbots
 
 
-class ReplyDelta(Message):
-    exchange_id: UUID
-    session_id: int
-    user_id: int
-    seq: int  # 0, 1, 2 … within one attempt
-    attempt: int = 1  # a redelivered command restarts the stream with attempt + 1
-    delta: str
-
-
 class ReplyCompleted(Message):
     exchange_id: UUID
     session_id: int

@@ -1,7 +1,12 @@
 """Conversation flows over the real system: streaming, edit, regenerate, stop, titles, isolation."""
 
+import asyncio
+import json
 import time
+import uuid
+from typing import Self
 
+import aio_pika
 import pytest
 
 from tests.support.api import Api
@@ -36,6 +41,67 @@ def test_stream_shows_queued_deltas_and_completed(chat):
     assert {d["message_id"] for d in deltas} == {completed["message_id"]}
     assert events[0]["data"]["user_message"]["message_id"] == sent["message_id"]
     assert all(e.get("id") for e in events)
+
+
+class EventsSpy:
+    """A queue of our own bound to every routing key of the `events` exchange: what the broker carried."""
+
+    def __init__(self, rabbit_url: str) -> None:
+        self.url, self.queue = rabbit_url, f"test.events-spy.{uuid.uuid4().hex[:8]}"
+
+    async def _declare(self) -> None:
+        async with await aio_pika.connect(self.url) as conn:
+            queue = await (await conn.channel()).declare_queue(self.queue, auto_delete=False)
+            await queue.bind("events", "#")
+
+    async def _drain(self) -> list[tuple[str, dict]]:
+        async with await aio_pika.connect(self.url) as conn:
+            channel = await conn.channel()
+            queue = await channel.declare_queue(self.queue, passive=True)
+            taken = []
+            while (message := await queue.get(fail=False)) is not None:
+                await message.ack()
+                taken.append((message.routing_key or "", json.loads(message.body)))
+            await queue.delete(if_unused=False, if_empty=False)
+            return taken
+
+    def __enter__(self) -> Self:
+        asyncio.run(self._declare())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.carried = asyncio.run(self._drain())
+
+
+def test_paced_deltas_reach_readers_from_redis_without_a_broker_message_each(system, chat):
+    """A reply paced like a real model (60 chunks ~12 ms apart): a reader sees it whole and coalesced,
+    another resumes mid-reply with Last-Event-ID, and the broker carried no delta at all."""
+    api, session = chat
+    words = 60
+    url = f"/api/chat-sessions/{session['id']}/stream/"
+    with EventsSpy(system.rabbit_url) as spy:
+        reader = EventCollector(api.http, url).start()
+        cut = EventCollector(api.http, url, until=lambda e: e["event"] == "reply.delta").start()
+        time.sleep(0.3)  # the streams read from "now": let them attach before sending
+        sent = _send(api, session["id"], f"Pace yourself [[reply:words={words} delay=0.012]]")
+        events = reader.wait()
+        first = cut.wait()[-1]  # this reader went away after the first delta…
+        resumed = EventCollector(api.http, url, headers={"Last-Event-ID": first["id"]}).start().wait()
+        api.wait_for_reply(session["id"], sent["message_id"])
+    completed = events[-1]
+    assert completed["event"] == "reply.completed", [e["event"] for e in events]
+    deltas = [e for e in events if e["event"] == "reply.delta"]
+    assert "".join(e["data"]["delta"] for e in deltas) == completed["data"]["content"]
+    assert len(completed["data"]["content"].split()) == words
+    # Coalesced by time: far fewer stream entries than the model's chunks.
+    assert 2 <= len(deltas) <= words // 2, [e["data"]["delta"] for e in deltas]
+    # …and its resumption picks up right after that delta, the completion last.
+    assert [e["id"] for e in resumed] == [e["id"] for e in events[events.index(first) + 1:]]
+    assert resumed[-1]["event"] == "reply.completed"
+    mine = [key for key, body in spy.carried if body.get("session_id") == session["id"]]
+    assert "chat.reply_queued" in mine and "llm.reply_completed" in mine, mine
+    assert not [key for key, _ in spy.carried if "delta" in key], mine
+    assert len(mine) < len(deltas) + 5, mine  # a handful per reply, not one per delta
 
 
 def test_last_event_id_resumes_the_stream(chat):

@@ -49,6 +49,42 @@ async def test_the_stream_starts_with_a_retry_line_then_the_reply_in_progress(re
         await events.aclose()
 
 
+async def test_a_delta_the_worker_wrote_before_reply_queued_is_part_of_the_snapshot(redis, session_id):
+    # The worker writes deltas to the stream itself; the gateway appends `reply.queued` from the broker
+    # and may come second. A client connecting now still gets the reply from its first entry.
+    await add(redis, session_id, "reply.queued", message_id="a")
+    await add(redis, session_id, "reply.completed", message_id="a")
+    first = await add(redis, session_id, "reply.delta", message_id="b", delta="He", seq=0, attempt=1)
+    await add(redis, session_id, "reply.queued", message_id="b")
+    await add(redis, session_id, "reply.delta", message_id="b", delta="llo", seq=1, attempt=1)
+    events = session_events(redis, session_id, USER, None, login_alive=alive)
+    try:
+        _, *rest = await take(events, 4)
+        assert [(e["event"], e["id"] == first) for e in rest] == [
+            ("reply.delta", True), ("reply.queued", False), ("reply.delta", False)]
+    finally:
+        await events.aclose()
+
+
+async def test_a_reader_drops_deltas_of_an_attempt_older_than_one_it_sent(redis, session_id):
+    # A command redelivered after its worker lost the broker streams again as attempt 2; the first
+    # worker, still alive, must not splice its old text into what the reader shows.
+    await add(redis, session_id, "reply.queued", message_id="b")
+    await add(redis, session_id, "reply.delta", message_id="b", delta="old ", seq=0, attempt=1)
+    await add(redis, session_id, "reply.delta", message_id="b", delta="new ", seq=0, attempt=2)
+    await add(redis, session_id, "reply.delta", message_id="b", delta="stale ", seq=1, attempt=1)
+    await add(redis, session_id, "reply.delta", message_id="b", delta="text", seq=1, attempt=2)
+    await add(redis, session_id, "reply.completed", message_id="b", content="new text")
+    events = session_events(redis, session_id, USER, "0-0", login_alive=alive)
+    try:
+        _, *rest = await take(events, 6)
+        deltas = [json.loads(e["data"]) for e in rest if e["event"] == "reply.delta"]
+        assert [(d["attempt"], d["delta"]) for d in deltas] == [(1, "old "), (2, "new "), (2, "text")]
+        assert rest[-1]["event"] == "reply.completed"
+    finally:
+        await events.aclose()
+
+
 async def test_without_a_reply_in_progress_the_stream_starts_after_the_newest_event(redis, session_id):
     await add(redis, session_id, "reply.queued", message_id="a")
     newest = await add(redis, session_id, "reply.completed", message_id="a")

@@ -10,6 +10,8 @@ from llm_worker.settings import WorkerSettings
 from openrouter_emulator.server import EmulatorServer
 
 from shared.broker import declare_topology, make_broker
+from shared.cache import make_redis
+from tests.llm_worker.support import DeltaLog
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +80,10 @@ async def amqp(vhost_url):
     connection = await aio_pika.connect_robust(vhost_url)
     yield connection
     await connection.close()
+
+
+@pytest.fixture
+async def deltas(redis_url):
+    redis = make_redis(redis_url)
+    yield DeltaLog(redis)
+    await redis.aclose()

@@ -1,4 +1,5 @@
-"""Helpers of the worker tests on the real broker: an event log and command publishers."""
+"""Helpers of the worker tests on the real broker and Redis: an event log, the deltas the worker wrote
+to a session's Redis stream, and command publishers."""
 
 import asyncio
 import json
@@ -7,8 +8,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import aio_pika
+from redis.asyncio import Redis
 
 from shared.contracts.llm import ChatTurn, GenerateReply, StopRequested
+from shared.reply_stream import DELTA_EVENT, stream_key
 from shared.topology import COMMANDS, EVENTS, Keys
 
 WAIT = 20.0  # only bounds a hang; every wait ends as soon as the event arrives
@@ -34,6 +37,25 @@ class EventLog:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
         return predicate()
+
+
+class DeltaLog:
+    """A reply's deltas as the worker wrote them to its session's Redis stream (never the broker)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def of(self, command: GenerateReply) -> list[dict]:
+        entries = await self.redis.xrange(stream_key(command.session_id))
+        found = [json.loads(fields["data"]) for _, fields in entries if fields["event"] == DELTA_EVENT]
+        return [d for d in found if d["message_id"] == str(command.exchange_id)]
+
+    async def wait_for(self, command: GenerateReply, predicate: Callable[[list[dict]], object] = bool,
+                       timeout: float = WAIT) -> list[dict]:
+        async def check() -> bool:
+            return bool(predicate(await self.of(command)))
+        await asyncio.wait_for(until_async(check), timeout)
+        return await self.of(command)
 
 
 async def listen(channel: aio_pika.abc.AbstractChannel) -> EventLog:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from llm_worker.client import GenerationStats, OpenRouterClient
-from llm_worker.deltas import DeltaStream
+from llm_worker.deltas import DeltaStream, ReplyDelta
 from llm_worker.prompt import to_openrouter_messages
 from llm_worker.service import ReplyService
 from llm_worker.settings import EMULATOR_BASE_URL, OPENROUTER_BASE_URL, WorkerSettings
@@ -18,7 +18,7 @@ from llm_worker.sse import iter_sse_data
 from llm_worker.stops import StopRegistry
 from llm_worker.titles import MAX_CHARS, clean_title
 
-from shared.contracts.llm import ChatTurn, ReplyDelta
+from shared.contracts.llm import ChatTurn
 from shared.media import InvalidMedia, LocalMediaStore, MediaBlob, decode_data_url
 from shared.tokens import count_messages, count_text
 
@@ -90,7 +90,7 @@ def test_early_stop_is_remembered_for_a_while():
     assert stops.stopped_early(c) is False  # expired
 
 
-async def test_deltas_are_ordered_and_batched_while_a_publish_is_in_flight():
+async def test_deltas_are_ordered_and_batched_while_a_write_is_in_flight():
     published: list[ReplyDelta] = []
     gate = asyncio.Event()
 
@@ -98,7 +98,7 @@ async def test_deltas_are_ordered_and_batched_while_a_publish_is_in_flight():
         await gate.wait()
         published.append(event)
 
-    stream = DeltaStream(slow_publish, exchange_id=uuid.uuid4(), session_id=1, user_id=2, attempt=3)
+    stream = DeltaStream(slow_publish, exchange_id=uuid.uuid4(), session_id=1, user_id=2, attempt=3, interval=0)
     pieces = [f"w{i} " for i in range(20)]
     for piece in pieces:
         stream.add(piece)
@@ -111,7 +111,27 @@ async def test_deltas_are_ordered_and_batched_while_a_publish_is_in_flight():
     assert {e.attempt for e in published} == {3}
 
 
-async def test_a_failing_delta_publish_does_not_stop_the_rest():
+async def test_deltas_are_coalesced_over_the_interval_and_close_flushes_at_once():
+    written: list[ReplyDelta] = []
+
+    async def write(event: ReplyDelta) -> None:
+        written.append(event)
+
+    # An interval far longer than the test: only close() can end the pause after the first write.
+    stream = DeltaStream(write, exchange_id=uuid.uuid4(), session_id=1, user_id=2, attempt=1, interval=3600)
+    stream.add("first ")
+    await asyncio.sleep(0)
+    assert [e.delta for e in written] == ["first "]  # the first delta goes out at once
+    for i in range(10):
+        stream.add(f"w{i} ")
+        await asyncio.sleep(0)
+    assert len(written) == 1  # the rest waits for the interval…
+    await asyncio.wait_for(stream.close(), 5)  # …or for close(), which does not wait it out
+    assert [e.delta for e in written] == ["first ", "".join(f"w{i} " for i in range(10))]
+    assert [e.seq for e in written] == [0, 1]
+
+
+async def test_a_failing_delta_write_does_not_stop_the_rest():
     published: list[str] = []
 
     async def flaky(event: ReplyDelta) -> None:
@@ -119,7 +139,7 @@ async def test_a_failing_delta_publish_does_not_stop_the_rest():
             raise ConnectionError("broker hiccup")
         published.append(event.delta)
 
-    stream = DeltaStream(flaky, exchange_id=uuid.uuid4(), session_id=1, user_id=2, attempt=1)
+    stream = DeltaStream(flaky, exchange_id=uuid.uuid4(), session_id=1, user_id=2, attempt=1, interval=0)
     stream.add("lost ")
     await asyncio.sleep(0)
     stream.add("kept")

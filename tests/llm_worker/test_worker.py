@@ -25,12 +25,15 @@ from tests.llm_worker.support import (
     until_async,
 )
 
+COALESCE = 0.1  # seconds of deltas merged into one stream entry
+
 
 @pytest.fixture(scope="module")
-async def worker(vhost_url, emulator, tmp_path_factory):
+async def worker(vhost_url, redis_url, emulator, tmp_path_factory):
     media_root = tmp_path_factory.mktemp("media")
-    settings = worker_settings(emulator, rabbit_url=vhost_url, media_root=str(media_root),
-                               instance_id=f"test-{uuid.uuid4().hex[:8]}", worker_concurrency=8)
+    settings = worker_settings(emulator, rabbit_url=vhost_url, redis_url=redis_url, media_root=str(media_root),
+                               instance_id=f"test-{uuid.uuid4().hex[:8]}", worker_concurrency=8,
+                               delta_interval_seconds=COALESCE)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield {**app.state.worker, "settings": settings, "media_root": media_root}
@@ -50,11 +53,14 @@ async def events(channel):
     return await listen(channel)
 
 
-async def test_reply_streams_deltas_then_exactly_one_completion(channel, events):
+async def test_reply_streams_deltas_then_exactly_one_completion(channel, events, deltas):
     command = reply_command("Tell me about Persian gardens")
     await send_reply(channel, command)
     completed = await settle(channel, events, command)
-    deltas = events.of(command.exchange_id, Keys.REPLY_DELTA)
+    # On the broker only the completion: the deltas went to the session's Redis stream.
+    assert [key for key, body in events.events if body.get("exchange_id") == str(command.exchange_id)] == [
+        Keys.REPLY_COMPLETED]
+    deltas = await deltas.of(command)
     assert deltas, "no deltas were streamed"
     assert [d["seq"] for d in deltas] == list(range(len(deltas)))
     assert {d["attempt"] for d in deltas} == {1}
@@ -67,6 +73,17 @@ async def test_reply_streams_deltas_then_exactly_one_completion(channel, events)
     assert float(usage["cost_usd"]) > 0
     assert completed["generation_id"].startswith("gen-")
     assert (completed["session_id"], completed["user_id"]) == (command.session_id, command.user_id)
+
+
+async def test_a_paced_reply_is_coalesced_into_few_stream_entries(channel, events, deltas):
+    # 80 chunks about 12 ms apart, like a real model: one entry per ~8 chunks, not one per chunk.
+    command = reply_command("pace me [[reply:words=80 delay=0.012]]")
+    await send_reply(channel, command)
+    completed = await settle(channel, events, command)
+    written = await deltas.of(command)
+    assert "".join(d["delta"] for d in written) == completed["content"]
+    assert len(completed["content"].split()) == 80
+    assert 2 <= len(written) <= 20, [d["delta"] for d in written]
 
 
 async def test_image_reply_is_saved_to_media(channel, events, worker):
@@ -97,22 +114,22 @@ async def test_follow_up_sends_the_stored_image_inline(channel, events, worker, 
     assert sent[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
-async def test_stop_cancels_upstream_and_completes_with_text_so_far(channel, events, emulator_admin):
+async def test_stop_cancels_upstream_and_completes_with_text_so_far(channel, events, deltas, emulator_admin):
     command = reply_command("a very long story [[reply:words=600 delay=0.02]]")
     await send_reply(channel, command)
-    await events.wait_for(lambda: len(events.of(command.exchange_id, Keys.REPLY_DELTA)) >= 3)
+    await deltas.wait_for(command, lambda found: len(found) >= 3)
     await stop(channel, command)
     completed = await settle(channel, events, command)
     assert completed["stopped"] is True
     assert completed["content"].startswith('You said: "a')
     assert 3 <= len(completed["content"].split()) < 600
     assert completed["usage"]["completion_tokens"] > 0
-    deltas = events.of(command.exchange_id, Keys.REPLY_DELTA)
-    assert "".join(d["delta"] for d in deltas) == completed["content"]
+    written = await deltas.of(command)
+    assert "".join(d["delta"] for d in written) == completed["content"]
     assert (await emulator_admin.get("/_emulator/stats")).json()["streams_disconnected"] >= 1
 
 
-async def test_stop_that_arrives_before_the_command_is_honoured(channel, events, worker):
+async def test_stop_that_arrives_before_the_command_is_honoured(channel, events, deltas, worker):
     command = reply_command("never mind")
     await stop(channel, command)
     stops = worker["service"].stops
@@ -120,7 +137,7 @@ async def test_stop_that_arrives_before_the_command_is_honoured(channel, events,
     await send_reply(channel, command)
     completed = await settle(channel, events, command)
     assert completed["stopped"] is True and completed["content"] == ""
-    assert events.of(command.exchange_id, Keys.REPLY_DELTA) == []
+    assert await deltas.of(command) == []
 
 
 async def test_upstream_refusal_publishes_reply_failed(channel, events):

@@ -133,7 +133,7 @@ def create_app(
             stack.push_async_callback(redis.aclose)
             stream_redis = make_stream_redis(settings.redis_url)  # blocking reads of event streams
             stack.push_async_callback(stream_redis.aclose)
-            # The gateway consumes only the reply-stream queue, whose deltas must stay in order: one
+            # The gateway consumes only the reply-stream queue, whose events must stay in order: one
             # message in hand at a time (aio-pika runs each delivered message as its own task).
             broker = make_broker(settings.rabbit_url, prefetch=1)
             events = UserEvents(broker)

@@ -1,8 +1,11 @@
 """Reply streaming for clients (api.md §5): Server-Sent Events backed by a Redis stream per session.
 
-One gateway replica at a time consumes `gateway.stream_events` (single active consumer keeps deltas in
-order) and appends each event to `mobix:stream:<session>`; every replica serves SSE by reading that
-stream, so a client may connect to any replica and resume with `Last-Event-ID`.
+The llm-worker writes a reply's text deltas to `mobix:stream:<session>` itself (coalesced by time, never
+over the broker). One gateway replica at a time consumes `gateway.stream_events` (single active
+consumer keeps a session's events in order) and appends the other events (queued, completed, failed,
+title) to the same stream; every replica serves SSE by reading it, so a client may connect to any
+replica and resume with `Last-Event-ID`. A reply's deltas come before its `reply.completed`: the worker
+writes its last delta before it publishes the completion the gateway's entry follows from.
 
 A stream stays open as long as its client does: it starts with a `retry:` line, the response sends a
 `: ping` comment on a timer, and the blocking reads use a Redis client of their own whose socket
@@ -11,7 +14,13 @@ killed every idle stream). It ends when the session is deleted (an end marker in
 reaches every replica) or when the login is gone (checked between reads).
 
 A client that connects without `Last-Event-ID` while a reply is queued or streaming starts at that
-reply's `reply.queued` entry, so opening the stream just after `send` misses no delta.
+reply's first entry (`reply.queued`, or a delta the worker wrote before it), so opening the stream just
+after `send` misses no delta.
+
+A command redelivered after a worker died mid-reply streams again with `attempt` + 1 and the whole
+text; a client starts the reply's text over on a higher attempt, and a reader drops any delta of an
+attempt older than one it already sent for that reply (a worker cut off from the broker but still
+writing must not splice old text into the new attempt).
 """
 
 import json
@@ -28,11 +37,13 @@ from gateway.session_lists import SessionLists
 from shared import topology
 from shared.cache import make_redis
 from shared.consumers import current_delivery
+from shared.reply_stream import DELTA_EVENT, STREAM_MAXLEN, STREAM_TTL_SECONDS, append, entry, stream_key
 from shared.topology import Keys
 
+__all__ = ["END_EVENT", "STREAM_MAXLEN", "STREAM_TTL_SECONDS", "end_streams", "session_events",
+           "start_cursor", "stream_key"]
+
 log = logging.getLogger(__name__)
-STREAM_MAXLEN = 2_000
-STREAM_TTL_SECONDS = 3_600
 # One blocking read; between two, the stream checks that its login is still alive.
 BLOCK_MS = 5_000
 # The socket timeout of the blocking reads: longer than a block, or every idle read would fail.
@@ -47,7 +58,6 @@ END_EVENT = "stream.end"  # internal: the session was deleted; never sent to cli
 # routing key -> (SSE event name, how to shape the data)
 EVENT_NAMES = {
     Keys.REPLY_QUEUED: "reply.queued",
-    Keys.REPLY_DELTA: "reply.delta",
     Keys.REPLY_STORED: "reply.completed",
     Keys.REPLY_FAILED: "reply.failed",
     Keys.SESSION_TITLED: "session.title",
@@ -58,10 +68,6 @@ EVENT_NAMES = {
 LIST_CHANGES = frozenset({Keys.REPLY_STORED, Keys.SESSION_TITLED})
 
 
-def stream_key(session_id: int) -> str:
-    return f"mobix:stream:{session_id}"
-
-
 def make_stream_redis(url: str) -> Redis:
     """The client for blocking stream reads, apart from the shared one: its socket timeout outlasts a
     block, and streams waiting on it never take the connections every other request needs."""
@@ -70,18 +76,12 @@ def make_stream_redis(url: str) -> Redis:
 
 async def end_streams(redis: Redis, session_id: int) -> None:
     """Ends every open stream of a deleted session, on every replica."""
-    key = stream_key(session_id)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.xadd(key, {"event": END_EVENT, "data": "", "user_id": ""}, maxlen=STREAM_MAXLEN, approximate=True)
-        pipe.expire(key, STREAM_TTL_SECONDS)
-        await pipe.execute()
+    await append(redis, session_id, entry(END_EVENT, "", None))
 
 
 def shape(routing_key: str, body: dict[str, Any]) -> dict[str, Any]:
     if routing_key == Keys.REPLY_QUEUED:
         return {"message_id": body["exchange_id"], "user_message": body["user_message"]}
-    if routing_key == Keys.REPLY_DELTA:
-        return {"message_id": body["exchange_id"], "delta": body["delta"], "seq": body["seq"], "attempt": body.get("attempt", 1)}
     if routing_key == Keys.REPLY_STORED:
         message = {k: v for k, v in body["message"].items() if k not in ("reply_status", "reply_error")}
         return message
@@ -104,13 +104,7 @@ def build_stream_router(redis: Redis, session_lists: SessionLists) -> RabbitRout
         if routing_key in LIST_CHANGES and body.get("user_id") is not None:
             # Before the stream: a client that saw the event must not list the session as it was.
             await session_lists.changed(int(body["user_id"]))
-        key = stream_key(int(body["session_id"]))
-        data = json.dumps(shape(routing_key, body), ensure_ascii=False)
-        fields = {"event": name, "data": data, "user_id": str(body.get("user_id", ""))}
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, fields, maxlen=STREAM_MAXLEN, approximate=True)
-            pipe.expire(key, STREAM_TTL_SECONDS)
-            await pipe.execute()
+        await append(redis, int(body["session_id"]), entry(name, shape(routing_key, body), body.get("user_id", "")))
 
     return router
 
@@ -126,6 +120,7 @@ async def session_events(
     try:
         # Resolved once, so events that arrive between two reads are not skipped.
         cursor = last_event_id or await start_cursor(redis, key)
+        attempts: dict[str, int] = {}  # reply -> the newest attempt whose deltas this reader sent
         checked = time.monotonic()
         while True:
             batches = await redis.xread({key: cursor}, block=BLOCK_MS, count=100)
@@ -135,6 +130,8 @@ async def session_events(
                     if fields.get("event") == END_EVENT:
                         return
                     if fields.get("user_id") not in ("", str(user_id)):
+                        continue
+                    if fields.get("event") == DELTA_EVENT and _stale_attempt(attempts, fields["data"]):
                         continue
                     yield {"id": entry_id, "event": fields["event"], "data": fields["data"]}
             if time.monotonic() - checked >= BLOCK_MS / 1000:
@@ -146,10 +143,25 @@ async def session_events(
         log.warning("stream of session %s ended by a Redis error: %s", session_id, exc)
 
 
+def _stale_attempt(attempts: dict[str, int], data: str) -> bool:
+    """True for a delta of an older attempt than one already sent for its reply (then dropped)."""
+    try:
+        delta = json.loads(data)
+        message_id, attempt = str(delta["message_id"]), int(delta.get("attempt", 1))
+    except (ValueError, KeyError, TypeError):
+        return False
+    if attempt < attempts.get(message_id, 0):
+        return True
+    attempts[message_id] = attempt
+    return False
+
+
 async def start_cursor(redis: Redis, key: str) -> str:
-    """Where a client without Last-Event-ID starts: just before the `reply.queued` of a reply still in
-    progress, else after the newest entry."""
+    """Where a client without Last-Event-ID starts: just before the first entry of a reply still in
+    progress (its `reply.queued`, or a delta the worker wrote before the gateway appended it), else
+    after the newest entry."""
     newest: str | None = None
+    first_of_reply: str | None = None  # the oldest entry of the reply in progress seen so far
     upper = "+"
     while True:
         entries = await redis.xrevrange(key, max=upper, min="-", count=SCAN_PAGE)
@@ -157,11 +169,11 @@ async def start_cursor(redis: Redis, key: str) -> str:
             newest = newest or entry_id
             event = fields.get("event")
             if event in ("reply.completed", "reply.failed", END_EVENT):
-                return newest
-            if event == "reply.queued":
-                return _just_before(entry_id)
+                return _just_before(first_of_reply) if first_of_reply else newest
+            if event in ("reply.queued", DELTA_EVENT):
+                first_of_reply = entry_id  # the gateway may append `reply.queued` after a first delta
         if len(entries) < SCAN_PAGE:
-            return newest or "0-0"
+            return _just_before(first_of_reply) if first_of_reply else newest or "0-0"
         upper = "(" + entries[-1][0]
 
 

@@ -1,26 +1,22 @@
-"""The worker's events on the broker: declared publishers, persistent and confirmed (deltas are
-transient: the completion carries the whole text)."""
+"""The worker's events on the broker: declared publishers, persistent and confirmed. Deltas are not
+among them: they go to the session's Redis stream (llm_worker.deltas); the completion carries the
+whole text."""
 
 from faststream.rabbit import RabbitBroker
 
 from shared import metrics
-from shared.contracts.llm import ReplyCompleted, ReplyDelta, ReplyFailed, TitleGenerated
+from shared.contracts.llm import ReplyCompleted, ReplyFailed, TitleGenerated
 from shared.topology import EVENTS, Keys
 
 
 class BrokerEvents:
     def __init__(self, broker: RabbitBroker) -> None:
-        self._delta = broker.publisher(exchange=EVENTS, routing_key=Keys.REPLY_DELTA, schema=ReplyDelta,
-                                       persist=False)
         self._completed = broker.publisher(exchange=EVENTS, routing_key=Keys.REPLY_COMPLETED,
                                            schema=ReplyCompleted, persist=True)
         self._failed = broker.publisher(exchange=EVENTS, routing_key=Keys.REPLY_FAILED, schema=ReplyFailed,
                                         persist=True)
         self._title = broker.publisher(exchange=EVENTS, routing_key=Keys.TITLE_GENERATED,
                                        schema=TitleGenerated, persist=True)
-
-    async def reply_delta(self, event: ReplyDelta) -> None:
-        await self._delta.publish(event)
 
     async def reply_completed(self, event: ReplyCompleted) -> None:
         await self._completed.publish(event)

@@ -1,16 +1,19 @@
-"""llm-worker application: consumes generate commands, streams from OpenRouter, emits reply events."""
+"""llm-worker application: consumes generate commands, streams from OpenRouter, writes deltas to the
+sessions' Redis streams and emits reply events."""
 
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from llm_worker.client import OpenRouterClient
+from llm_worker.deltas import RedisDeltas
 from llm_worker.events import BrokerEvents
 from llm_worker.handlers import build_router
 from llm_worker.service import ReplyService
 from llm_worker.settings import WorkerSettings
 from llm_worker.stops import StopRegistry
 from shared.broker import declare_topology, make_broker
+from shared.cache import make_redis
 from shared.media import MediaStore, make_media_store
 from shared.metrics import QueueDepthPoller, queues_of
 from shared.service_app import add_health_routes
@@ -27,9 +30,12 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
         # The prefetch bounds the generations in flight; graceful_timeout lets them finish on SIGTERM.
         broker = make_broker(settings.rabbit_url, prefetch=settings.worker_concurrency,
                              graceful_timeout=settings.graceful_timeout_seconds)
+        # Deltas go straight to the sessions' Redis streams the gateway's SSE readers follow. A short
+        # timeout: with Redis gone, a reply loses its (transient) deltas, not seconds before its completion.
+        redis = make_redis(settings.redis_url, max_connections=settings.worker_concurrency * 2, timeout=1.0)
         service = ReplyService(
             openrouter, media or make_media_store(settings),
-            BrokerEvents(broker), StopRegistry(), settings,
+            BrokerEvents(broker), StopRegistry(), settings, RedisDeltas(redis),
         )
         broker.include_router(build_router(service, settings.instance_id))
         await broker.connect()
@@ -45,6 +51,7 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
             await queue_metrics.stop()
             await broker.stop()  # stop consuming, then wait for in-flight generations
             await openrouter.aclose()
+            await redis.aclose()
 
     app = FastAPI(title="MobixAI llm-worker", lifespan=lifespan, docs_url=None, redoc_url=None)
 

@@ -1,5 +1,5 @@
-"""The worker's use cases: stream a reply (deltas, then exactly one completion or failure), stop it
-on request, and name a conversation."""
+"""The worker's use cases: stream a reply (deltas to the session's Redis stream, then exactly one
+completion or failure on the broker), stop it on request, and name a conversation."""
 
 import asyncio
 import logging
@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from llm_worker.client import ChatRequest, OpenRouterClient, ReplyStream, UpstreamError, to_decimal
-from llm_worker.deltas import DeltaStream
+from llm_worker.deltas import DeltaStream, ReplyDelta
 from llm_worker.prompt import to_openrouter_messages
 from llm_worker.settings import WorkerSettings
 from llm_worker.stops import StopRegistry
@@ -20,7 +20,6 @@ from shared.contracts.llm import (
     GenerateReply,
     GenerateTitle,
     ReplyCompleted,
-    ReplyDelta,
     ReplyFailed,
     TitleGenerated,
     Usage,
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 class Events(Protocol):
     """Where the worker's events go (the broker in production, a list in unit tests)."""
 
-    async def reply_delta(self, event: ReplyDelta) -> None: ...
     async def reply_completed(self, event: ReplyCompleted) -> None: ...
     async def reply_failed(self, event: ReplyFailed) -> None: ...
     async def title_generated(self, event: TitleGenerated) -> None: ...
@@ -71,12 +69,19 @@ def _provider_tokens(usage: dict[str, Any] | None) -> tuple[int, int, int] | Non
     return (prompt, completion, total) if prompt or completion else None
 
 
+class Deltas(Protocol):
+    """Where a reply's transient text deltas go (the session's Redis stream in production)."""
+
+    async def write(self, delta: ReplyDelta) -> None: ...
+
+
 class ReplyService:
     def __init__(self, client: OpenRouterClient, media: MediaStore, events: Events, stops: StopRegistry,
-                 settings: WorkerSettings) -> None:
+                 settings: WorkerSettings, deltas: Deltas | None = None) -> None:
         self.client = client
         self.media = media
         self.events = events
+        self.deltas = deltas
         self.stops = stops
         self.settings = settings
 
@@ -107,10 +112,13 @@ class ReplyService:
             fallback_models=command.fallback_models, modalities=command.modalities,
         )
         progress = _Progress()
-        deltas = DeltaStream(self.events.reply_delta, attempt=attempt, **ids)
+        deltas = DeltaStream(self._write_delta, attempt=attempt, interval=self.settings.delta_interval_seconds,
+                             **ids)
         with self.stops.watch(command.exchange_id) as stop:
             stopped = await self._until_stopped(self._stream(request, progress, deltas), stop)
-        await deltas.close()  # every delta is out before the completion that ends them
+        # Every delta is in the session's stream before the completion is published: the gateway
+        # appends `reply.completed` to the same stream only after chat stored it, so it comes last.
+        await deltas.close()
 
         stream = progress.stream
         model = stream.model if stream else command.model
@@ -139,6 +147,10 @@ class ReplyService:
             usage=usage, generation_id=generation_id,
             finish_reason="error" if error is not None else (stream.finish_reason if stream else None),
         ))
+
+    async def _write_delta(self, delta: ReplyDelta) -> None:
+        if self.deltas is not None:
+            await self.deltas.write(delta)
 
     async def _stream(self, request: ChatRequest, progress: _Progress, deltas: DeltaStream) -> None:
         try:

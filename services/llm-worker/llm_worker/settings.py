@@ -37,6 +37,9 @@ class WorkerSettings(ServiceSettings):
     # On SIGTERM, in-flight generations get this long to finish before their commands go back.
     graceful_timeout_seconds: float = Field(120.0, gt=0, alias="WORKER_GRACEFUL_TIMEOUT_SECONDS")
 
+    # A reply's deltas are coalesced over this long into one Redis stream entry (the first goes at once).
+    delta_interval_seconds: float = Field(0.04, ge=0, le=1, alias="WORKER_DELTA_INTERVAL_SECONDS")
+
     connect_timeout_seconds: float = Field(5.0, gt=0, alias="OPENROUTER_CONNECT_TIMEOUT_SECONDS")
     first_token_timeout_seconds: float = Field(60.0, gt=0, alias="OPENROUTER_FIRST_TOKEN_TIMEOUT_SECONDS")
     reply_timeout_seconds: float = Field(300.0, gt=0, alias="OPENROUTER_REPLY_TIMEOUT_SECONDS")
