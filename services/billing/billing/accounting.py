@@ -94,8 +94,8 @@ class Accounting:
         row, first = written
         if first:  # its transaction has committed: counted once, like the bill
             metrics.RESERVATIONS.labels("committed").inc()
-        if row["admitted_at"] <= now - timedelta(seconds=MONTH.seconds):
-            return  # outside every window: nothing left to count in Redis
+        if row["admitted_at"] <= now - timedelta(milliseconds=MONTH.ms + MONTH.bucket_ms):
+            return  # outside every window, and its bucket too: nothing left to count in Redis
         entry = LedgerEntry(event.exchange_id, to_ms(row["admitted_at"]), row["effective_tokens"],
                             row["is_free_model"], row["had_image"], row["cost_nano"])
         try:

@@ -75,7 +75,8 @@ class Windows:
 
     async def snapshot(self, user_id: int, sub: Period, now) -> Snapshot:
         async with self.factory() as s:
-            since = now - timedelta(seconds=MONTH.seconds)
+            # a window counts the whole bucket its oldest moment falls in: one bucket further back
+            since = now - timedelta(milliseconds=MONTH.ms + MONTH.bucket_ms)
             rows = await repo.window_entries(s, user_id, since)
             paid, free, cost = await repo.period_totals(s, user_id, sub.start_date)
             live = await repo.live_reservations(s, user_id, now)
