@@ -115,6 +115,29 @@ async def test_deny_order_reports_the_first_failing_limit(env, user, first, seco
     assert (await denied(env, user, **exchange))["name"] == first.name
 
 
+async def test_the_script_follows_the_deny_order_it_is_handed(env, user):
+    """The order lives in rules.py only: the script applies whatever order it is given (issue 17)."""
+    from billing.limiter import Denied, ExchangeTerms
+    from billing.rules import plan_limits, to_ms
+
+    await on_plan(env, user, hourly_max_messages=1, daily_max_messages=1)
+    await env.complete(await env.admit(user), user)
+    sub, plan = await env.service.subscriptions.current(user)
+    limiter = env.service.limiter
+    terms = ExchangeTerms(uuid.uuid4(), to_ms(sub.start_date), False, 1, 1, 10, 100, False, 0, 0)
+    now = to_ms(env.clock.now())
+    denial = await limiter.admit(user, now, terms, plan_limits(plan))
+    assert isinstance(denial, Denied) and LIMITS[denial.index].name == "hourly_messages"
+    windows, order = limiter._spec
+    limiter._spec = (windows, ",".join(reversed(order.split(","))))  # the same limits, last first
+    try:
+        denial = await limiter.admit(user, now, terms, tuple(reversed(plan_limits(plan))))
+    finally:
+        limiter._spec = (windows, order)
+    assert isinstance(denial, Denied)
+    assert LIMITS[len(LIMITS) - 1 - denial.index].name == "daily_messages"
+
+
 async def test_reply_cap_converts_through_the_multiplier(env, user):
     await on_plan(env, user, hourly_max_tokens=1_000)
     paid = await env.admit(user, prompt_tokens=100, token_cost_multiplier=Decimal("2.50"))
