@@ -201,7 +201,9 @@ local function walk(s, res, w, scope, kind, needed)
     return freed >= needed
   end
   local function weight(r) if kind == 'm' then return 1 end return r[3] end
-  local lo, hi = s['lo' .. w], fdiv(now, SIZE[w])
+  -- a bucket ahead of now (another replica's clock ran ahead) still counts: read past now's
+  local lo = s['lo' .. w]
+  local hi = math.max(fdiv(now, SIZE[w]) + 2, lo + 63)
   local fields = {}
   for b = lo, hi do fields[#fields + 1] = fmt(b) end
   local vals = redis.call('HMGET', bucket_key(w), unpack(fields))
