@@ -147,23 +147,31 @@ local function advance(s)
 end
 
 -- Open reservations {ts, exp, eff, free, img, cost, cap, id}, and the set of committed ones still
--- remembered (a redelivered completion must not count twice); both drop out past their time limit.
+-- remembered (a redelivered completion must not count twice); both drop out past their time limit,
+-- and only the MARKS most recent commits are remembered, whatever the user's pace (a completion
+-- redelivered after that is settled from the ledger).
+local MARKS = 32
 local function reservations()
   local flat = redis.call('HGETALL', KR)
-  local list, done, expired = {}, {}, {}
+  local list, done, marks, gone = {}, {}, {}, {}
   for j = 1, #flat, 2 do
     local r = nums(flat[j + 1])
     local exp = r[2] or r[1]
     if exp <= now then
-      expired[#expired + 1] = flat[j]
+      gone[#gone + 1] = flat[j]
     elseif #r == 1 then
-      done[flat[j]] = true
+      marks[#marks + 1] = {flat[j], r[1]}
     else
       r.id = flat[j]
       list[#list + 1] = r
     end
   end
-  if #expired > 0 then redis.call('HDEL', KR, unpack(expired)) end
+  if #marks > MARKS then
+    table.sort(marks, function(a, b) return a[2] > b[2] end)
+    for j = MARKS + 1, #marks do gone[#gone + 1] = marks[j][1] end
+  end
+  for j = 1, math.min(#marks, MARKS) do done[marks[j][1]] = true end
+  if #gone > 0 then redis.call('HDEL', KR, unpack(gone)) end
   return list, done
 end
 
@@ -373,6 +381,7 @@ elseif op == 'commit' then
   local hold = now + tonumber(A[9])
   if r and r[2] > hold then hold = r[2] end
   redis.call('HSET', KR, exid, fmt(hold))
+  reservations()  -- forget the oldest marks beyond MARKS
   write_state(s)
   touch(tonumber(A[7]))
   return {'ok'}
@@ -454,6 +463,7 @@ elseif op == 'load' then
   for _, o in ipairs(opened) do
     if not billed[o[1]] then redis.call('HSET', KR, o[1], o[2]) end
   end
+  reservations()  -- forget the oldest marks beyond MARKS
   local released = {}
   for j = at + 1, #A do released[A[j]] = true end
   for j = 1, #kept, 2 do
