@@ -157,7 +157,7 @@ def test_the_third_message_of_the_hour_is_429(limited):
     assert body["code"] == "limit_exceeded" and body["error"] == EN["hourly_messages"]
     assert {k: body["limit"][k] for k in ("name", "limit", "used")} == {"name": "hourly_messages", "limit": 2, "used": 2}
     retry_after = body["limit"]["retry_after"]
-    assert 0 < retry_after <= 3600
+    assert 0 < retry_after <= 3600 + 60  # the hour counts in minute buckets: up to one bucket late
     assert response.headers["Retry-After"] == str(retry_after)
     assert len(user_messages(user, session["id"])) == 2  # nothing stored
 

@@ -1,6 +1,12 @@
-"""An exact, deliberately naive Python model of business-rules §5: every answer is recomputed from
-the full list of committed entries and open reservations, with none of the limiter's incremental
-bookkeeping, so the two can be compared step by step."""
+"""A deliberately naive Python model of business-rules §5: every answer is recomputed from the full
+list of committed entries and open reservations, with none of the limiter's incremental bookkeeping,
+so the two can be compared step by step.
+
+Windows are counted two ways. `exact`: an item counts while it is inside the sliding window. Bucketed
+(what the limiter does): a committed item counts while its time bucket (1/60 of the window) overlaps
+the window; an open reservation counts exactly. Every question takes `exact`, so one model answers
+both and the bucketed answers can be checked against the exact ones (never more admitted, never
+freed earlier, at most one bucket later)."""
 
 from dataclasses import dataclass, field
 
@@ -54,18 +60,27 @@ class Model:
         return (scope == "all" or (scope == "paid" and not item.free) or (scope == "free" and item.free)
                 or (scope == "image" and item.image))
 
-    def _counted(self, k: int, now: int) -> list[Item]:
+    def _bucketed(self, item: Item) -> bool:
+        return item.expires is None  # committed; reservations are kept exactly
+
+    def frees_at(self, item: Item, w: int, exact: bool) -> int:
+        """When the item stops counting in window w."""
+        window = WINDOWS[w]
+        if exact or not self._bucketed(item):
+            return item.ts + window.ms
+        return (item.ts // window.bucket_ms + 1) * window.bucket_ms + window.ms - 1
+
+    def _counted(self, k: int, now: int, exact: bool = False) -> list[Item]:
         spec = LIMITS[k]
         if spec.window is None:
             inside = [i for i in self._items() if i.ts >= self.period_start]
         else:
-            cut = now - WINDOWS[spec.window].ms
-            inside = [i for i in self._items() if i.ts > cut]
+            inside = [i for i in self._items() if self.frees_at(i, spec.window, exact) > now]
         return [i for i in inside if self._in_scope(spec.scope, i)]
 
-    def used(self, k: int, now: int) -> int:
+    def used(self, k: int, now: int, exact: bool = False) -> int:
         kind = LIMITS[k].kind
-        items = self._counted(k, now)
+        items = self._counted(k, now, exact)
         if kind == "messages":
             return len(items)
         if kind == "tokens":
@@ -73,10 +88,22 @@ class Model:
         return sum(i.cost for i in items)
 
     def admit(self, now: int, exchange_id: str, t: Terms):
-        """('ok', cap, rate) | ('deny', index, limit, used, retry_ms or None or 'period')."""
+        """('ok', cap, rate) | ('deny', index, limit, used, retry_ms or None or 'period'); reserves."""
         self.expire(now)
         if exchange_id in self.open:
             return ("ok", self.open[exchange_id].cap, self.rate_limit(now))
+        answer = self.decide(now, t)
+        if answer[0] == "ok":
+            cap = answer[1]
+            eff = ceil_div((t.prompt + cap) * t.num, t.den) if t.num else 0
+            cost = t.prompt * t.pp + cap * t.cp if t.pp is not None and t.cp is not None else 0
+            self.open[exchange_id] = Item(exchange_id, now, eff, t.free, t.image, cost, now + self.ttl, cap)
+            return ("ok", cap, self.rate_limit(now))
+        return answer
+
+    def decide(self, now: int, t: Terms, exact: bool = False):
+        """What an admission now would answer, reserving nothing: ('ok', cap) | ('deny', …)."""
+        self.expire(now)
         cap = t.model_max
         prices = t.pp is not None and t.cp is not None
         for k, spec in enumerate(LIMITS):
@@ -84,7 +111,7 @@ class Model:
             probe = Item("", now, 0, t.free, t.image, 0)
             if limit == 0 or not self._in_scope(spec.scope, probe):
                 continue
-            u = self.used(k, now)
+            u = self.used(k, now, exact)
             allow = None  # unlimited
             if spec.kind == "messages":
                 fails = u + 1 > limit
@@ -103,15 +130,13 @@ class Model:
                         allow = -1
                     fails = allow is not None and allow < MIN_REPLY_TOKENS
             if fails:
-                return ("deny", k, limit, u, self.retry(k, limit, u, now, t))
+                return ("deny", k, limit, u, self.retry(k, limit, u, now, t, exact))
             if allow is not None:
                 cap = min(cap, allow)
-        eff = ceil_div((t.prompt + cap) * t.num, t.den) if t.num else 0
-        cost = t.prompt * t.pp + cap * t.cp if prices else 0
-        self.open[exchange_id] = Item(exchange_id, now, eff, t.free, t.image, cost, now + self.ttl, cap)
-        return ("ok", cap, self.rate_limit(now))
+        return ("ok", cap)
 
-    def retry(self, k: int, limit: int, u: int, now: int, t: Terms):
+    def retry(self, k: int, limit: int, u: int, now: int, t: Terms, exact: bool = False):
+        """ms until limit k has room for the smallest exchange (0: it has room now)."""
         spec = LIMITS[k]
         if spec.window is None:
             return "period"
@@ -122,12 +147,19 @@ class Model:
             if need > limit:
                 return None
             deficit = u + need - limit
+        if deficit <= 0:
+            return 0
         freed = 0
-        for item in sorted(self._counted(k, now), key=lambda i: i.ts):
+        for at, item in self._by_freeing(k, now, exact):
             freed += 1 if spec.kind == "messages" else item.eff
             if freed >= deficit:
-                return item.ts + WINDOWS[spec.window].ms - now
+                return at - now
         return None
+
+    def _by_freeing(self, k: int, now: int, exact: bool) -> list[tuple[int, Item]]:
+        w = LIMITS[k].window
+        items = [(self.frees_at(i, w, exact), i) for i in self._counted(k, now, exact)]
+        return sorted(items, key=lambda pair: pair[0])
 
     def rate_limit(self, now: int):
         best = None
@@ -139,8 +171,8 @@ class Model:
         if best is None:
             return None
         k, remaining = best
-        items = self._counted(k, now)
-        reset = min(i.ts for i in items) + WINDOWS[LIMITS[k].window].ms - now if items else 0
+        items = self._by_freeing(k, now, False)
+        reset = items[0][0] - now if items else 0
         return (self.limits[k], max(0, remaining), reset)
 
     def commit(self, exchange_id: str, ts: int, eff: int, free: bool, image: bool, cost: int) -> None:
@@ -151,10 +183,10 @@ class Model:
     def release(self, exchange_id: str) -> None:
         self.open.pop(exchange_id, None)
 
-    def committed_used(self, k: int, now: int) -> int:
+    def committed_used(self, k: int, now: int, exact: bool = False) -> int:
         """Committed usage only (the promise: never above the limit)."""
         saved, self.open = self.open, {}
         try:
-            return self.used(k, now)
+            return self.used(k, now, exact)
         finally:
             self.open = saved

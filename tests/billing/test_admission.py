@@ -31,15 +31,25 @@ async def denied(env, user_id, **kw) -> dict:
     return info.value.details["limit"]
 
 
+def bucket_seconds(window) -> int:
+    return window.bucket_ms // 1000
+
+
 @pytest.mark.parametrize("window", WINDOWS, ids=lambda w: w.name)
 async def test_message_window_denies_at_its_edge_and_slides(env, user, window):
+    # START is on a bucket boundary: the exchanges' bucket stops counting one bucket after they leave
+    # the exact window (business-rules §5: up to one bucket late, never early)
+    late = bucket_seconds(window)
     await on_plan(env, user, **{f"{window.name}_max_messages": 2})
     for _ in range(2):
         await env.complete(await env.admit(user), user)
     env.clock.advance(seconds=10)
     limit = await denied(env, user)
-    assert limit == {"name": f"{window.name}_messages", "limit": 2, "used": 2, "retry_after": window.seconds - 10}
-    env.clock.advance(seconds=window.seconds - 11)  # 1 s before the first exchange leaves the window
+    assert limit == {"name": f"{window.name}_messages", "limit": 2, "used": 2,
+                     "retry_after": window.seconds + late - 10}
+    env.clock.advance(seconds=window.seconds - 10)  # the exact window has let them go; their bucket not
+    assert (await denied(env, user))["retry_after"] == late
+    env.clock.advance(seconds=late - 1)  # 1 s before their bucket leaves the window
     assert (await denied(env, user))["retry_after"] == 1
     env.clock.advance(seconds=1)
     await env.admit(user)
@@ -57,7 +67,8 @@ async def test_token_window_caps_the_reply_then_denies(env, user, window):
     await env.complete(await env.admit(user, prompt_tokens=0), user, prompt=1, completion=0)  # 885 used
     limit = await denied(env, user, prompt_tokens=100)
     # 15 tokens left cannot hold the prompt and a 16-token reply; 1 more token must fall out
-    assert limit == {"name": f"{window.name}_tokens", "limit": 1_000, "used": 885, "retry_after": window.seconds}
+    assert limit == {"name": f"{window.name}_tokens", "limit": 1_000, "used": 885,
+                     "retry_after": window.seconds + bucket_seconds(window)}
 
 
 async def test_zero_means_unlimited_everywhere(env, user):
@@ -102,6 +113,29 @@ async def test_deny_order_reports_the_first_failing_limit(env, user, first, seco
     admission = await env.admit(user, **exchange)
     await env.complete(admission, user, prompt=100, completion=100, images=1, cost=Decimal("0.01"))
     assert (await denied(env, user, **exchange))["name"] == first.name
+
+
+async def test_the_script_follows_the_deny_order_it_is_handed(env, user):
+    """The order lives in rules.py only: the script applies whatever order it is given (issue 17)."""
+    from billing.limiter import Denied, ExchangeTerms
+    from billing.rules import plan_limits, to_ms
+
+    await on_plan(env, user, hourly_max_messages=1, daily_max_messages=1)
+    await env.complete(await env.admit(user), user)
+    sub, plan = await env.service.subscriptions.current(user)
+    limiter = env.service.limiter
+    terms = ExchangeTerms(uuid.uuid4(), to_ms(sub.start_date), False, 1, 1, 10, 100, False, 0, 0)
+    now = to_ms(env.clock.now())
+    denial = await limiter.admit(user, now, terms, plan_limits(plan))
+    assert isinstance(denial, Denied) and LIMITS[denial.index].name == "hourly_messages"
+    windows, order = limiter._spec
+    limiter._spec = (windows, ",".join(reversed(order.split(","))))  # the same limits, last first
+    try:
+        denial = await limiter.admit(user, now, terms, tuple(reversed(plan_limits(plan))))
+    finally:
+        limiter._spec = (windows, order)
+    assert isinstance(denial, Denied)
+    assert LIMITS[len(LIMITS) - 1 - denial.index].name == "daily_messages"
 
 
 async def test_reply_cap_converts_through_the_multiplier(env, user):
@@ -165,9 +199,11 @@ async def test_image_limits_count_exchanges_that_produced_an_image(env, user):
     await env.complete(await env.admit(user, is_image=True), user, images=2)
     env.clock.advance(hours=1)
     limit = await denied(env, user, is_image=True)
-    assert limit == {"name": "daily_image_generation", "limit": 1, "used": 1, "retry_after": 23 * 3600}
+    day = WINDOWS[3]
+    assert limit == {"name": "daily_image_generation", "limit": 1, "used": 1,
+                     "retry_after": 23 * 3600 + bucket_seconds(day)}
     await env.admit(user)  # text exchanges are not held back by image limits
-    env.clock.advance(hours=23)
+    env.clock.advance(hours=23, seconds=bucket_seconds(day))
     await env.admit(user, is_image=True)  # the daily window slid past it; counters never stick
 
 
@@ -176,7 +212,7 @@ async def test_each_image_window_slides(env, user, name, seconds):
     await on_plan(env, user, **{f"{name}_image_generation_limit": 2})
     for _ in range(2):
         await env.complete(await env.admit(user, is_image=True), user, images=1)
-    env.clock.advance(seconds=seconds - 1)
+    env.clock.advance(seconds=seconds + seconds // 60 - 1)  # a bucket is 1/60 of the window
     limit = await denied(env, user, is_image=True)
     assert limit == {"name": f"{name}_image_generation", "limit": 2, "used": 2, "retry_after": 1}
     env.clock.advance(seconds=1)
@@ -189,7 +225,8 @@ async def test_monthly_free_model_tokens_cap_free_replies(env, user):
     assert first.max_tokens == 400
     await env.complete(first, user, prompt=100, completion=390)
     limit = await denied(env, user, is_free_model=True, prompt_tokens=0)
-    assert limit == {"name": "monthly_free_model_tokens", "limit": 500, "used": 490, "retry_after": 30 * 86_400}
+    assert limit == {"name": "monthly_free_model_tokens", "limit": 500, "used": 490,
+                     "retry_after": 30 * 86_400 + bucket_seconds(WINDOWS[5])}
     assert (await env.admit(user, is_free_model=False, prompt_tokens=100)).max_tokens == 1_024
 
 
@@ -216,12 +253,14 @@ async def test_rate_limit_info_is_the_tightest_message_window(env, user):
     assert first.rate_limit == b.RateLimitInfo(limit=3, remaining=2, reset_seconds=3_600)
     await env.complete(first, user)
     env.clock.advance(minutes=10)
-    second = await env.admit(user)
-    assert second.rate_limit == b.RateLimitInfo(limit=3, remaining=1, reset_seconds=3_000)
+    second = await env.admit(user)  # the first one counts in its minute's bucket now
+    assert second.rate_limit == b.RateLimitInfo(limit=3, remaining=1, reset_seconds=3_000 + 60)
     await env.complete(second, user)
-    env.clock.advance(hours=1)  # the hourly window is empty again; weekly is now the tightest
+    env.clock.advance(hours=1, minutes=1)  # the hourly window is empty again; weekly is now the tightest
     third = await env.admit(user)
-    assert third.rate_limit == b.RateLimitInfo(limit=4, remaining=1, reset_seconds=7 * 86_400 - 4_200)
+    # the earlier two count in the week's first bucket, which leaves 10,080 s after the week has
+    # passed; this send's own reservation (counted exactly) leaves first
+    assert third.rate_limit == b.RateLimitInfo(limit=4, remaining=1, reset_seconds=7 * 86_400)
 
 
 async def test_admitting_the_same_exchange_twice_reserves_once(env, user):
@@ -248,7 +287,7 @@ async def test_usage_report_shows_remaining_and_resets(env, user):
     env.clock.advance(minutes=15)
     report = await env.usage(user)
     assert report["hourly_messages"] == b.LimitStatus(
-        name="hourly_messages", limit=5, used=1, remaining=4, resets_in=2_700
+        name="hourly_messages", limit=5, used=1, remaining=4, resets_in=2_700 + 60
     )
     assert report["max_tokens"] == b.LimitStatus(
         name="max_tokens", limit=1_000, used=100, remaining=900, resets_in=30 * 86_400 - 900

@@ -3,6 +3,7 @@ and the database: committed usage never passes the limit."""
 
 import asyncio
 import itertools
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ from billing.models import UsageLedger
 from billing.service import BillingService
 from billing.settings import BillingSettings
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from shared.db import make_engine, make_session_factory
 from shared.errors import LimitExceeded
@@ -110,3 +111,41 @@ async def test_cost_cap_holds_for_a_model_without_prices(env, replicas):
     assert count == 1 + len(admitted)
     assert cost <= cap
     assert admitted and {d.details["limit"]["name"] for d in denied} == {"max_openrouter_cost_usd"}
+
+
+async def test_racing_sends_where_buckets_and_exact_windows_differ(env, replicas):
+    """Storms of sends at moments where the hour counted in minute buckets still holds exchanges the
+    exact sliding hour has let go: the buckets admit no more than the exact hour would (nothing
+    there), the denial's Retry-After is the bucket's end (never before the exact time, at most one
+    bucket after it), and over the whole run no exact sliding hour holds more than the limit."""
+    user = next(USERS)
+    limit, hour = 10, 3_600
+    await env.subscribe(user, await env.plan(duration_days=0, hourly_max_messages=limit))
+
+    async def storm_and_commit(n):
+        results = await _storm(env, replicas, user, n)
+        admitted = [r for r in results if not isinstance(r, LimitExceeded)]
+        await asyncio.gather(*(s.on_reply_completed(env.completed(a, user)) for a in admitted for s in replicas))
+        return admitted, [r for r in results if isinstance(r, LimitExceeded)]
+
+    env.clock.advance(seconds=30)  # in the first minute's bucket
+    assert len((await storm_and_commit(4))[0]) == 4
+    env.clock.advance(minutes=40)
+    assert len((await storm_and_commit(100))[0]) == limit - 4
+    env.clock.advance(seconds=hour - 40 * 60 + 10)  # 10 s after the first four left the exact hour
+    async with env.factory() as s:
+        since = env.clock.now() - timedelta(seconds=hour)
+        in_exact_hour = (await s.exec(select(func.count()).where(
+            UsageLedger.user_id == user, col(UsageLedger.admitted_at) > since))).one()
+    assert in_exact_hour == limit - 4  # the exact hour would admit four more here
+    admitted, denied = await storm_and_commit(100)
+    assert admitted == []  # their minute's bucket is still inside the hour
+    # the bucket [0:00, 0:01) stops counting at 1:01; the exact hour freed them at 1:00:30
+    assert {d.details["limit"]["retry_after"] for d in denied} == {20}
+    env.clock.advance(seconds=20)
+    assert len((await storm_and_commit(100))[0]) == 4
+    async with env.factory() as s:
+        times = sorted((await s.exec(select(UsageLedger.admitted_at).where(UsageLedger.user_id == user))).all())
+    assert len(times) == limit + 4
+    for t in times:  # every exact sliding hour ending at an admission holds at most the limit
+        assert sum(1 for u in times if t - timedelta(seconds=hour) < u <= t) <= limit

@@ -147,3 +147,54 @@ async def test_a_forced_rebuild_keeps_reservations_not_yet_in_the_ledger(env, us
     report = await env.usage(user)
     assert report["hourly_messages"].used == 1  # the in-flight one; the released one is gone
     assert report["hourly_tokens"].used == 110
+
+
+async def _limiter_state(env, user) -> dict:
+    """Every key of the user's limiter state but the marker (an epoch that changes on each rebuild)."""
+    limiter = env.service.limiter
+    state = {}
+    for key in limiter.keys(user)[1:]:
+        kind = await env.redis.type(key)
+        if kind == "hash":
+            state[key] = await env.redis.hgetall(key)
+    return state
+
+
+async def test_a_lost_redis_is_rebuilt_into_the_same_buckets(env, user):
+    """After Redis loses everything, the ledger is summed into the very buckets the commits built,
+    including a bucket whose exchanges the exact window has already let go."""
+    await env.subscribe(user, await env.plan(duration_days=0, hourly_max_messages=10, hourly_max_tokens=10_000,
+                                             monthly_free_model_messages=50, daily_image_generation_limit=9))
+    # admitted at 0:00:10, 0:00:50, 0:04:10, 0:21:40, 0:41:40, 0:58:20
+    for step, seconds in enumerate((10, 40, 200, 1_050, 1_200, 1_000)):
+        env.clock.advance(seconds=seconds)
+        admission = await env.admit(user, is_free_model=step % 2 == 0, is_image=True)
+        await env.complete(admission, user, prompt=100, completion=10 * step, images=step % 3)
+    env.clock.advance(seconds=140)  # 1:00:40: the first has left the exact hour, not its minute's bucket
+    open_one = await env.admit(user)
+    before_usage = await env.usage(user)
+    before = await _limiter_state(env, user)
+    assert before_usage["hourly_messages"].used == 7  # the bucketed hour still counts the first
+    assert len(before[env.service.limiter.keys(user)[4]]) == 5  # five minute-buckets of the hour
+    assert await env.flush() > 0
+    after_usage = await env.usage(user)
+    assert await _limiter_state(env, user) == before
+    assert after_usage == before_usage
+    await env.complete(open_one, user, prompt=100, completion=1)
+    assert (await env.usage(user))["hourly_messages"].used == 7
+
+
+async def test_a_completion_redelivered_after_redis_forgot_it_counts_once(env, user):
+    """Buckets keep no exchange ids: a commit is remembered for the reservation's time limit. A
+    redelivery after that cannot tell whether it was counted, so the ledger decides (a rebuild)."""
+    event = await env.complete(await env.admit(user), user)
+    await env.service.on_reply_completed(event)  # redelivered at once: the commit's mark answers
+    assert (await env.usage(user))["hourly_messages"].used == 1
+    env.clock.advance(seconds=901)  # past RESERVATION_TTL_SECONDS: the mark is gone
+    assert (await env.usage(user))["hourly_messages"].used == 1
+    assert await env.redis.hlen(env.service.limiter.keys(user)[2]) == 0
+    await env.service.on_reply_completed(event)
+    async with env.factory() as s:
+        [sub] = (await s.exec(select(Subscription).where(Subscription.user_id == user))).all()
+        assert sub.windows_stale_at is not None
+    assert (await env.usage(user))["hourly_messages"].used == 1

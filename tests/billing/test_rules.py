@@ -12,6 +12,7 @@ from billing.rules import (
     WINDOWS,
     effective_tokens,
     floor_ms,
+    limiter_spec,
     multiplier_fraction,
     plan_limits,
     price_nano_per_token,
@@ -66,10 +67,16 @@ def test_limits_cover_every_documented_name_in_the_deny_order():
                           "weekly_image_generation", "monthly_image_generation"]
 
 
-def test_the_lua_script_uses_the_same_windows():
-    lua_windows = re.search(r"local WIN = \{([^}]*)\}", SCRIPT).group(1)
-    assert [int(x) for x in lua_windows.split(",")] == [w.ms for w in WINDOWS]
+def test_the_lua_script_is_handed_the_windows_and_the_deny_order():
+    """rules.py is their one definition (issue 17): the script keeps no copy of either."""
     assert [w.seconds for w in WINDOWS] == [3_600, 10_800, 43_200, 86_400, 604_800, 2_592_000]
+    windows, limits = limiter_spec()
+    assert windows.split(",") == [f"{w.ms}:{w.bucket_ms}" for w in WINDOWS]
+    assert all(w.bucket_ms * 60 <= w.ms for w in WINDOWS)  # business-rules §5: at most 1/60 of the window
+    assert limits.split(",")[:4] == ["t:0:paid", "t:0:free", "c:0:all", "m:1:all"]
+    assert len(limits.split(",")) == len(LIMITS)
+    assert not re.search(r"\b(3600000|2592000000)\b", SCRIPT)
+    assert "'paid'}" not in SCRIPT
 
 
 def test_plan_limits_follow_the_limit_order():

@@ -1,6 +1,8 @@
 """Stateful property test: the real billing service (SQLite ledger + Redis Lua limiter) against the
 naive model of tests/billing/model.py, through admissions, commits, duplicate deliveries, releases,
-reservation expiry, new periods and Redis losing everything."""
+reservation expiry, new periods and Redis losing everything. The service must answer exactly what the
+model's bucketed windows answer, and those must never admit more than exact sliding windows would,
+never free earlier, and free at most one bucket later (business-rules §5)."""
 
 import asyncio
 import itertools
@@ -103,7 +105,9 @@ class BillingMachine(RuleBasedStateMachine):
         terms = Terms(free, num, den, prompt, model_max, image,
                       price_nano_per_token(prompt_price), price_nano_per_token(completion_price))
         now = self.now()
+        exact = self.model.decide(now, terms, exact=True)
         expected = self.model.admit(now, str(request.exchange_id), terms)
+        self.bucketed_within_exact(now, terms, expected, exact)
         try:
             admission = self.run(self.env.service.admit(request))
         except LimitExceeded as exc:
@@ -126,6 +130,27 @@ class BillingMachine(RuleBasedStateMachine):
             got = admission.rate_limit
             assert (got.limit, got.remaining, got.reset_seconds) == (rate[0], rate[1], seconds_ceil(rate[2]))
         self.open[str(request.exchange_id)] = (request, now, admission.max_tokens)
+
+    def bucketed_within_exact(self, now, terms, bucketed, exact):
+        """The bucketed answer against the exact sliding windows' answer to the same admission."""
+        if bucketed[0] == "ok":
+            assert exact[0] == "ok", f"buckets admit where exact windows deny ({LIMITS[exact[1]].name})"
+            assert bucketed[1] <= exact[1], "buckets allow a longer reply than the exact windows"
+            return
+        _, k, limit, _, retry = bucketed
+        if exact[0] == "deny" and exact[1] < k:
+            raise AssertionError(f"exact windows deny earlier, with {LIMITS[exact[1]].name}")
+        if LIMITS[k].window is None:
+            return
+        used_exact = self.model.used(k, now, exact=True)
+        exact_retry = self.model.retry(k, limit, used_exact, now, terms, exact=True)
+        if retry is None:
+            assert exact_retry is None, f"{LIMITS[k].name}: buckets say never, exact windows {exact_retry} ms"
+            return
+        assert exact_retry is not None, f"{LIMITS[k].name}: exact windows say never, buckets {retry} ms"
+        bucket = WINDOWS[LIMITS[k].window].bucket_ms
+        # never earlier than the exact windows free it, at most one bucket later
+        assert exact_retry <= retry <= exact_retry + bucket, (LIMITS[k].name, exact_retry, retry)
 
     def _live(self) -> list[str]:
         now = self.now()
@@ -203,9 +228,11 @@ class BillingMachine(RuleBasedStateMachine):
                 expected = Decimal(usd_text(nano_to_usd(expected)))
             assert row.used == expected, (spec.name, row.used, expected)
             if self.limits[k] and spec.window is not None:
-                items = sorted(self.model._counted(k, now), key=lambda i: i.ts)
-                resets = seconds_ceil(items[0].ts + WINDOWS[spec.window].ms - now) if expected else 0
+                items = self.model._by_freeing(k, now, False)
+                resets = seconds_ceil(items[0][0] - now) if expected else 0
                 assert row.resets_in == resets, spec.name
+            if spec.window is not None and spec.kind != "cost":  # buckets never count less
+                assert row.used >= self.model.used(k, now, exact=True), spec.name
 
 
 @pytest.fixture

@@ -94,15 +94,21 @@ class Accounting:
         row, first = written
         if first:  # its transaction has committed: counted once, like the bill
             metrics.RESERVATIONS.labels("committed").inc()
-        if row["admitted_at"] <= now - timedelta(seconds=MONTH.seconds):
-            return  # outside every window: nothing left to count in Redis
+        if row["admitted_at"] <= now - timedelta(milliseconds=MONTH.ms + MONTH.bucket_ms):
+            return  # outside every window, and its bucket too: nothing left to count in Redis
         entry = LedgerEntry(event.exchange_id, to_ms(row["admitted_at"]), row["effective_tokens"],
                             row["is_free_model"], row["had_image"], row["cost_nano"])
         try:
-            await self.limiter.commit(event.user_id, to_ms(now), entry)
+            counted = await self.limiter.commit(event.user_id, to_ms(now), entry, first=first)
         except Unavailable:
             log.warning("Redis unavailable committing %s; windows of user %s will be rebuilt",
                         event.exchange_id, event.user_id)
+            await self.batcher.run(lambda conn: repo.mark_windows_stale(conn, event.user_id, now))
+            return
+        if counted == "unknown":
+            # a redelivery with no trace left in Redis: whether the first delivery reached Redis is
+            # unknown, so the ledger decides (rare: a completion redelivered after its reservation expired)
+            log.info("windows of user %s will be rebuilt: redelivered %s", event.user_id, event.exchange_id)
             await self.batcher.run(lambda conn: repo.mark_windows_stale(conn, event.user_id, now))
 
     async def record_title(self, event: TitleGenerated) -> None:

@@ -13,7 +13,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from billing.rules import LIMITS
+from billing.rules import LIMITS, WINDOWS, limiter_spec
 from shared.errors import Unavailable
 
 T = TypeVar("T")
@@ -23,6 +23,11 @@ KEY_TTL_MS = 31 * 24 * 3600 * 1000  # a month of inactivity: the state is droppe
 
 class Stale(Exception):
     """The user's state is missing (never built, expired, or lost): rebuild it from the ledger."""
+
+
+class PeriodChanged(Stale):
+    """A new period started since the state was built: its totals count from its start, which the
+    buckets cannot tell apart, so the state is rebuilt from the ledger (rare: a plan change)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,9 @@ class Snapshot:
     entries: list[LedgerEntry] = field(default_factory=list)
     reservations: list[OpenReservation] = field(default_factory=list)
     released: list[UUID] = field(default_factory=list)  # recently released: not to be kept
+    # exchanges billed recently, with when to forget them: a redelivered completion finds them
+    # counted, and a reservation of theirs still held in Redis is not kept
+    committed: list[tuple[UUID, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,27 @@ def _b(flag: bool) -> int:
     return 1 if flag else 0
 
 
+def bucket_totals(entries: list[LedgerEntry], window_ms: int, bucket_ms: int, now_ms: int
+                  ) -> dict[int, list[int]]:
+    """The entries a window counts at `now_ms`, summed per bucket as limiter.lua keeps them:
+    index -> [messages, tokens, free messages, free tokens, images]."""
+    lowest = (now_ms - window_ms + 1) // bucket_ms
+    buckets: dict[int, list[int]] = {}
+    for e in entries:
+        index = e.admitted_ms // bucket_ms
+        if index < lowest:
+            continue
+        b = buckets.setdefault(index, [0, 0, 0, 0, 0])
+        b[0] += 1
+        b[1] += e.effective_tokens
+        if e.is_free:
+            b[2] += 1
+            b[3] += e.effective_tokens
+        if e.had_image:
+            b[4] += 1
+    return buckets
+
+
 class UsageLimiter:
     def __init__(self, redis: Redis, *, reservation_ttl_seconds: int, min_reply_tokens: int,
                  prefix: str = "billing") -> None:
@@ -117,11 +146,14 @@ class UsageLimiter:
         self.min_reply_tokens = min_reply_tokens
         self.prefix = prefix
         self._script = redis.register_script(SCRIPT)
+        self._spec = limiter_spec()
 
     def keys(self, user_id: int) -> list[str]:
+        """marker, state, reservations, dirty, then one hash of buckets per window (limiter.lua)."""
         # one hash tag per user: all of a user's keys live in one cluster slot, as a script needs
         base = f"{self.prefix}:{{u{user_id}}}"
-        return [f"{base}:{name}" for name in ("marker", "entries", "data", "state", "reservations", "dirty")]
+        names = ("marker", "state", "reservations", "dirty", *(f"buckets:{w.name}" for w in WINDOWS))
+        return [f"{base}:{name}" for name in names]
 
     def lock_key(self, user_id: int) -> str:
         return f"{self.prefix}:{{u{user_id}}}:rebuild"
@@ -132,8 +164,11 @@ class UsageLimiter:
         except (TimeoutError, RedisError, OSError) as exc:
             raise Unavailable("usage limiter (Redis) unavailable") from exc
 
-    async def _run(self, user_id: int, *args: Any) -> list:
-        return await self._guard(self._script(keys=self.keys(user_id), args=list(args)))
+    async def _run(self, user_id: int, operation: str, now_ms: int, *args: Any) -> list:
+        # the windows and the deny order travel with every call: rules.py is their only definition
+        return await self._guard(
+            self._script(keys=self.keys(user_id), args=[operation, now_ms, *self._spec, *args])
+        )
 
     async def admit(self, user_id: int, now_ms: int, terms: ExchangeTerms, limits: tuple[int, ...]
                     ) -> Admitted | Denied | AlreadyCommitted:
@@ -150,6 +185,8 @@ class UsageLimiter:
         status = answer[0]
         if status == "stale":
             raise Stale()
+        if status == "period":
+            raise PeriodChanged()
         if status == "done":
             return AlreadyCommitted()
         if status == "deny":
@@ -159,11 +196,15 @@ class UsageLimiter:
         rate = None if int(rl_limit) < 0 else (int(rl_limit), int(rl_remaining), int(rl_reset))
         return Admitted(int(cap), rate, epoch)
 
-    async def commit(self, user_id: int, now_ms: int, entry: LedgerEntry) -> str:
-        """Turn the reservation into committed usage: "ok", "dup" (already done) or "stale"."""
+    async def commit(self, user_id: int, now_ms: int, entry: LedgerEntry, *, first: bool = True) -> str:
+        """Turn the reservation into committed usage: "ok", "dup" (already done), "stale" (no state),
+        or "unknown" (no trace of it in Redis and this call did not write the ledger row: it may have
+        been counted or not, so the caller has the windows rebuilt). `first`: this call wrote the
+        exchange's ledger row."""
         answer = await self._run(
             user_id, "commit", now_ms, str(entry.exchange_id), entry.admitted_ms,
             entry.effective_tokens, _b(entry.is_free), _b(entry.had_image), entry.cost_nano, KEY_TTL_MS,
+            _b(first), self.ttl_ms,
         )
         return answer[0]
 
@@ -175,6 +216,8 @@ class UsageLimiter:
         answer = await self._run(user_id, "usage", now_ms, period_start_ms)
         if answer[0] == "stale":
             raise Stale()
+        if answer[0] == "period":
+            raise PeriodChanged()
         values = [int(v) for v in answer[1:]]
         return [
             LimitUsage(values[2 * k], None if values[2 * k + 1] == -1 else values[2 * k + 1])
@@ -182,18 +225,25 @@ class UsageLimiter:
         ]
 
     async def load(self, user_id: int, now_ms: int, epoch: str, snapshot: Snapshot) -> bool:
-        """Replace the user's state with the ledger's; False when a change raced the rebuild."""
+        """Replace the user's state with the ledger's, summed into buckets; False when a change raced
+        the rebuild."""
         args: list[Any] = [
-            "load", now_ms, snapshot.period_start_ms, epoch, KEY_TTL_MS, snapshot.period_paid_tokens,
-            snapshot.period_free_tokens, snapshot.period_cost_nano, len(snapshot.entries), len(snapshot.reservations),
+            snapshot.period_start_ms, epoch, KEY_TTL_MS, snapshot.period_paid_tokens,
+            snapshot.period_free_tokens, snapshot.period_cost_nano, len(snapshot.reservations),
+            len(snapshot.committed),
         ]
-        for e in snapshot.entries:
-            args += [str(e.exchange_id), e.admitted_ms, e.effective_tokens, _b(e.is_free), _b(e.had_image), e.cost_nano]
+        for window in WINDOWS:
+            buckets = bucket_totals(snapshot.entries, window.ms, window.bucket_ms, now_ms)
+            args.append(len(buckets))
+            for index, values in sorted(buckets.items()):
+                args += [index, *values]
         for r in snapshot.reservations:
             args += [str(r.exchange_id), r.admitted_ms, r.expires_ms, r.effective_tokens, _b(r.is_free),
                      _b(r.is_image), r.cost_nano, r.max_tokens]
+        for exchange_id, until_ms in snapshot.committed:
+            args += [str(exchange_id), until_ms]
         args += [str(exchange_id) for exchange_id in snapshot.released]
-        answer = await self._run(user_id, *args)
+        answer = await self._run(user_id, "load", now_ms, *args)
         return answer[0] == "ok"
 
     async def begin_rebuild(self, user_id: int, token: str, *, force: bool, lock_ms: int = 10_000) -> bool:
@@ -203,9 +253,9 @@ class UsageLimiter:
             return False
         keys = self.keys(user_id)
         if force:
-            await self._guard(self.redis.delete(keys[0], keys[5]))
+            await self._guard(self.redis.delete(keys[0], keys[3]))
         else:
-            await self._guard(self.redis.delete(keys[5]))
+            await self._guard(self.redis.delete(keys[3]))
         return True
 
     async def end_rebuild(self, user_id: int, token: str) -> None:

@@ -12,6 +12,12 @@ NANO = Decimal("1000000000")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# Redis counts each window in time buckets of 1/60 of its length (business-rules §5 allows at most that):
+# a user's state is then at most 61 buckets per window, whatever their usage, and a window counts
+# every bucket that overlaps it, so it may hold usage up to one bucket longer than the exact window.
+BUCKETS_PER_WINDOW = 60
+
+
 @dataclass(frozen=True)
 class Window:
     name: str
@@ -20,6 +26,10 @@ class Window:
     @property
     def ms(self) -> int:
         return self.seconds * 1000
+
+    @property
+    def bucket_ms(self) -> int:
+        return self.ms // BUCKETS_PER_WINDOW
 
 
 WINDOWS: tuple[Window, ...] = (
@@ -44,7 +54,8 @@ class LimitSpec:
 
 
 # The deny order of business-rules §5: period totals, windows shortest to longest (messages before
-# tokens), monthly free-model limits, image limits. limiter.lua relies on this exact order.
+# tokens), monthly free-model limits, image limits. The one definition of that order: the limiter
+# script is handed it on every call (`limiter_spec`).
 LIMITS: tuple[LimitSpec, ...] = (
     LimitSpec("max_tokens", "tokens", None, "paid"),
     LimitSpec("max_tokens_free", "tokens", None, "free"),
@@ -61,6 +72,16 @@ LIMITS: tuple[LimitSpec, ...] = (
     LimitSpec("monthly_image_generation", "messages", 5, "image"),
 )
 LIMIT_INDEX = {spec.name: i for i, spec in enumerate(LIMITS)}
+
+
+def limiter_spec() -> tuple[str, str]:
+    """WINDOWS and LIMITS as limiter.lua reads them: "length:bucket,…" in ms, and
+    "kind:window:scope,…" in deny order (kind m/t/c, window 1-based, 0 for the period)."""
+    windows = ",".join(f"{w.ms}:{w.bucket_ms}" for w in WINDOWS)
+    limits = ",".join(
+        f"{spec.kind[0]}:{0 if spec.window is None else spec.window + 1}:{spec.scope}" for spec in LIMITS
+    )
+    return windows, limits
 
 
 def plan_limits(plan: Plan) -> tuple[int, ...]:

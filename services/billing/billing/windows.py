@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from billing import repository as repo
-from billing.limiter import LedgerEntry, OpenReservation, Snapshot, Stale, UsageLimiter
+from billing.limiter import LedgerEntry, OpenReservation, PeriodChanged, Snapshot, Stale, UsageLimiter
 from billing.rules import MONTH, floor_ms, to_ms
 from billing.subscriptions import Period
 from shared.clock import Clock
@@ -35,9 +35,10 @@ class Windows:
         for attempt in range(ATTEMPTS):
             try:
                 return await operation()
-            except Stale:
-                # stale again right after a rebuild: a marker without its state (evicted keys)
-                await self.rebuild(user_id, sub, force=attempt > 0)
+            except Stale as exc:
+                # stale again right after a rebuild: a marker without its state (evicted keys); a new
+                # period: the state exists but its period totals must be read from the ledger
+                await self.rebuild(user_id, sub, force=attempt > 0 or isinstance(exc, PeriodChanged))
         raise Unavailable("usage windows could not be rebuilt")
 
     async def rebuild(self, user_id: int, sub: Period, *, force: bool) -> None:
@@ -74,11 +75,20 @@ class Windows:
 
     async def snapshot(self, user_id: int, sub: Period, now) -> Snapshot:
         async with self.factory() as s:
-            since = now - timedelta(seconds=MONTH.seconds)
+            # a window counts the whole bucket its oldest moment falls in: one bucket further back
+            since = now - timedelta(milliseconds=MONTH.ms + MONTH.bucket_ms)
             rows = await repo.window_entries(s, user_id, since)
             paid, free, cost = await repo.period_totals(s, user_id, sub.start_date)
             live = await repo.live_reservations(s, user_id, now)
         billed = {row.exchange_id for row in rows}
+        # commits recent enough that their completion may still be redelivered, or their reservation
+        # still be held in Redis: remembered as counted (limiter.lua), as a commit does
+        hold = timedelta(milliseconds=self.limiter.ttl_ms)
+        recent = [
+            (row.exchange_id, to_ms(max(row.admitted_at, row.created_at) + hold))
+            for row in rows
+            if max(row.admitted_at, row.created_at) + hold > now
+        ]
         return Snapshot(
             period_start_ms=to_ms(sub.start_date),
             period_paid_tokens=paid,
@@ -96,4 +106,5 @@ class Windows:
                 if r.status == "open" and r.exchange_id not in billed
             ],
             released=[r.exchange_id for r in live if r.status == "released"],
+            committed=recent,
         )
