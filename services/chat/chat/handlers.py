@@ -106,6 +106,10 @@ def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
     async def answer_commit_exchange(q: c.CommitExchange) -> c.ExchangeStored:
         return await service.commit_exchange(q)
 
+    @responder(router, Q.ABANDON_EXCHANGE)
+    async def answer_abandon_exchange(q: c.AbandonExchange) -> c.ExchangeStored | None:
+        return await service.abandon_exchange(q)
+
     @responder(router, Q.STOP_REPLY)
     async def answer_stop_reply(q: c.SessionQuery) -> None:
         await service.stop_reply(q)

@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
 
@@ -43,6 +43,11 @@ def _chatbot_denied() -> AccessDenied:
 
 def _model_denied() -> AccessDenied:
     return AccessDenied("Your plan does not include this AI model.", code="model_access_denied")
+
+
+class _Stored(Exception):  # noqa: N818 - rolls the release back and carries the stored exchange
+    def __init__(self, stored: c.ExchangeStored) -> None:
+        self.stored = stored
 
 
 @dataclass(frozen=True)
@@ -203,12 +208,12 @@ class ChatService:
         since = session.active_since if session.active_since.tzinfo else session.active_since.replace(tzinfo=self.clock.now().tzinfo)
         return since > self.clock.now() - timedelta(seconds=self.settings.reply_stale_after_seconds)
 
-    async def _exchange_access(self, repo: ChatRepository, q: c.PrepareExchange) -> Prepared:
+    async def _exchange_access(self, repo: ChatRepository, q: c.PrepareExchange, own: UUID | None = None) -> Prepared:
         """The caller's session and the catalog rows it uses, checked against the plan; 409 while
-        a reply is in progress."""
+        a reply (other than the exchange `own`, which holds the claim) is in progress."""
         session = await self._owned(repo, q)
         bot, model = await self._require_access(repo, session, q.plan_id)
-        if self._busy(session):
+        if self._busy(session) and (own is None or session.active_exchange_id != own):
             raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
         return Prepared(session, bot, model)
 
@@ -248,15 +253,23 @@ class ChatService:
         return build_prompt(bot.system_prompt, before, turn, model.context_tokens)
 
     async def prepare_exchange(self, q: c.PrepareExchange) -> c.ExchangePlan:
-        """What billing needs to admit the exchange."""
-        async with self.factory() as s:
+        """What billing needs to admit the exchange. The session is claimed here, before billing is
+        asked: of two sends at once (a double click), the second is 409 `reply_in_progress` and never
+        reserves budget it could be denied for (429). The caller abandons the claim if it goes no
+        further (`abandon_exchange`); an abandoned claim also goes stale by itself."""
+        now = self.clock.now()
+        exchange_id = uuid4()
+        async with transaction(self.factory) as s:
             repo = ChatRepository(s)
             prepared = await self._exchange_access(repo, q)
             _, before, _, text = await self._conversation(repo, prepared.session, q)
             bot, model = prepared.bot, prepared.model
             _, prompt_tokens = self._prompt(bot, model, before, text)
+            stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
+            if not await repo.claim_session(prepared.session.id, exchange_id, now, stale_before):
+                raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
             plan = c.ExchangePlan(
-                exchange_id=uuid4(), model=model.model_id, is_free_model=model.is_free,
+                exchange_id=exchange_id, model=model.model_id, is_free_model=model.is_free,
                 token_cost_multiplier=model.token_cost_multiplier, prompt_tokens=prompt_tokens,
                 max_reply_tokens=model.max_reply_tokens, is_image=bot.chatbot_type == "image",
                 prompt_price_usd_per_mtok=model.prompt_price_usd_per_mtok,
@@ -272,10 +285,10 @@ class ChatService:
             # the exchange a second time (a second user message, a second generated reply).
             if (stored := await repo.user_message_of_exchange(q.exchange_id)) is not None:
                 return c.ExchangeStored(user_message=message_out(stored), disabled_message_ids=[])
-            prepared = await self._exchange_access(repo, q)  # may have changed since prepare
+            prepared = await self._exchange_access(repo, q, own=q.exchange_id)  # may have changed since prepare
             session, bot, model = prepared.session, prepared.bot, prepared.model
-            stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
-            if not await repo.claim_reply(session.id, q.exchange_id, now, stale_before):
+            # The claim taken by prepare must still be ours (not abandoned by a caller that gave up).
+            if not await repo.confirm_claim(session.id, q.exchange_id, now):
                 raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
             # Read after the claim: no other exchange can change this conversation until release.
             messages, before, target, text = await self._conversation(repo, session, q)
@@ -305,6 +318,21 @@ class ChatService:
         self._on_outbox()
         metrics.EXCHANGES.labels(q.kind).inc()
         return c.ExchangeStored(user_message=stored, disabled_message_ids=[m.message_id for m in later])
+
+    async def abandon_exchange(self, q: c.AbandonExchange) -> c.ExchangeStored | None:
+        """Free the claim of an exchange that goes no further, unless it was stored: then it is the
+        stored exchange, and the caller answers with it (its commit decided the answer)."""
+        try:
+            async with transaction(self.factory) as s:
+                repo = ChatRepository(s)
+                # The release first: it waits for a commit in flight on the session row, so the
+                # lookup after it sees that commit's message if there is one.
+                await repo.release_reply(q.session_id, q.exchange_id, None)
+                if (stored := await repo.user_message_of_exchange(q.exchange_id)) is not None:
+                    raise _Stored(c.ExchangeStored(user_message=message_out(stored), disabled_message_ids=[]))
+        except _Stored as found:  # the release is rolled back: the session's reply is in progress
+            return found.stored
+        return None
 
     async def stop_reply(self, q: c.SessionQuery) -> None:
         async with transaction(self.factory) as s:
