@@ -27,6 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI:
     settings.check_production_safety()
+    settings.configure_retries()
     clock = clock or SystemClock()
     state: dict = {}
 

@@ -115,17 +115,17 @@ def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
         await service.stop_reply(q)
 
     @router.subscriber(topology.CHAT_REPLY_COMPLETED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.CHAT_REPLY_COMPLETED.name)
     async def on_reply_completed(event: ReplyCompleted) -> None:
         await service.on_reply_completed(event)
 
     @router.subscriber(topology.CHAT_REPLY_FAILED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.CHAT_REPLY_FAILED.name)
     async def on_reply_failed(event: ReplyFailed) -> None:
         await service.on_reply_failed(event)
 
     @router.subscriber(topology.CHAT_TITLE_GENERATED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.CHAT_TITLE_GENERATED.name)
     async def on_title_generated(event: TitleGenerated) -> None:
         await service.on_title_generated(event)
 

@@ -26,6 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
     settings.check_production_safety()
+    settings.configure_retries()
     state: dict = {}
 
     @asynccontextmanager
