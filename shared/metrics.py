@@ -47,7 +47,7 @@ RESERVATIONS = Counter("mobix_reservations_total",
                        ["outcome"])
 
 EXCHANGES = Counter("mobix_exchanges_total", "Exchanges stored, by kind (send, edit, regenerate)", ["kind"])
-REPLIES = Counter("mobix_replies_total", "Reply outcomes recorded by chat (completed, failed)", ["status"])
+REPLIES = Counter("mobix_replies_total", "Reply outcomes recorded by chat (completed, failed, timed_out)", ["status"])
 # A step after a commit (cache invalidation, idempotency record, stream event) that failed: the answer
 # stayed the committed one (architecture §4), the step is repaired by its TTL or a later change.
 AFTER_COMMIT_FAILURES = Counter("mobix_after_commit_failures_total",

@@ -1,5 +1,6 @@
 """What can change between chat's prepare step and its commit step (billing admits in between)."""
 
+import json
 from uuid import uuid4
 
 import pytest
@@ -77,3 +78,22 @@ async def test_claim_ignores_a_deleted_session(chat_env):
     clock.advance(seconds=3600)  # the earlier reply is stale: only deletion stands in the way now
     async with transaction(factory) as s:
         assert not await ChatRepository(s).claim_session(session.id, uuid4(), clock.now(), clock.now())
+
+
+async def test_an_exchange_with_no_reply_past_its_deadline_is_failed_and_its_reservation_released(chat_env):
+    """No exchange stays `queued` forever: past the deadline it is failed, the session is free and
+    billing is told to release the reservation (ExchangeAbandoned through the outbox)."""
+    service, factory, clock = chat_env
+    session = await _session(service)
+    commit = await _prepared(service, session.id, "never answered")
+    await service.commit_exchange(commit)
+    assert await service.fail_stale_exchanges() == 0  # not yet stale
+    clock.advance(seconds=service.settings.reply_stale_after_seconds + 1)
+    assert await service.fail_stale_exchanges() == 1
+    [message] = await service.list_messages(c.SessionQuery(user_id=USER, session_id=session.id))
+    assert (message.reply_status, message.reply_error) == ("failed", "The reply timed out.")
+    async with factory() as s:
+        pending = await ChatRepository(s).pending_outbox(100)
+    abandoned = [row for row in pending if row.routing_key == "chat.exchange_abandoned"]
+    assert [json.loads(row.payload)["exchange_id"] for row in abandoned] == [str(commit.exchange_id)]
+    await service.commit_exchange(await _prepared(service, session.id, "the session is free"))

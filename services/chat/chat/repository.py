@@ -146,6 +146,13 @@ class ChatRepository:
         params = {"session_id": session_id, "exchange_id": exchange_id, "now": now}
         return (await self.s.exec(_CONFIRM_CLAIM, params=params)).rowcount == 1
 
+    async def stale_claims(self, before: datetime, limit: int = 100) -> list[ChatSession]:
+        """Sessions whose exchange has made no progress since `before` (a reply never finished, or a
+        claim whose exchange was never stored)."""
+        query = (select(ChatSession).where(col(ChatSession.active_exchange_id).is_not(None))
+                 .where(col(ChatSession.active_since) < before).limit(limit))
+        return list((await self.s.exec(query)).all())
+
     async def release_reply(self, session_id: int, exchange_id: UUID, now: datetime | None) -> None:
         """Free the session for the next exchange; `now` also marks it as active then (a stored reply),
         None leaves `updated_at` as it was (a failed reply adds nothing to the conversation)."""

@@ -334,6 +334,32 @@ class ChatService:
             return found.stored
         return None
 
+    async def fail_stale_exchanges(self) -> int:
+        """No exchange stays `queued` forever (architecture §4): one without an answer after
+        `reply_stale_after_seconds` (its completion dead-lettered, its worker gone for good) is failed,
+        its session freed, and billing told to release its reservation (`ExchangeAbandoned`). A reply
+        that still completes later is stored and billed as usual, so chat and billing agree."""
+        now = self.clock.now()
+        stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
+        failed = 0
+        async with transaction(self.factory) as s:
+            repo = ChatRepository(s)
+            for session in await repo.stale_claims(stale_before):
+                exchange_id = session.active_exchange_id
+                message = await repo.user_message_of_exchange(exchange_id)
+                if message is not None and message.reply_status in ("queued", "streaming"):
+                    message.reply_status, message.reply_error = "failed", "The reply timed out."
+                    repo.add(message)
+                    failed += 1
+                await repo.release_reply(session.id, exchange_id, None)
+                await repo.enqueue(EVENTS.name, Keys.EXCHANGE_ABANDONED,
+                                   c.ExchangeAbandoned(exchange_id=exchange_id, user_id=session.user_id))
+        if failed:
+            log.warning("failed %d exchange(s) with no reply after %ss", failed, self.settings.reply_stale_after_seconds)
+            metrics.REPLIES.labels("timed_out").inc(failed)
+        self._on_outbox()
+        return failed
+
     async def stop_reply(self, q: c.SessionQuery) -> None:
         async with transaction(self.factory) as s:
             repo = ChatRepository(s)
