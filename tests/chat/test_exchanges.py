@@ -97,3 +97,17 @@ async def test_an_exchange_with_no_reply_past_its_deadline_is_failed_and_its_res
     abandoned = [row for row in pending if row.routing_key == "chat.exchange_abandoned"]
     assert [json.loads(row.payload)["exchange_id"] for row in abandoned] == [str(commit.exchange_id)]
     await service.commit_exchange(await _prepared(service, session.id, "the session is free"))
+
+
+async def test_a_claim_never_committed_nor_abandoned_frees_the_session_soon(chat_env):
+    """A gateway that died between prepare and commit leaves a claim with no stored exchange: it stops
+    blocking the session once older than any request can last, not after the whole reply deadline."""
+    service, _, clock = chat_env
+    session = await _session(service)
+    orphan = await _prepared(service, session.id, "gateway died")
+    with pytest.raises(Conflict):
+        await _prepared(service, session.id, "too soon")
+    clock.advance(seconds=3 * service.settings.rpc_timeout_seconds + 1)
+    await service.commit_exchange(await _prepared(service, session.id, "taken over"))
+    with pytest.raises(Conflict):  # the orphan's late commit can no longer happen
+        await service.commit_exchange(orphan)

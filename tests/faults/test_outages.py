@@ -159,3 +159,34 @@ def test_a_redis_restart_keeps_a_signed_in_browser_signed_in(system, private_red
     assert response.status_code == 200, response.text
     created = user.api.post("/api/chat-sessions/", json={"chatbot_id": 1})  # CSRF still matches
     assert created.status_code == 201, created.text
+
+
+def test_redis_killed_with_sends_in_flight_never_answers_an_error_for_stored_work(system, broker, admin,
+                                                                                   private_redis):
+    """The commit point decides the answer: a send whose message was stored answers 201 even when
+    Redis dies right after (the session-list copy it drops is best effort); one answered with an
+    error stored nothing. The kill lands at a different point of each round's sends."""
+    for round_, delay in enumerate((0.05, 0.15, 0.3)):
+        users = [premium_user(system, admin) for _ in range(8)]
+        start = threading.Barrier(len(users) + 1)
+
+        def one(user, round_=round_):
+            start.wait()
+            return user, user.api.post(f"{user.session_url}/send/", json={"message": f"in flight {round_}"})
+
+        with ThreadPoolExecutor(len(users)) as pool:
+            futures = [pool.submit(one, user) for user in users]
+            start.wait()
+            time.sleep(delay)
+            private_redis.kill()
+            time.sleep(1)
+            private_redis.start()
+            results = [f.result() for f in futures]
+        settle(broker)
+        for user, response in results:
+            stored = _user_texts(system, user)
+            if response.status_code == 201:
+                assert stored == [f"in flight {round_}"]
+            else:
+                assert response.status_code in (503, 504), response.text
+                assert stored == [], (response.status_code, response.text, "yet the message was stored")

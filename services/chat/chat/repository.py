@@ -141,6 +141,14 @@ class ChatRepository:
         params = {"session_id": session_id, "exchange_id": exchange_id, "now": now, "stale_before": stale_before}
         return (await self.s.exec(_CLAIM_ONLY, params=params)).rowcount == 1
 
+    async def take_over_claim(self, session_id: int, old: UUID, exchange_id: UUID, now: datetime) -> bool:
+        """Replace the claim of exchange `old` (abandoned without a word) by `exchange_id`."""
+        query = (update(ChatSession)
+                 .where(col(ChatSession.id) == session_id, col(ChatSession.active_exchange_id) == old)
+                 .values(active_exchange_id=exchange_id, active_since=now)
+                 .execution_options(synchronize_session=False))
+        return (await self.s.exec(query)).rowcount == 1
+
     async def confirm_claim(self, session_id: int, exchange_id: UUID, now: datetime) -> bool:
         """True if the exchange still holds the session (and marks it active now)."""
         params = {"session_id": session_id, "exchange_id": exchange_id, "now": now}

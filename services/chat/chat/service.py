@@ -208,12 +208,14 @@ class ChatService:
         since = session.active_since if session.active_since.tzinfo else session.active_since.replace(tzinfo=self.clock.now().tzinfo)
         return since > self.clock.now() - timedelta(seconds=self.settings.reply_stale_after_seconds)
 
-    async def _exchange_access(self, repo: ChatRepository, q: c.PrepareExchange, own: UUID | None = None) -> Prepared:
+    async def _exchange_access(self, repo: ChatRepository, q: c.PrepareExchange, own: UUID | None = None,
+                               *, claiming: bool = False) -> Prepared:
         """The caller's session and the catalog rows it uses, checked against the plan; 409 while
-        a reply (other than the exchange `own`, which holds the claim) is in progress."""
+        a reply (other than the exchange `own`, which holds the claim) is in progress, unless the
+        caller is `claiming` the session (its claim decides)."""
         session = await self._owned(repo, q)
         bot, model = await self._require_access(repo, session, q.plan_id)
-        if self._busy(session) and (own is None or session.active_exchange_id != own):
+        if not claiming and self._busy(session) and (own is None or session.active_exchange_id != own):
             raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
         return Prepared(session, bot, model)
 
@@ -261,12 +263,13 @@ class ChatService:
         exchange_id = uuid4()
         async with transaction(self.factory) as s:
             repo = ChatRepository(s)
-            prepared = await self._exchange_access(repo, q)
+            prepared = await self._exchange_access(repo, q, claiming=True)
             _, before, _, text = await self._conversation(repo, prepared.session, q)
             bot, model = prepared.bot, prepared.model
             _, prompt_tokens = self._prompt(bot, model, before, text)
             stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
-            if not await repo.claim_session(prepared.session.id, exchange_id, now, stale_before):
+            if not await repo.claim_session(prepared.session.id, exchange_id, now, stale_before) \
+                    and not await self._take_over_orphan(repo, prepared.session, exchange_id, now):
                 raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
             plan = c.ExchangePlan(
                 exchange_id=exchange_id, model=model.model_id, is_free_model=model.is_free,
@@ -276,6 +279,19 @@ class ChatService:
                 completion_price_usd_per_mtok=model.completion_price_usd_per_mtok,
             )
             return plan
+
+    async def _take_over_orphan(self, repo: ChatRepository, session: ChatSession, exchange_id: UUID, now) -> bool:  # noqa: ANN001
+        """A claim whose exchange was never stored, older than any request can last (its caller died
+        or could not abandon it), does not block the session for the whole reply deadline."""
+        since = session.active_since
+        if session.active_exchange_id is None or since is None:
+            return False
+        since = since if since.tzinfo else since.replace(tzinfo=now.tzinfo)
+        if since > now - timedelta(seconds=3 * self.settings.rpc_timeout_seconds):
+            return False
+        if await repo.user_message_of_exchange(session.active_exchange_id) is not None:
+            return False  # a real reply in progress
+        return await repo.take_over_claim(session.id, session.active_exchange_id, exchange_id, now)
 
     async def commit_exchange(self, q: c.CommitExchange) -> c.ExchangeStored:
         now = self.clock.now()

@@ -60,8 +60,10 @@ async def run_exchange(
         # session row, so either the commit had happened (answer it: 201, billed on completion)
         # or it never will (release the budget, answer the error).
         outcome = await _abandon(rpc, abandon)
-        if isinstance(outcome, c.ExchangeStored) and not isinstance(exc, asyncio.CancelledError):
+        if isinstance(outcome, c.ExchangeStored):  # stored: billed on its completion, never released
             log.info("exchange %s was stored although its commit answered %r", plan.exchange_id, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             return outcome, None
         if outcome is not _UNKNOWN:
             await _release(rpc, plan.exchange_id, user_id)
