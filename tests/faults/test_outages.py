@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.faults.exactly_once import assert_exactly_once, settle
+from tests.faults.exactly_once import Broker, assert_exactly_once, settle
+from tests.faults.private_rabbit import NodeUnavailable, PrivateRabbit
 from tests.faults.private_servers import PrivatePostgres, PrivateRedis
 from tests.faults.probes import chat_messages, queue_depths
 from tests.faults.processes import start_system
@@ -26,6 +27,18 @@ pytestmark = [
     pytest.mark.skipif(not PrivatePostgres.available(), reason="needs pg_createcluster (postgresql-common)"),
 ]
 RPC_TIMEOUT = 3
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """A RabbitMQ node of this module's own: its queues hold only what these tests cause."""
+    rabbit = PrivateRabbit(tmp_path_factory.mktemp("rabbit"), name="mobix_outages")
+    try:
+        rabbit.start()
+    except NodeUnavailable as exc:
+        pytest.skip(f"a private RabbitMQ node cannot be started here: {exc}")
+    yield Broker(rabbit.url, "/", rabbit.ctl)
+    rabbit.stop()
 
 
 @pytest.fixture(scope="module")
