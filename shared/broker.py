@@ -44,6 +44,7 @@ async def declare_topology(broker: RabbitBroker) -> None:
         await declared.bind(exchange.name, routing_key=queue.routing_key)
         dlq = await broker.declare_queue(topology.dead_letter_queue(queue.name))
         await dlq.bind(topology.DLX.name, routing_key=f"{queue.name}.dlq")
+        await broker.declare_queue(topology.retry_queue(queue.name))  # reached through the default exchange
     stream = await broker.declare_queue(topology.GATEWAY_STREAM)
     for key in topology.STREAM_KEYS:
         await stream.bind(topology.EVENTS.name, routing_key=key)

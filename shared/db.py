@@ -5,12 +5,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import sqlite_inline
+from shared import deadlines, sqlite_inline
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -44,9 +44,19 @@ def make_session_factory(engine: AsyncEngine) -> SessionFactory:
 
 @asynccontextmanager
 async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commits on success, rolls back on any error."""
+    """One unit of work: commits on success, rolls back on any error.
+
+    Inside an RPC with a deadline (shared.deadlines) no statement outlasts it and nothing commits
+    past it: an error answer then means nothing was stored."""
     async with factory() as session, session.begin():
+        left = deadlines.remaining()
+        if left is not None:
+            deadlines.check_can_commit()
+            if session.bind.dialect.name == "postgresql":  # a lock wait ends with the deadline
+                await session.execute(text(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}"))
         yield session
+        if left is not None:
+            deadlines.check_can_commit()
 
 
 async def create_schema(engine: AsyncEngine, metadata) -> None:  # noqa: ANN001

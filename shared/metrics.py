@@ -48,7 +48,15 @@ RESERVATIONS = Counter("mobix_reservations_total",
                        ["outcome"])
 
 EXCHANGES = Counter("mobix_exchanges_total", "Exchanges stored, by kind (send, edit, regenerate)", ["kind"])
-REPLIES = Counter("mobix_replies_total", "Reply outcomes recorded by chat (completed, failed)", ["status"])
+REPLIES = Counter("mobix_replies_total", "Reply outcomes recorded by chat (completed, failed, timed_out)", ["status"])
+# A step after a commit (cache invalidation, idempotency record, stream event) that failed: the answer
+# stayed the committed one (architecture §4), the step is repaired by its TTL or a later change.
+AFTER_COMMIT_FAILURES = Counter("mobix_after_commit_failures_total",
+                                "Best-effort steps after a commit that failed, by step", ["step"])
+# Consumer failures by kind: transient ones go to the delayed-retry queue, poison to the .dlq.
+CONSUMER_FAILURES = Counter("mobix_consumer_failures_total",
+                            "Messages a consumer failed to handle, by queue and kind (transient, poison, gave_up)",
+                            ["queue", "kind"])
 OUTBOX_PENDING = Gauge("mobix_outbox_pending", "Outbox rows the relay last found waiting to be published "
                        "(at most one batch); stays up while publishing fails")
 

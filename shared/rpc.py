@@ -20,6 +20,8 @@ from aio_pika.abc import AbstractIncomingMessage
 from faststream.rabbit import RabbitResponse, RabbitRouter
 from pydantic import BaseModel, TypeAdapter
 
+from shared import deadlines
+from shared.consumers import delivery_var
 from shared.errors import DomainError, Timeout, Unavailable, from_wire
 from shared.topology import RPC, rpc_queue
 from shared.tracing import inject_headers
@@ -107,7 +109,8 @@ class RpcClient:
                     # Nobody waits for the answer after the timeout: the broker drops the request
                     # rather than have a restarted responder act on it.
                     expiration=timeout,
-                    headers=inject_headers(),  # the responder's span joins the caller's trace
+                    # the responder's span joins the caller's trace; it commits nothing past the deadline
+                    headers={**inject_headers(), deadlines.HEADER: deadlines.stamp(timeout)},
                 ),
                 routing_key=query,
                 mandatory=True,
@@ -135,6 +138,9 @@ def responder(router: RabbitRouter, query: str) -> Callable[[Callable[..., Await
     def decorator(fn: Callable[..., Awaitable[Any]]) -> Any:
         @functools.wraps(fn)
         async def answer(*args: Any, **kwargs: Any) -> RabbitResponse:
+            delivery = delivery_var.get()
+            deadline = deadlines.parse((delivery.headers or {}).get(deadlines.HEADER)) if delivery else None
+            token = deadlines.deadline_var.set(deadline)
             try:
                 envelope = {"ok": True, "result": to_jsonable(await fn(*args, **kwargs))}
             except DomainError as exc:
@@ -142,6 +148,8 @@ def responder(router: RabbitRouter, query: str) -> Callable[[Callable[..., Await
             except Exception:  # an RPC must always answer; the bug is logged here
                 log.exception("RPC %s failed", query)
                 envelope = {"ok": False, "error": Unavailable(f"{query} failed").to_wire()}
+            finally:
+                deadlines.deadline_var.reset(token)
             # Not mandatory: RabbitMQ reports direct reply-to publishes as unroutable even when it
             # delivers them, and a caller that gave up has nobody to route to anyway.
             return RabbitResponse(envelope, mandatory=False)

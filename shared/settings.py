@@ -18,9 +18,20 @@ class ServiceSettings(BaseSettings):
     log_json: bool = False
     rpc_timeout_seconds: float = 10.0
     queue_metrics_seconds: float = Field(15.0, gt=0, description="How often each service reads its queues' depths")
+    # Transient consumer failures (a database, Redis or peer down) are retried with a backoff that
+    # doubles from RETRY_BASE_SECONDS up to RETRY_CAP_SECONDS, for RETRY_MAX_SECONDS in all (as long as
+    # an outage may last); then the message is dead-lettered like poison (shared.consumers).
+    retry_base_seconds: float = Field(1.0, gt=0)
+    retry_cap_seconds: float = Field(60.0, gt=0)
+    retry_max_seconds: float = Field(1800.0, gt=0)
     secret_key: str = DEFAULT_SECRET
     http_host: str = "127.0.0.1"
     http_port: int = 0
+
+    def configure_retries(self) -> None:
+        from shared.consumers import RetryPolicy, configure_retries  # noqa: PLC0415 - settings stay light
+
+        configure_retries(RetryPolicy(self.retry_base_seconds, self.retry_cap_seconds, self.retry_max_seconds))
 
     def check_production_safety(self) -> None:
         """Refuse to start in production with a default secret."""

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from shared import deadlines
+
 T = TypeVar("T")
 LOCK_WAIT_SECONDS = 30.0  # as long as a writer may wait for another to finish, like busy_timeout
 _FIRST_PAUSE, _LONGEST_PAUSE = 0.0005, 0.02
@@ -46,7 +48,9 @@ async def _until_unlocked(call: Callable[..., T], *args: Any) -> T:
             if not _locked(error):
                 raise
             now = time.monotonic()
-            deadline = deadline or now + LOCK_WAIT_SECONDS
+            if deadline is None:  # no longer than the request being served still waits (if any)
+                left = deadlines.remaining()
+                deadline = now + (LOCK_WAIT_SECONDS if left is None else max(0.0, min(left, LOCK_WAIT_SECONDS)))
             if now >= deadline:
                 raise
         await asyncio.sleep(pause)  # let whoever holds the lock finish

@@ -44,6 +44,19 @@ def dead_letter_queue(name: str) -> RabbitQueue:
     )
 
 
+def retry_queue(name: str) -> RabbitQueue:
+    """Where a transiently failing message of work queue `name` waits out its backoff
+    (shared.consumers): nobody consumes it; each message's TTL dead-letters it back into `name`
+    through the default exchange. Classic, as a delay queue holds nothing worth replicating twice
+    over: the original is acked only once its copy here is confirmed."""
+    return RabbitQueue(
+        f"{name}.retry",
+        durable=True,
+        routing_key=f"{name}.retry",
+        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
+    )
+
+
 def work_queue(name: str, routing_key: str, *, single_active: bool = False) -> RabbitQueue:
     """A durable quorum queue with a delivery limit and a dead-letter queue."""
     arguments: dict = {

@@ -25,6 +25,7 @@ class Queries:
     PREPARE_EXCHANGE = "chat.prepare_exchange"  # PrepareExchange -> ExchangePlan
     COMMIT_EXCHANGE = "chat.commit_exchange"  # CommitExchange -> ExchangeStored
     STOP_REPLY = "chat.stop_reply"  # SessionQuery -> None
+    ABANDON_EXCHANGE = "chat.abandon_exchange"  # AbandonExchange -> ExchangeStored | None
 
 
 ChatbotType = Literal["text", "image"]
@@ -169,6 +170,14 @@ class CommitExchange(PrepareExchange):
 class ExchangeStored(Contract):
     user_message: MessageOut
     disabled_message_ids: list[UUID] = Field(default_factory=list)
+
+
+class AbandonExchange(SessionQuery):
+    """The caller gives up on a prepared exchange (denied, failed, or its commit timed out): chat frees
+    the session's claim unless the exchange was stored, and answers the stored exchange if it was.
+    Ordered with a late commit on the session row, so exactly one of them wins."""
+
+    exchange_id: UUID
 
 
 # Events chat publishes (for the gateway's streams and for billing).

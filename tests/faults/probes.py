@@ -24,10 +24,32 @@ def _query(path: Path, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
         return conn.execute(sql, params).fetchall()
 
 
+def _service_query(system: System, service: str, sql: str, params: Sequence = ()) -> list:
+    """Rows of a service's database: its SQLite file, or the PostgreSQL database the System was
+    given (the outage tests run on a private cluster)."""
+    url = system.extra_env.get(f"{service.upper()}_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        return _query(system.workdir / f"{service}.db", sql, params)
+    parts = sql.split("?")
+    numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def fetch() -> list:
+        import asyncpg  # noqa: PLC0415 - only the PostgreSQL runs need it
+
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetch(numbered, *params)
+        finally:
+            await conn.close()
+
+    return _run(fetch())
+
+
 def chat_messages(system: System, session_id: int) -> list[sqlite3.Row]:
     """Every message row of a session, disabled ones too, oldest first."""
-    return _query(
-        system.workdir / "chat.db",
+    return _service_query(
+        system, "chat",
         "SELECT message_id, message_type, exchange_id, reply_to_exchange_id, reply_status, disabled, content "
         "FROM message WHERE session_id = ? ORDER BY id",
         (session_id,),
@@ -35,13 +57,13 @@ def chat_messages(system: System, session_id: int) -> list[sqlite3.Row]:
 
 
 def outbox_rows(system: System) -> list[sqlite3.Row]:
-    return _query(system.workdir / "chat.db", "SELECT exchange, routing_key, payload FROM outbox ORDER BY id")
+    return _service_query(system, "chat", "SELECT exchange, routing_key, payload FROM outbox ORDER BY id")
 
 
 def ledger_rows(system: System, user_id: int) -> list[sqlite3.Row]:
     """The user's billed exchanges (titles are billed too, but count against no limit)."""
-    return _query(
-        system.workdir / "billing.db",
+    return _service_query(
+        system, "billing",
         "SELECT exchange_id, session_id, effective_tokens, cost_nano, is_free_model FROM usage_ledger "
         "WHERE user_id = ? AND kind = 'exchange' ORDER BY id",
         (user_id,),

@@ -46,6 +46,7 @@ OUTBOX = (
     (topology.EVENTS, Keys.REPLY_STORED, c.ReplyStored),
     (topology.EVENTS, Keys.REPLY_STOP_REQUESTED, llm.StopRequested),
     (topology.EVENTS, Keys.SESSION_TITLED, c.SessionTitled),
+    (topology.EVENTS, Keys.EXCHANGE_ABANDONED, c.ExchangeAbandoned),
 )
 
 

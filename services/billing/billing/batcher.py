@@ -8,6 +8,7 @@ load the queued writes are flushed together, so that cost is paid once per batch
 """
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,7 +29,9 @@ class WriteBatcher:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending.append((job, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+            # A fresh context: the flusher serves many requests, so it must not inherit the deadline
+            # of the one that started it (shared.deadlines); the batch's lock waits are its own.
+            self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
         return await future
 
     async def _flush(self) -> None:

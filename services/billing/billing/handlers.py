@@ -123,27 +123,27 @@ def build_router(service: BillingService) -> RabbitRouter:
         await service.discounts.delete(q.code_id)
 
     @router.subscriber(topology.BILLING_USER_REGISTERED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.BILLING_USER_REGISTERED.name)
     async def on_user_registered(event: UserRegistered) -> None:
         await service.on_user_registered(event)
 
     @router.subscriber(topology.BILLING_REPLY_COMPLETED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.BILLING_REPLY_COMPLETED.name)
     async def on_reply_completed(event: ReplyCompleted) -> None:
         await service.on_reply_completed(event)
 
     @router.subscriber(topology.BILLING_REPLY_FAILED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.BILLING_REPLY_FAILED.name)
     async def on_reply_failed(event: ReplyFailed) -> None:
         await service.on_reply_failed(event)
 
     @router.subscriber(topology.BILLING_EXCHANGE_ABANDONED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.BILLING_EXCHANGE_ABANDONED.name)
     async def on_exchange_abandoned(event: ExchangeAbandoned) -> None:
         await service.on_exchange_abandoned(event)
 
     @router.subscriber(topology.BILLING_TITLE_GENERATED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.BILLING_TITLE_GENERATED.name)
     async def on_title_generated(event: TitleGenerated) -> None:
         await service.on_title_generated(event)
 

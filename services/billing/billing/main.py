@@ -45,6 +45,7 @@ async def _reconcile_forever(service: BillingService, seconds: int) -> None:
 
 def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI:
     settings.check_production_safety()
+    settings.configure_retries()
     clock = clock or SystemClock()
     state: dict = {}
 

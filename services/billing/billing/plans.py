@@ -12,9 +12,9 @@ from billing.rules import floor_ms
 from shared.bounds import (
     MAX_DESCRIPTION_CHARS,
     MAX_DURATION_DAYS,
-    MAX_PLAN_NAME_CHARS,
     MAX_PLAN_COST_USD,
     MAX_PLAN_COUNT,
+    MAX_PLAN_NAME_CHARS,
     MAX_PLAN_PRICE,
     MAX_SKU_CHARS,
     MONEY_PLACES,

@@ -106,22 +106,26 @@ def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
     async def answer_commit_exchange(q: c.CommitExchange) -> c.ExchangeStored:
         return await service.commit_exchange(q)
 
+    @responder(router, Q.ABANDON_EXCHANGE)
+    async def answer_abandon_exchange(q: c.AbandonExchange) -> c.ExchangeStored | None:
+        return await service.abandon_exchange(q)
+
     @responder(router, Q.STOP_REPLY)
     async def answer_stop_reply(q: c.SessionQuery) -> None:
         await service.stop_reply(q)
 
     @router.subscriber(topology.CHAT_REPLY_COMPLETED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.CHAT_REPLY_COMPLETED.name)
     async def on_reply_completed(event: ReplyCompleted) -> None:
         await service.on_reply_completed(event)
 
     @router.subscriber(topology.CHAT_REPLY_FAILED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.CHAT_REPLY_FAILED.name)
     async def on_reply_failed(event: ReplyFailed) -> None:
         await service.on_reply_failed(event)
 
     @router.subscriber(topology.CHAT_TITLE_GENERATED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.CHAT_TITLE_GENERATED.name)
     async def on_title_generated(event: TitleGenerated) -> None:
         await service.on_title_generated(event)
 

@@ -1,6 +1,7 @@
 """Chat service application: catalog, sessions and messages behind RPC and reply events."""
 
 import asyncio
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -23,9 +24,23 @@ from shared.tokens import warm_up
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+log = logging.getLogger(__name__)
+
+
+async def _sweep_stale(service: ChatService, settings: ChatSettings) -> None:
+    """Fail exchanges stuck past their deadline, every tenth of it (at most a minute apart)."""
+    interval = min(60.0, settings.reply_stale_after_seconds / 10)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await service.fail_stale_exchanges()
+        except Exception as exc:  # noqa: BLE001 - the database may be away: next time
+            log.warning("stale exchange sweep failed: %r", exc)
+
 
 def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
     settings.check_production_safety()
+    settings.configure_retries()
     state: dict = {}
 
     @asynccontextmanager
@@ -45,6 +60,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         await declare_topology(broker)
         await broker.start()
         relay.start()
+        sweeper = asyncio.create_task(_sweep_stale(service, settings), name="stale-exchanges")
         queue_metrics = QueueDepthPoller(broker, queues_of("chat."), settings.queue_metrics_seconds)
         queue_metrics.start()
         state.update(engine=engine, broker=broker, service=service, relay=relay)
@@ -52,6 +68,8 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         try:
             yield
         finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
             await queue_metrics.stop()
             # Stop consuming first (in-flight handlers finish, within the graceful timeout), then
             # publish what they stored while the connection is still open, then close it.

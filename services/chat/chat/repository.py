@@ -36,11 +36,22 @@ _USER_MESSAGE_OF_EXCHANGE = select(Message).where(
     col(Message.exchange_id) == bindparam("exchange_id"), col(Message.message_type) == "user"
 )
 _REPLY_OF_EXCHANGE = select(Message).where(col(Message.reply_to_exchange_id) == bindparam("exchange_id"))
-_CLAIM_REPLY = (
+# The claim taken when an exchange is prepared, before billing admits it (architecture §3: 409 is
+# decided before any admission); it leaves updated_at alone, as a denied exchange changes nothing.
+_CLAIM_ONLY = (
     update(ChatSession)
     .where(col(ChatSession.id) == bindparam("session_id"), col(ChatSession.is_active).is_(True))
     .where(or_(col(ChatSession.active_exchange_id).is_(None), col(ChatSession.active_since) < bindparam("stale_before")))
-    .values(active_exchange_id=bindparam("exchange_id"), active_since=bindparam("now"), updated_at=bindparam("now"))
+    .values(active_exchange_id=bindparam("exchange_id"), active_since=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+# The commit holds the claim taken by prepare: it locks the session row, so an abandon (which
+# updates the same row) is ordered before or after it, never between.
+_CONFIRM_CLAIM = (
+    update(ChatSession)
+    .where(col(ChatSession.id) == bindparam("session_id"), col(ChatSession.is_active).is_(True))
+    .where(col(ChatSession.active_exchange_id) == bindparam("exchange_id"))
+    .values(updated_at=bindparam("now"))
     .execution_options(synchronize_session=False)
 )
 _RELEASE_REPLY_AS_IS = (
@@ -125,12 +136,30 @@ class ChatRepository:
         count = (await self.s.exec(select(func.count()).select_from(ChatSession).where(*where))).one()
         return count, rows
 
-    async def claim_reply(self, session_id: int, exchange_id: UUID, now: datetime, stale_before: datetime) -> bool:
-        """Atomically mark the session as having a reply in progress; False if one already is (or
-        the session was deleted meanwhile)."""
+    async def claim_session(self, session_id: int, exchange_id: UUID, now: datetime, stale_before: datetime) -> bool:
+        """Claim the session for an exchange being prepared; False while another holds it."""
         params = {"session_id": session_id, "exchange_id": exchange_id, "now": now, "stale_before": stale_before}
-        result = await self.s.exec(_CLAIM_REPLY, params=params)
-        return result.rowcount == 1
+        return (await self.s.exec(_CLAIM_ONLY, params=params)).rowcount == 1
+
+    async def take_over_claim(self, session_id: int, old: UUID, exchange_id: UUID, now: datetime) -> bool:
+        """Replace the claim of exchange `old` (abandoned without a word) by `exchange_id`."""
+        query = (update(ChatSession)
+                 .where(col(ChatSession.id) == session_id, col(ChatSession.active_exchange_id) == old)
+                 .values(active_exchange_id=exchange_id, active_since=now)
+                 .execution_options(synchronize_session=False))
+        return (await self.s.exec(query)).rowcount == 1
+
+    async def confirm_claim(self, session_id: int, exchange_id: UUID, now: datetime) -> bool:
+        """True if the exchange still holds the session (and marks it active now)."""
+        params = {"session_id": session_id, "exchange_id": exchange_id, "now": now}
+        return (await self.s.exec(_CONFIRM_CLAIM, params=params)).rowcount == 1
+
+    async def stale_claims(self, before: datetime, limit: int = 100) -> list[ChatSession]:
+        """Sessions whose exchange has made no progress since `before` (a reply never finished, or a
+        claim whose exchange was never stored)."""
+        query = (select(ChatSession).where(col(ChatSession.active_exchange_id).is_not(None))
+                 .where(col(ChatSession.active_since) < before).limit(limit))
+        return list((await self.s.exec(query)).all())
 
     async def release_reply(self, session_id: int, exchange_id: UUID, now: datetime | None) -> None:
         """Free the session for the next exchange; `now` also marks it as active then (a stored reply),

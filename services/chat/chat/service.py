@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
 
@@ -73,6 +73,11 @@ def finish_reason(event: ReplyCompleted) -> c.FinishReason:
     if event.stopped:
         return "stopped"
     return _FINISH_REASONS.get(event.finish_reason or "stop", "stop")
+
+
+class _Stored(Exception):  # noqa: N818 - rolls the release back and carries the stored exchange
+    def __init__(self, stored: c.ExchangeStored) -> None:
+        self.stored = stored
 
 
 @dataclass(frozen=True)
@@ -247,12 +252,14 @@ class ChatService:
         since = session.active_since if session.active_since.tzinfo else session.active_since.replace(tzinfo=self.clock.now().tzinfo)
         return since > self.clock.now() - timedelta(seconds=self.settings.reply_stale_after_seconds)
 
-    async def _exchange_access(self, repo: ChatRepository, q: c.PrepareExchange) -> Prepared:
+    async def _exchange_access(self, repo: ChatRepository, q: c.PrepareExchange, own: UUID | None = None,
+                               *, claiming: bool = False) -> Prepared:
         """The caller's session and the catalog rows it uses, checked against the plan; 409 while
-        a reply is in progress."""
+        a reply (other than the exchange `own`, which holds the claim) is in progress, unless the
+        caller is `claiming` the session (its claim decides)."""
         session = await self._owned(repo, q)
         bot, model = await self._require_access(repo, session, q.plan_id)
-        if self._busy(session):
+        if not claiming and self._busy(session) and (own is None or session.active_exchange_id != own):
             raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
         return Prepared(session, bot, model)
 
@@ -290,21 +297,43 @@ class ChatService:
         return build_prompt(bot.system_prompt, before, turn, model.context_tokens)
 
     async def prepare_exchange(self, q: c.PrepareExchange) -> c.ExchangePlan:
-        """What billing needs to admit the exchange."""
-        async with self.factory() as s:
+        """What billing needs to admit the exchange. The session is claimed here, before billing is
+        asked: of two sends at once (a double click), the second is 409 `reply_in_progress` and never
+        reserves budget it could be denied for (429). The caller abandons the claim if it goes no
+        further (`abandon_exchange`); an abandoned claim also goes stale by itself."""
+        now = self.clock.now()
+        exchange_id = uuid4()
+        async with transaction(self.factory) as s:
             repo = ChatRepository(s)
-            prepared = await self._exchange_access(repo, q)
+            prepared = await self._exchange_access(repo, q, claiming=True)
             _, before, _, text = await self._conversation(repo, prepared.session, q)
             bot, model = prepared.bot, prepared.model
             _, prompt_tokens = self._prompt(bot, model, before, text)
+            stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
+            if not await repo.claim_session(prepared.session.id, exchange_id, now, stale_before) \
+                    and not await self._take_over_orphan(repo, prepared.session, exchange_id, now):
+                raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
             plan = c.ExchangePlan(
-                exchange_id=uuid4(), model=model.model_id, is_free_model=model.is_free,
+                exchange_id=exchange_id, model=model.model_id, is_free_model=model.is_free,
                 token_cost_multiplier=model.token_cost_multiplier, prompt_tokens=prompt_tokens,
                 max_reply_tokens=model.max_reply_tokens, is_image=bot.chatbot_type == "image",
                 prompt_price_usd_per_mtok=model.prompt_price_usd_per_mtok,
                 completion_price_usd_per_mtok=model.completion_price_usd_per_mtok,
             )
             return plan
+
+    async def _take_over_orphan(self, repo: ChatRepository, session: ChatSession, exchange_id: UUID, now) -> bool:  # noqa: ANN001
+        """A claim whose exchange was never stored, older than any request can last (its caller died
+        or could not abandon it), does not block the session for the whole reply deadline."""
+        since = session.active_since
+        if session.active_exchange_id is None or since is None:
+            return False
+        since = since if since.tzinfo else since.replace(tzinfo=now.tzinfo)
+        if since > now - timedelta(seconds=3 * self.settings.rpc_timeout_seconds):
+            return False
+        if await repo.user_message_of_exchange(session.active_exchange_id) is not None:
+            return False  # a real reply in progress
+        return await repo.take_over_claim(session.id, session.active_exchange_id, exchange_id, now)
 
     async def commit_exchange(self, q: c.CommitExchange) -> c.ExchangeStored:
         now = self.clock.now()
@@ -314,10 +343,10 @@ class ChatService:
             # the exchange a second time (a second user message, a second generated reply).
             if (stored := await repo.user_message_of_exchange(q.exchange_id)) is not None:
                 return c.ExchangeStored(user_message=message_out(stored), disabled_message_ids=[])
-            prepared = await self._exchange_access(repo, q)  # may have changed since prepare
+            prepared = await self._exchange_access(repo, q, own=q.exchange_id)  # may have changed since prepare
             session, bot, model = prepared.session, prepared.bot, prepared.model
-            stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
-            if not await repo.claim_reply(session.id, q.exchange_id, now, stale_before):
+            # The claim taken by prepare must still be ours (not abandoned by a caller that gave up).
+            if not await repo.confirm_claim(session.id, q.exchange_id, now):
                 raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
             # Read after the claim: no other exchange can change this conversation until release.
             messages, before, target, text = await self._conversation(repo, session, q)
@@ -347,6 +376,47 @@ class ChatService:
         self._on_outbox()
         metrics.EXCHANGES.labels(q.kind).inc()
         return c.ExchangeStored(user_message=stored, disabled_message_ids=[m.message_id for m in later])
+
+    async def abandon_exchange(self, q: c.AbandonExchange) -> c.ExchangeStored | None:
+        """Free the claim of an exchange that goes no further, unless it was stored: then it is the
+        stored exchange, and the caller answers with it (its commit decided the answer)."""
+        try:
+            async with transaction(self.factory) as s:
+                repo = ChatRepository(s)
+                # The release first: it waits for a commit in flight on the session row, so the
+                # lookup after it sees that commit's message if there is one.
+                await repo.release_reply(q.session_id, q.exchange_id, None)
+                if (stored := await repo.user_message_of_exchange(q.exchange_id)) is not None:
+                    raise _Stored(c.ExchangeStored(user_message=message_out(stored), disabled_message_ids=[]))
+        except _Stored as found:  # the release is rolled back: the session's reply is in progress
+            return found.stored
+        return None
+
+    async def fail_stale_exchanges(self) -> int:
+        """No exchange stays `queued` forever (architecture §4): one without an answer after
+        `reply_stale_after_seconds` (its completion dead-lettered, its worker gone for good) is failed,
+        its session freed, and billing told to release its reservation (`ExchangeAbandoned`). A reply
+        that still completes later is stored and billed as usual, so chat and billing agree."""
+        now = self.clock.now()
+        stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
+        failed = 0
+        async with transaction(self.factory) as s:
+            repo = ChatRepository(s)
+            for session in await repo.stale_claims(stale_before):
+                exchange_id = session.active_exchange_id
+                message = await repo.user_message_of_exchange(exchange_id)
+                if message is not None and message.reply_status in ("queued", "streaming"):
+                    message.reply_status, message.reply_error = "failed", "The reply timed out."
+                    repo.add(message)
+                    failed += 1
+                await repo.release_reply(session.id, exchange_id, None)
+                await repo.enqueue(EVENTS.name, Keys.EXCHANGE_ABANDONED,
+                                   c.ExchangeAbandoned(exchange_id=exchange_id, user_id=session.user_id))
+        if failed:
+            log.warning("failed %d exchange(s) with no reply after %ss", failed, self.settings.reply_stale_after_seconds)
+            metrics.REPLIES.labels("timed_out").inc(failed)
+        self._on_outbox()
+        return failed
 
     async def stop_reply(self, q: c.SessionQuery) -> None:
         async with transaction(self.factory) as s:

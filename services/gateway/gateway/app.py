@@ -162,7 +162,7 @@ def create_app(
             )
             await _drop_old_copies(service.users, session_lists.cache)
             sessions = SessionStore(redis, clock, absolute_seconds=settings.session_absolute_lifetime_seconds,
-                                    idle_seconds=settings.session_idle_timeout_seconds)
+                                    idle_seconds=settings.session_idle_timeout_seconds, factory=service.factory)
             app.state.runtime = Runtime(settings=settings, clock=clock, engine=engine, redis=redis, broker=broker,
                                         rpc=rpc, sessions=sessions, auth=service, session_lists=session_lists,
                                         plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds))

@@ -7,13 +7,19 @@ key alone, and the record remembers the scope (route and session) it was first u
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from redis.asyncio import Redis
 
+from shared import metrics
 from shared.errors import Conflict, ValidationFailed
 
+log = logging.getLogger(__name__)
 TTL_SECONDS = 24 * 3600
+# A claim whose request never finished (its gateway died, or Redis failed at `finish`/`abandon`)
+# frees itself after this long rather than answering 409 for a day. Longer than any request lasts.
+PENDING_TTL_SECONDS = 120
 PENDING = "pending"
 MAX_KEY_LENGTH = 255
 
@@ -48,7 +54,7 @@ class IdempotencyStore:
         """Claim the key. Returns the stored answer for a completed repeat, None to proceed."""
         redis_key = self._key(user_id, scope, key)
         claimed = await self.redis.set(
-            redis_key, json.dumps({"state": PENDING, "scope": scope, "fp": fingerprint}), nx=True, ex=TTL_SECONDS
+            redis_key, json.dumps({"state": PENDING, "scope": scope, "fp": fingerprint}), nx=True, ex=PENDING_TTL_SECONDS
         )
         if claimed:
             return None
@@ -60,10 +66,19 @@ class IdempotencyStore:
         return record
 
     async def finish(self, user_id: int, scope: str, key: str, fingerprint: str, status: int, body: Any, headers: dict) -> None:
-        record = {"state": "done", "scope": scope, "fp": fingerprint, "status": status, "body": body,
-                  "headers": headers}
-        await self.redis.set(self._key(user_id, scope, key), json.dumps(record), ex=TTL_SECONDS)
+        """Record the answer. Runs after the commit, so best effort: a failure is logged and counted,
+        never turned into an error answer for stored work (architecture §4)."""
+        record = {"state": "done", "scope": scope, "fp": fingerprint, "status": status, "body": body, "headers": headers}
+        try:
+            await self.redis.set(self._key(user_id, scope, key), json.dumps(record), ex=TTL_SECONDS)
+        except Exception as exc:  # noqa: BLE001
+            metrics.AFTER_COMMIT_FAILURES.labels("idempotency_finish").inc()
+            log.warning("could not record the answer of an Idempotency-Key (%r)", exc)
 
     async def abandon(self, user_id: int, scope: str, key: str) -> None:
-        """A failed request frees its key so the client can retry with it."""
-        await self.redis.delete(self._key(user_id, scope, key))
+        """A failed request frees its key so the client can retry with it (best effort: the claim
+        also ends with its short TTL)."""
+        try:
+            await self.redis.delete(self._key(user_id, scope, key))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not free an Idempotency-Key (%r); it frees itself in %ss", exc, PENDING_TTL_SECONDS)

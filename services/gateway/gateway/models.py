@@ -1,4 +1,5 @@
-"""Gateway tables: the users (phone-number accounts). Login sessions and OTP codes live in Redis."""
+"""Gateway tables: the users (phone-number accounts) and their login sessions (copied to Redis); OTP
+codes live in Redis."""
 
 from datetime import UTC, datetime
 
@@ -27,3 +28,16 @@ class User(GatewayTable, table=True):
         # SQLite hands back naive datetimes; they were stored as UTC.
         moment = self.date_joined
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class LoginSessionRow(GatewayTable, table=True):
+    """A login session, durable (api.md §2: it survives a Redis restart); Redis holds a copy that
+    most requests read (gateway.sessions). Keyed by a hash of the cookie: a copy of the table gives
+    no usable cookie. Instants are epoch seconds."""
+
+    __tablename__ = "login_sessions"
+    key_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(index=True)
+    csrf_token: str = Field(max_length=64)
+    expires_at: float  # absolute deadline
+    idle_until: float  # idle deadline, slid forward at most every SessionStore.touch_seconds

@@ -8,13 +8,16 @@ route answers or the event reaches a stream, so a client never reads a list olde
 """
 
 import json
+import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
 from gateway.read_cache import VersionedCache
+from shared import metrics
 from shared.contracts import chat as c
 from shared.rpc import RpcClient
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 PREFIX = "mobix:gw:sessions:"
 
@@ -38,7 +41,9 @@ class SessionLists:
 
     async def changing(self, user_id: int, change: Awaitable[T]) -> T:
         """Run a change to the user's sessions; their copy is dropped whatever the outcome (a timed-out
-        call may still have happened)."""
+        call may still have happened). The drop is best effort: once the change committed, its answer
+        is the success (architecture §4), and a copy Redis could not drop is gone with Redis or ends
+        with its TTL."""
         try:
             return await change
         finally:
@@ -46,11 +51,19 @@ class SessionLists:
 
     async def changed(self, user_id: int) -> None:
         if self.cache.enabled:
-            await self.cache.invalidate(user_id)
+            await _best_effort("session_list_invalidate", self.cache.invalidate(user_id))
 
     async def catalog_changing(self, change: Awaitable[T]) -> T:
         try:
             return await change
         finally:
             if self.cache.enabled:
-                await self.cache.invalidate_all()
+                await _best_effort("session_list_invalidate_all", self.cache.invalidate_all())
+
+
+async def _best_effort(step: str, work: Awaitable[object]) -> None:
+    try:
+        await work
+    except Exception as exc:  # noqa: BLE001 - after a commit nothing may turn the answer into an error
+        metrics.AFTER_COMMIT_FAILURES.labels(step).inc()
+        log.warning("%s failed after the change (%r); the copy ends with its TTL", step, exc)

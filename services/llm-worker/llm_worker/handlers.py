@@ -27,12 +27,12 @@ def build_router(service: ReplyService, instance_id: str) -> RabbitRouter:
     # The command is acked only when this returns, i.e. after the final event was confirmed; a
     # worker killed mid-reply leaves it unacked, and another worker produces the reply.
     @router.subscriber(topology.LLM_GENERATE_REPLY, exchange=topology.COMMANDS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.LLM_GENERATE_REPLY.name)
     async def handle_generate_reply(command: GenerateReply) -> None:
         await service.generate_reply(command, attempt=attempt_of(current_delivery()))
 
     @router.subscriber(topology.LLM_GENERATE_TITLE, exchange=topology.COMMANDS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.LLM_GENERATE_TITLE.name)
     async def handle_generate_title(command: GenerateTitle) -> None:
         await service.generate_title(command)
 

@@ -22,6 +22,7 @@ from shared.service_app import add_health_routes
 def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = None,
                media: MediaStore | None = None) -> FastAPI:
     settings.check_production_safety()
+    settings.configure_retries()
     state: dict = {}
 
     @asynccontextmanager

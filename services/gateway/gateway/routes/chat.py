@@ -159,7 +159,7 @@ async def send(
             await store.abandon(user.id, scope, key)
         raise
     payload = {"user_message": _message(stored.user_message.model_dump(mode="json"))}
-    headers = _rate_headers(admission.rate_limit)
+    headers = _rate_headers(admission.rate_limit if admission is not None else None)
     if key is not None:
         await store.finish(user.id, scope, key, fingerprint, 201, payload, headers)
     return JSONResponse(payload, status_code=201, headers=headers)
