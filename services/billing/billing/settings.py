@@ -6,7 +6,6 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from billing.admission import MAX_PRICE, UNPRICED_USD_PER_MTOK
-
 from shared.settings import ServiceSettings
 
 DEFAULT_PLAN_SKU = "FREE_SUB_30D"
