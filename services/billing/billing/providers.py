@@ -171,6 +171,8 @@ def stripe_outcome(intent: dict, currency: str) -> Outcome:
     if status == "succeeded":
         # `amount_received` is what was captured; localstripe only knows `amount`
         taken = intent.get("amount_received", intent.get("amount"))
+        if isinstance(taken, str) and taken.isdigit():  # localstripe keeps an updated amount as sent (a string)
+            taken = int(taken)
         got = str(intent.get("currency") or "").upper()
         if not isinstance(taken, int) or got != currency.upper():
             # never equal to an amount asked: completing it fails the payment for the operator
