@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import sqlite3
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -154,6 +155,9 @@ def test_a_replayed_or_duplicated_webhook_activates_once(pay_system, billing, st
         replays += list(pool.map(lambda _: post_event(pay_system, payload, headers), range(4)))
     assert [r.status_code for r in replays] == [200] * 6, [r.text for r in replays]
     assert billing.activations(payment["id"]) == 1
+    with sqlite3.connect(pay_system.workdir / "billing.db") as db:  # taken in once, under Stripe's event id
+        rows = db.execute("SELECT object_id, payment_id FROM stripe_event WHERE id = ?", (event["id"],)).fetchall()
+    assert rows == [(intent, payment["id"].replace("-", ""))]
     assert status_of(user, payment) == "completed"
 
 
