@@ -45,14 +45,17 @@ def deliver_webhooks(pay_system, stripe):
     return register
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def usd_plan(admin) -> dict:
+    """A plan in dollars, for sale while this module runs (the other modules see the seeded plans)."""
     created = admin.post("/api/admin/subscription-types/", json={
         "name": "Basic (USD)", "sku": "BASIC_USD_30D", "price": "9.99", "currency": "USD",
     })
     assert created.status_code == 201, created.text
     assert created.json()["currency"] == "USD"
-    return created.json()
+    yield created.json()
+    withdrawn = admin.patch(f"/api/admin/subscription-types/{created.json()['id']}/", json={"is_purchasable": False})
+    assert withdrawn.status_code == 200, withdrawn.text
 
 
 def checkout(user: Api, plan: dict) -> dict:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from gateway.backends import Rpc
 from gateway.deps import CurrentUser, OptionalSession, runtime
-from gateway.messages import EN, language_of
+from gateway.messages import EN
 from gateway.pagination import Pages, envelope, paged_list
 from gateway.schemas import Body, Id, Money, PlanOut
 from shared.contracts import payments as p
@@ -78,7 +78,8 @@ async def localized(request: Request, call: Awaitable[T]) -> T:
         reason = exc.details.get("reason")
         if not reason:
             raise
-        text = request.app.state.catalogue.text(f"payment_{reason}", language_of(request.headers.get("accept-language")))
+        # in English: the one error mapping (gateway/errors.py) says it in the caller's language
+        text = request.app.state.catalogue.text(f"payment_{reason}", "en")
         field = next(iter(exc.details.get("fields") or {"discount_code": []}))
         raise ValidationFailed(text, fields={field: [text]}) from exc
 
