@@ -257,10 +257,24 @@ class Payments:
         if outcome.state in ("cancelled", "failed"):
             return await self._settle(row.id, outcome.state, outcome.reason)
         if self._expired(row):
+            if not await self._abandon(row):
+                return False
             return await self._settle(row.id, "expired", outcome.reason or "not paid in time")
         async with transaction(self.factory) as s:
             await s.exec(update(Payment).where(Payment.id == row.id).values(checked_at=floor_ms(self.clock.now())))
         return False
+
+    async def _abandon(self, row: Payment) -> bool:
+        """Before expiring a payment, make sure the provider will not take money for it any more."""
+        provider = self.providers.get(row.provider)
+        if provider is None or row.provider_ref is None:
+            return True
+        try:
+            await provider.abandon(row.provider_ref)
+        except ProviderError as exc:
+            log.warning("payment %s: not expired, %s could not close it: %s", row.id, row.provider, exc)
+            return False
+        return True
 
     async def _settle(self, payment_id: UUID, status: str, reason: str) -> bool:
         """pending → failed | cancelled | expired, once; the held discount use is given back."""

@@ -48,6 +48,10 @@ class PaymentProvider(Protocol):
     async def refund(self, ref: str, amount: Decimal) -> bool:
         """Give the money back; False when this provider has no refund API (done by the operator)."""
 
+    async def abandon(self, ref: str) -> None:
+        """The payment expires unpaid: make sure it can no longer be paid (ProviderError: it may have
+        been paid meanwhile, so it must not expire yet)."""
+
     async def close(self) -> None: ...
 
 
@@ -140,6 +144,9 @@ class Zibal:
 
     async def refund(self, ref: str, amount: Decimal) -> bool:
         return False  # Zibal's refund service is a separate contract: the operator refunds by hand
+
+    async def abandon(self, ref: str) -> None:
+        return None  # an unpaid track expires at Zibal by itself; a late payment is not verified
 
 
 def _track(ref: str) -> int | str:
@@ -242,6 +249,16 @@ class Stripe:
             options={"idempotency_key": f"mobix-refund-{ref}"},
         ))
         return True
+
+    async def abandon(self, ref: str) -> None:
+        """Cancel the intent, so a customer who comes back late cannot pay for an expired payment.
+        Stripe refuses to cancel a succeeded or processing intent: then it is not expired."""
+        intent = await self._retrieve(ref)
+        if intent.get("status") == "canceled":
+            return
+        if intent.get("status") in ("succeeded", "processing"):
+            raise ProviderError(f"stripe: intent {ref} is {intent.get('status')}, not abandoned")
+        await self._call("cancel", self.client.v1.payment_intents.cancel_async(ref))
 
     def event(self, payload: str, signature: str, secret: str) -> dict:
         """The event of a webhook whose signature holds; ValueError otherwise."""
