@@ -16,6 +16,7 @@ class Queries:
     LIST_PAYMENTS = "billing.list_payments"  # ListPayments -> PaymentPage
     GET_PAYMENT = "billing.get_payment"  # GetPayment -> Payment (NotFound for another user's)
     ZIBAL_CALLBACK = "billing.zibal_callback"  # ZibalCallback -> CallbackOutcome
+    STRIPE_WEBHOOK = "billing.stripe_webhook"  # StripeWebhook -> WebhookOutcome
     RECONCILE = "billing.reconcile_payments"  # Reconcile -> Reconciled
     REFUND = "billing.refund_payment"  # Refund -> Payment
     LIST_DISCOUNT_CODES = "billing.list_discount_codes"  # ListDiscountCodes -> list[DiscountCode]
@@ -96,6 +97,20 @@ class ZibalCallback(Contract):
 class CallbackOutcome(Contract):
     payment_id: UUID | None
     status: str  # the payment's status after the callback, or "unknown"
+
+
+class StripeWebhook(Contract):
+    """A webhook delivery as it came: billing checks the signature against the raw payload."""
+
+    payload: str
+    signature: str
+
+
+class WebhookOutcome(Contract):
+    accepted: bool  # False: the signature does not hold (or Stripe is not configured); nothing changed
+    payment_id: UUID | None = None
+    status: str = "unknown"  # the payment's status after the event, or "unknown"
+    replayed: bool = False  # this event id was taken in before: nothing changed
 
 
 class Reconcile(Contract):

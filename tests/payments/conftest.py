@@ -1,9 +1,13 @@
-"""The whole system as real processes with the Zibal emulator (started by `System`), in its own
-RabbitMQ virtual host and Redis database. Reconciliation runs only when a test asks for it (the
+"""The whole system as real processes with the Zibal emulator (started by `System`) and localstripe
+(a third-party stateful fake of Stripe's API, started here), in its own RabbitMQ virtual host and
+Redis database. Reconciliation runs only when a test asks for it (the
 `reconcile` RPC), so every assertion about "nothing happened" is decided by the test alone."""
 
+import socket
 import sqlite3
 import subprocess
+import sys
+import time
 from urllib.parse import urlparse, urlunparse
 
 import httpx
@@ -16,6 +20,41 @@ from tests.support.api import Api
 from tests.support.rpc import caller
 
 RETURN_URL = "http://app.example/paid"
+STRIPE_KEY = "sk_test_mobix"
+STRIPE_SECRET = "whsec_mobix_test_secret"
+STRIPE_PAGE = "http://app.example/pay/stripe/"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory):
+    """localstripe as a process on a free port; yields its base URL."""
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("localstripe")
+    log = (workdir / "localstripe.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+                               cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/v1/balance", auth=(STRIPE_KEY, ""), timeout=2).status_code < 500:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"localstripe did not start: see {workdir / 'localstripe.log'}")
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
 
 
 def own_vhost(rabbit_url: str) -> str:
@@ -27,12 +66,13 @@ def own_vhost(rabbit_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pay_system(infra, tmp_path_factory):
+def pay_system(infra, tmp_path_factory, localstripe):
     rabbit_url = own_vhost(infra["rabbit_url"])
     redis_url = urlunparse(urlparse(infra["redis_url"])._replace(path="/12"))
     redis.Redis.from_url(redis_url).flushdb()
     extra = {"PAYMENT_RECONCILE_SECONDS": "0", "ZIBAL_TIMEOUT_SECONDS": "2", "PAYMENT_RETURN_URL": RETURN_URL,
-             "PLAN_CACHE_SECONDS": "300"}
+             "PLAN_CACHE_SECONDS": "300", "STRIPE_API_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+             "STRIPE_API_BASE": localstripe, "STRIPE_PAYMENT_PAGE_URL": STRIPE_PAGE}
     running = System(tmp_path_factory.mktemp("payments"), rabbit_url, redis_url, extra_env=extra)
     try:
         running.start_all()

@@ -92,6 +92,10 @@ def build_router(service: BillingService) -> RabbitRouter:
     async def answer_zibal_callback(q: p.ZibalCallback) -> p.CallbackOutcome:
         return await service.payments.zibal_callback(q)
 
+    @responder(router, P.STRIPE_WEBHOOK)
+    async def answer_stripe_webhook(q: p.StripeWebhook) -> p.WebhookOutcome:
+        return await service.payments.stripe_webhook(q)
+
     @responder(router, P.RECONCILE)
     async def answer_reconcile(q: p.Reconcile) -> p.Reconciled:
         return await service.payments.reconcile()

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.events import BillingEvents
 from billing.handlers import build_router
-from billing.providers import Zibal
+from billing.providers import PaymentProvider, Stripe, Zibal
 from billing.rules import floor_ms
 from billing.seed import seed_plans
 from billing.service import BillingService
@@ -64,8 +64,12 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
         broker = make_broker(settings.rabbit_url)
         zibal = Zibal(settings.zibal_base_url, settings.zibal_merchant.get_secret_value(),
                       timeout=settings.zibal_timeout_seconds)
-        service = BillingService(factory, redis, settings, clock, events=BillingEvents(broker),
-                                 providers={zibal.name: zibal})
+        providers: dict[str, PaymentProvider] = {zibal.name: zibal}
+        if settings.stripe_api_key.get_secret_value():
+            stripe = Stripe(settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base,
+                            page_url=settings.stripe_payment_page_url, timeout=settings.stripe_timeout_seconds)
+            providers[stripe.name] = stripe
+        service = BillingService(factory, redis, settings, clock, events=BillingEvents(broker), providers=providers)
         broker.include_router(build_router(service))
         await broker.connect()
         await declare_topology(broker)
@@ -81,7 +85,8 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
             reconciler.cancel()
             await queue_metrics.stop()
             await broker.stop()  # stop consuming first; in-flight handlers finish (graceful timeout)
-            await zibal.close()
+            for provider in providers.values():
+                await provider.close()
             await redis.aclose()
             await engine.dispose()
 

@@ -177,7 +177,7 @@ class Payment(BillingTable, table=True):
     amount: Decimal = Field(sa_column=_money(14, 2))
     currency: str = Field(sa_column=Column(String(8), nullable=False))
     provider: str
-    provider_ref: str | None = None  # Zibal's trackId, Stripe's Checkout Session id
+    provider_ref: str | None = None  # Zibal's trackId, Stripe's PaymentIntent id
     redirect_url: str | None = None
     discount_code_id: int | None = Field(default=None, foreign_key="discount_code.id")
     subscription_id: int | None = None  # the period this payment started
@@ -186,6 +186,18 @@ class Payment(BillingTable, table=True):
     completed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     settled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     checked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))  # last provider inquiry
+
+
+class StripeEvent(BillingTable, table=True):
+    """A Stripe webhook event taken in: its id is the key, so a replayed or redelivered event is
+    recognised and changes nothing (payments.md)."""
+
+    __tablename__ = "stripe_event"
+    id: str = Field(primary_key=True)  # Stripe's event id, evt_…
+    type: str
+    object_id: str  # the PaymentIntent the event is about
+    payment_id: UUID | None = None  # ours, when the intent is one of our payments
+    received_at: datetime = Field(sa_column=_ts())
 
 
 class DiscountCode(BillingTable, table=True):

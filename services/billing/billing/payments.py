@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 
 from billing import repository as repo
 from billing.discounts import DiscountCodes, count_use, give_back, hold_use, refused
-from billing.models import DiscountCode, Payment, Plan
+from billing.models import DiscountCode, Payment, Plan, StripeEvent
 from billing.plans import plan_out
 from billing.pricing import Amounts, amounts, upgrade_credit
-from billing.providers import Outcome, PaymentProvider, ProviderError
+from billing.providers import Outcome, PaymentProvider, ProviderError, Stripe, stripe_outcome
 from billing.rules import floor_ms
 from billing.subscriptions import Period, Subscriptions
 from shared.clock import Clock
@@ -63,7 +63,7 @@ class Priced:
 class Payments:
     def __init__(self, factory: SessionFactory, clock: Clock, subscriptions: Subscriptions, discounts: DiscountCodes,
                  providers: dict[str, PaymentProvider], *, default_provider: str, expire_minutes: int,
-                 default_sku: str) -> None:
+                 default_sku: str, stripe_webhook_secret: str = "") -> None:
         self.factory = factory
         self.clock = clock
         self.subscriptions = subscriptions
@@ -72,6 +72,7 @@ class Payments:
         self.default_provider = default_provider
         self.expire_after = timedelta(minutes=expire_minutes)
         self.default_sku = default_sku
+        self.stripe_webhook_secret = stripe_webhook_secret
 
     # --- plans for sale ---------------------------------------------------------------------------
 
@@ -179,6 +180,48 @@ class Payments:
             await self._ask(row, confirm=True)
         return p.CallbackOutcome(payment_id=row.id, status=(await self.get(p.GetPayment(payment_id=row.id))).status)
 
+    async def stripe_webhook(self, q: p.StripeWebhook) -> p.WebhookOutcome:
+        """An event from Stripe. Its signature proves where it came from; its id is taken in once
+        (a replayed event changes nothing), and its PaymentIntent names the payment."""
+        stripe = self.providers.get("stripe")
+        if not isinstance(stripe, Stripe) or not self.stripe_webhook_secret:
+            log.warning("a stripe webhook came, but stripe is not configured")
+            return p.WebhookOutcome(accepted=False)
+        try:
+            event = stripe.event(q.payload, q.signature, self.stripe_webhook_secret)
+        except ValueError as exc:
+            log.warning("stripe webhook refused: %s", exc)
+            return p.WebhookOutcome(accepted=False)
+        intent = (event.get("data") or {}).get("object") or {}
+        if not str(event.get("id") or "") or intent.get("object") != "payment_intent" or not intent.get("id"):
+            return p.WebhookOutcome(accepted=True)  # not about a payment of ours: nothing to do
+        async with self.factory() as s:
+            row = (await s.exec(select(Payment).where(Payment.provider == "stripe",
+                                                      Payment.provider_ref == str(intent["id"])))).scalars().first()
+        if row is not None and (intent.get("metadata") or {}).get("payment_id") not in (None, str(row.id)):
+            log.warning("stripe event %s: intent %s names payment %r, not %s", event["id"], intent["id"],
+                        intent["metadata"].get("payment_id"), row.id)
+            row = None
+        try:
+            async with transaction(self.factory) as s:
+                s.add(StripeEvent(id=str(event["id"])[:255], type=str(event.get("type") or "")[:255],
+                                  object_id=str(intent["id"])[:255], payment_id=row.id if row else None,
+                                  received_at=floor_ms(self.clock.now())))
+        except IntegrityError:
+            log.info("stripe event %s replayed: nothing changes", event["id"])
+            status = (await self.get(p.GetPayment(payment_id=row.id))).status if row else UNKNOWN
+            return p.WebhookOutcome(accepted=True, payment_id=row.id if row else None, status=status, replayed=True)
+        if row is None:
+            log.warning("stripe event %s about an unknown payment intent %s", event["id"], intent["id"])
+            return p.WebhookOutcome(accepted=True)
+        if row.status == "pending":
+            outcome = stripe_outcome(intent, row.currency)
+            if outcome.reason and outcome.state == "paid":
+                log.error("payment %s: %s", row.id, outcome.reason)
+            await self._apply(row, outcome)
+        status = (await self.get(p.GetPayment(payment_id=row.id))).status
+        return p.WebhookOutcome(accepted=True, payment_id=row.id, status=status)
+
     async def reconcile(self) -> p.Reconciled:
         """Ask the provider again about every pending payment (lost callbacks, timed-out verifies);
         expire what is still unpaid after PAYMENT_EXPIRE_MINUTES."""
@@ -214,10 +257,24 @@ class Payments:
         if outcome.state in ("cancelled", "failed"):
             return await self._settle(row.id, outcome.state, outcome.reason)
         if self._expired(row):
+            if not await self._abandon(row):
+                return False
             return await self._settle(row.id, "expired", outcome.reason or "not paid in time")
         async with transaction(self.factory) as s:
             await s.exec(update(Payment).where(Payment.id == row.id).values(checked_at=floor_ms(self.clock.now())))
         return False
+
+    async def _abandon(self, row: Payment) -> bool:
+        """Before expiring a payment, make sure the provider will not take money for it any more."""
+        provider = self.providers.get(row.provider)
+        if provider is None or row.provider_ref is None:
+            return True
+        try:
+            await provider.abandon(row.provider_ref)
+        except ProviderError as exc:
+            log.warning("payment %s: not expired, %s could not close it: %s", row.id, row.provider, exc)
+            return False
+        return True
 
     async def _settle(self, payment_id: UUID, status: str, reason: str) -> bool:
         """pending → failed | cancelled | expired, once; the held discount use is given back."""

@@ -41,6 +41,7 @@ class BillingService:
             factory, clock, self.subscriptions, self.discounts, providers or {},
             default_provider=settings.payment_provider, expire_minutes=settings.payment_expire_minutes,
             default_sku=settings.default_plan_sku,
+            stripe_webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
         )
         self.admissions = Admissions(
             self.batcher, self.limiter, self.windows, self.subscriptions, clock,

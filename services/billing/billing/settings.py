@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from billing.admission import MAX_PRICE, UNPRICED_USD_PER_MTOK
 from shared.settings import ServiceSettings
@@ -37,7 +37,7 @@ class BillingSettings(ServiceSettings):
 
     # Selling plans (payments.md). The operator's currency: new plans take it (ISO 4217; IRT = toman).
     billing_currency: str = Field("IRT", min_length=3, max_length=8, alias="BILLING_CURRENCY")
-    payment_provider: Literal["zibal"] = Field("zibal", alias="PAYMENT_PROVIDER")
+    payment_provider: Literal["zibal", "stripe"] = Field("zibal", alias="PAYMENT_PROVIDER")
     # A payment still pending this long after checkout is settled by one last inquiry, else expired.
     payment_expire_minutes: int = Field(30, ge=1, le=7 * 24 * 60, alias="PAYMENT_EXPIRE_MINUTES")
     # How often pending payments are asked about again (lost callbacks, timed-out verifies); 0: never.
@@ -46,6 +46,15 @@ class BillingSettings(ServiceSettings):
     zibal_merchant: SecretStr = Field(SecretStr("zibal"), alias="ZIBAL_MERCHANT")
     zibal_base_url: str = Field("https://gateway.zibal.ir", alias="ZIBAL_BASE_URL")
     zibal_timeout_seconds: float = Field(10.0, gt=0, le=120, alias="ZIBAL_TIMEOUT_SECONDS")
+    # Stripe: offered (per checkout, or by PAYMENT_PROVIDER=stripe) when the API key is set. The
+    # webhook secret signs `POST /api/payments/webhook/stripe/`; STRIPE_API_BASE points at localstripe
+    # in tests. The payment page confirms the PaymentIntent with Stripe.js: it gets
+    # `?payment_id=&client_secret=` (relative: on the gateway's origin, the web app).
+    stripe_api_key: SecretStr = Field(SecretStr(""), alias="STRIPE_API_KEY")
+    stripe_webhook_secret: SecretStr = Field(SecretStr(""), alias="STRIPE_WEBHOOK_SECRET")
+    stripe_api_base: str = Field("https://api.stripe.com", alias="STRIPE_API_BASE")
+    stripe_payment_page_url: str = Field("/pay/stripe/", min_length=1, alias="STRIPE_PAYMENT_PAGE_URL")
+    stripe_timeout_seconds: float = Field(10.0, gt=0, le=120, alias="STRIPE_TIMEOUT_SECONDS")
 
     model_config = {**ServiceSettings.model_config, "populate_by_name": True}
 
@@ -54,6 +63,13 @@ class BillingSettings(ServiceSettings):
     def _blank_merchant(cls, value: object) -> object:
         # "zibal" is Zibal's own test merchant, which the emulator accepts too
         return value or "zibal"
+
+    @model_validator(mode="after")
+    def _stripe_has_keys(self) -> "BillingSettings":
+        if self.payment_provider == "stripe" and not (self.stripe_api_key.get_secret_value()
+                                                      and self.stripe_webhook_secret.get_secret_value()):
+            raise ValueError("PAYMENT_PROVIDER=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+        return self
 
     @field_validator("default_plan_sku", mode="before")
     @classmethod

@@ -73,6 +73,7 @@ EN: dict[str, str] = {
     "payment_used_up": "This discount code has been used up.",
     "payment_used_up_for_user": "You have already used this discount code.",
     "payment_not_for_sale": "This plan is not for sale.",
+    "payment_bad_signature": "The Stripe-Signature header does not match this payload.",
     # auth, routing and request errors (api.md §2, §4)
     "not_authenticated": "Authentication credentials were not provided.",
     "invalid_token": "Invalid token.",
@@ -189,6 +190,7 @@ FA: dict[str, str] = {
     "payment_used_up": "ظرفیت استفاده از این کد تخفیف تمام شده است.",
     "payment_used_up_for_user": "شما قبلاً از این کد تخفیف استفاده کرده‌اید.",
     "payment_not_for_sale": "این طرح برای فروش نیست.",
+    "payment_bad_signature": "سرآیند Stripe-Signature با این محتوا مطابقت ندارد.",
     "not_authenticated": "اطلاعات ورود ارسال نشده است. لطفاً وارد شوید.",
     "invalid_token": "توکن نامعتبر است.",
     "authentication_failed": "شماره تلفن یا گذرواژه نادرست است.",

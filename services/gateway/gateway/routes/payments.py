@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from gateway.backends import Rpc
 from gateway.deps import CurrentUser, OptionalSession, runtime
-from gateway.messages import language_of
+from gateway.messages import EN
 from gateway.pagination import Pages, envelope, paged_list
 from gateway.schemas import Body, Id, Money, PlanOut
 from shared.contracts import payments as p
@@ -36,7 +36,8 @@ class QuoteBody(Body):
 
 
 class CheckoutBody(QuoteBody):
-    provider: Literal["zibal"] | None = Field(None, description="Default: the operator's PAYMENT_PROVIDER")
+    provider: Literal["zibal", "stripe"] | None = Field(
+        None, description="Default: the operator's PAYMENT_PROVIDER (stripe: when the operator set it up)")
 
 
 class QuoteOut(BaseModel):
@@ -58,7 +59,8 @@ class PaymentOut(BaseModel):
     amount: Money
     currency: str
     provider: str
-    redirect_url: str | None = Field(description="The provider's payment page while pending")
+    redirect_url: str | None = Field(description="The provider's payment page while pending (Stripe: the page "
+                                                  "that confirms the PaymentIntent, with `?payment_id=&client_secret=`)")
     created_at: datetime
     completed_at: datetime | None
 
@@ -76,7 +78,8 @@ async def localized(request: Request, call: Awaitable[T]) -> T:
         reason = exc.details.get("reason")
         if not reason:
             raise
-        text = request.app.state.catalogue.text(f"payment_{reason}", language_of(request.headers.get("accept-language")))
+        # in English: the one error mapping (gateway/errors.py) says it in the caller's language
+        text = request.app.state.catalogue.text(f"payment_{reason}", "en")
         field = next(iter(exc.details.get("fields") or {"discount_code": []}))
         raise ValidationFailed(text, fields={field: [text]}) from exc
 
@@ -161,3 +164,32 @@ async def zibal_callback(
     payment_id = str(outcome.payment_id) if outcome.payment_id else None
     return RedirectResponse(return_url(base, payment_id, outcome.status), status_code=302)
 
+
+
+class WebhookOut(BaseModel):
+    received: bool = True
+
+
+@public.post("/payments/webhook/stripe/", response_model=WebhookOut,
+             responses={400: {"description": "The Stripe-Signature header does not match the payload"}},
+             summary="Stripe's webhook: a signed event about a PaymentIntent (a replayed event changes nothing)")
+async def stripe_webhook(
+    request: Request,
+    rpc: Rpc,
+    stripe_signature: Annotated[str, Header(alias="Stripe-Signature", max_length=2048)] = "",
+):
+    payload = await request.body()
+    outcome = None
+    if stripe_signature:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            # a DomainError (billing slow or down) answers 503: Stripe delivers the event again later
+            outcome = await rpc.call(P.STRIPE_WEBHOOK, p.StripeWebhook(payload=text, signature=stripe_signature),
+                                     p.WebhookOutcome, timeout=CALLBACK_TIMEOUT_SECONDS)
+    if outcome is None or not outcome.accepted:
+        message = EN["payment_bad_signature"]  # the error handler says it in the caller's language
+        raise ValidationFailed(message, fields={"Stripe-Signature": [message]})
+    return WebhookOut()
