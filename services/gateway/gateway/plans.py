@@ -53,7 +53,7 @@ def build_plan_events_router(redis: Redis) -> RabbitRouter:
     router = RabbitRouter()
 
     @router.subscriber(topology.GATEWAY_SUBSCRIPTION_STARTED, exchange=topology.EVENTS)
-    @redeliver_on_error
+    @redeliver_on_error(topology.GATEWAY_SUBSCRIPTION_STARTED.name)
     async def on_subscription_started(event: b.SubscriptionStarted) -> None:
         await redis.delete(f"{PREFIX}{event.user_id}")
 
