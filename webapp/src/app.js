@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api, get, setApiLanguage } from "./api.js";
 import { AuthScreen } from "./auth.js";
+import { RETURN_PATH, ReturnPage } from "./buy.js";
 import { ChatView } from "./chat.js";
 import { lang, t } from "./i18n.js";
 import { NewChat, PlanPage, UsagePage } from "./pages.js";
@@ -87,6 +88,7 @@ function Main({ path }) {
   if (path.startsWith("/new")) return html`<${NewChat} />`;
   if (path.startsWith("/usage")) return html`<${UsagePage} />`;
   if (path.startsWith("/plan")) return html`<${PlanPage} />`;
+  if (path.startsWith(RETURN_PATH)) return html`<${ReturnPage} />`;
   return html`<${Home} />`;
 }
 
