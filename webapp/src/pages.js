@@ -124,7 +124,9 @@ export function PlanPage() {
   const plans = data.plans || (current ? [mine] : []);
   const cell = (plan, key) => (Number(plan[key]) ? number(Number(plan[key])) : t("unlimited"));
   const price = (p) => (Number(p.price) ? (p.currency ? money(p.price, p.currency) : number(Number(p.price))) : t("free"));
-  const chosen = plans.find((p) => p.id === buying);
+  // For sale as billing decides it (payments.md): marked purchasable and priced; the free plan is not bought.
+  const forSale = (p) => p.is_purchasable && Number(p.price) > 0;
+  const chosen = plans.find((p) => p.id === buying && forSale(p));
   return html`<div class="page">
     <h1>${t("plan")}</h1>
     ${current ? html`<section class="card plan-current" aria-labelledby="current-plan">
@@ -142,8 +144,8 @@ export function PlanPage() {
         <tr><th scope="row">${t("period")}</th>${plans.map((p) => html`<td>${t("perPeriod", { days: number(p.duration_days) })}</td>`)}</tr>
         ${PLAN_ROWS.map(([key, name]) => html`<tr><th scope="row">${limitLabel(name)}</th>${plans.map((p) => html`<td>${cell(p, key)}</td>`)}</tr>`)}
       </tbody>
-      ${plans.some((p) => p.is_purchasable) ? html`<tfoot><tr><td></td>${plans.map((p) => html`<td>
-        ${p.is_purchasable ? html`<button type="button" class=${buying === p.id ? "primary small-btn" : "ghost buy-btn"}
+      ${plans.some(forSale) ? html`<tfoot><tr><td></td>${plans.map((p) => html`<td>
+        ${forSale(p) ? html`<button type="button" class=${buying === p.id ? "primary small-btn" : "ghost buy-btn"}
           data-testid="buy" data-plan-id=${p.id} aria-pressed=${buying === p.id} onClick=${() => setBuying(p.id)}
           aria-label=${`${buyLabel(p, mine)}: ${p.name}`}>${buyLabel(p, mine)}</button>` : null}</td>`)}</tr></tfoot>` : null}
     </table></div>

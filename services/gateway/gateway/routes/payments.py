@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from gateway.backends import Rpc
 from gateway.deps import CurrentUser, OptionalSession, runtime
-from gateway.messages import language_of
 from gateway.pagination import Pages, envelope, paged_list
 from gateway.schemas import Body, Id, Money, PlanOut
 from shared.contracts import payments as p
@@ -69,14 +68,16 @@ def shaped(payment: dict | p.Payment, model: type[BaseModel] = PaymentOut) -> di
 
 
 async def localized(request: Request, call: Awaitable[T]) -> T:
-    """Billing names why a code or plan cannot be bought (`reason`); say it in the user's language."""
+    """Billing names why a code or plan cannot be bought (`reason`): raised again with the catalogue's
+    English text, which gateway.errors says in the user's language (a Persian text given to it would
+    not be found there and would come out as the generic "invalid input")."""
     try:
         return await call
     except ValidationFailed as exc:
         reason = exc.details.get("reason")
         if not reason:
             raise
-        text = request.app.state.catalogue.text(f"payment_{reason}", language_of(request.headers.get("accept-language")))
+        text = request.app.state.catalogue.text(f"payment_{reason}", "en")
         field = next(iter(exc.details.get("fields") or {"discount_code": []}))
         raise ValidationFailed(text, fields={field: [text]}) from exc
 
