@@ -140,14 +140,14 @@ export function PlanPage() {
       <thead><tr><th scope="col"><span class="sr-only">${t("plan")}</span></th>
         ${plans.map((p) => html`<th scope="col" class=${mine?.id === p.id ? "mine" : ""}>${p.name}</th>`)}</tr></thead>
       <tbody>
-        <tr><th scope="row">${t("price")}</th>${plans.map((p) => html`<td>${price(p)}</td>`)}</tr>
+        <tr class="price-row"><th scope="row">${t("price")}</th>${plans.map((p) => html`<td>${price(p)}</td>`)}</tr>
+        ${plans.some(forSale) ? html`<tr class="buy-row"><th scope="row"><span class="sr-only">${t("buy")}</span></th>${plans.map((p) => html`<td>
+          ${forSale(p) ? html`<button type="button" class=${buying === p.id ? "primary small-btn" : "ghost buy-btn"}
+            data-testid="buy" data-plan-id=${p.id} aria-pressed=${buying === p.id} onClick=${() => setBuying(p.id)}
+            aria-label=${`${buyLabel(p, mine)}: ${p.name}`}>${buyLabel(p, mine)}</button>` : null}</td>`)}</tr>` : null}
         <tr><th scope="row">${t("period")}</th>${plans.map((p) => html`<td>${t("perPeriod", { days: number(p.duration_days) })}</td>`)}</tr>
         ${PLAN_ROWS.map(([key, name]) => html`<tr><th scope="row">${limitLabel(name)}</th>${plans.map((p) => html`<td>${cell(p, key)}</td>`)}</tr>`)}
       </tbody>
-      ${plans.some(forSale) ? html`<tfoot><tr><td></td>${plans.map((p) => html`<td>
-        ${forSale(p) ? html`<button type="button" class=${buying === p.id ? "primary small-btn" : "ghost buy-btn"}
-          data-testid="buy" data-plan-id=${p.id} aria-pressed=${buying === p.id} onClick=${() => setBuying(p.id)}
-          aria-label=${`${buyLabel(p, mine)}: ${p.name}`}>${buyLabel(p, mine)}</button>` : null}</td>`)}</tr></tfoot>` : null}
     </table></div>
     ${chosen ? html`<${Checkout} plan=${chosen} current=${mine} onClose=${() => setBuying(null)} />` : null}
     ${data.plans ? html`<${PaymentHistory} plans=${plans} />` : null}
