@@ -9,7 +9,7 @@ import uuid
 import httpx
 from playwright.sync_api import expect
 
-from tests.api.harness import BASIC, FREE, new_user
+from tests.api.harness import BASIC, FREE, PREMIUM, new_user
 from tests.webapp.conftest import DESKTOP, PHONE, shot
 from tests.webapp.test_browser import _axe
 
@@ -127,6 +127,29 @@ def test_a_full_discount_completes_at_once_and_a_bad_code_is_refused_next_to_the
     expect(page.get_by_test_id("payment-result").get_by_test_id("status")).to_have_attribute("data-status", "completed")
     expect(page.get_by_test_id("new-plan")).to_have_text(basic["name"])
     assert user.get("/api/users/subscription/").json()["subscription_type"]["id"] == BASIC
+
+
+def test_upgrading_shows_the_credit_for_the_rest_of_the_current_plan(browsing, system, admin):
+    user = new_user(system, plan=BASIC, admin=admin)
+
+    def credit() -> int:
+        quote = user.post("/api/payments/quote/", json={"subscription_type_id": PREMIUM}).json()
+        return int(float(quote["credit_amount"]))
+
+    def shown(testid: str) -> int:
+        return int(re.sub(r"\D", "", page.get_by_test_id(testid).inner_text()))
+
+    before = credit()
+    assert before > 0
+    page = browsing.page(user)
+    page.goto("/plan")
+    expect(page.locator(f'[data-testid="buy"][data-plan-id="{PREMIUM}"]')).to_have_text("Upgrade")
+    expect(page.locator(f'[data-testid="buy"][data-plan-id="{BASIC}"]')).to_have_text("Renew")
+    open_checkout(page, PREMIUM)
+    expect(page.get_by_test_id("quote-credit")).to_have_text(re.compile(r"^− [\d,]+ toman$"))
+    # the credit shrinks as the period runs: what the page shows lies between two asks around it
+    assert credit() <= shown("quote-credit") <= before
+    assert shown("quote-amount") == shown("quote-original") - shown("quote-credit")
 
 
 def test_buy_buttons_only_for_plans_for_sale_and_usable_by_keyboard(browsing, system):
