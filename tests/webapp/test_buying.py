@@ -9,7 +9,7 @@ import uuid
 import httpx
 from playwright.sync_api import expect
 
-from tests.api.harness import BASIC, FREE, PREMIUM, new_user
+from tests.api.harness import BASIC, FREE, PASSWORD, PREMIUM, new_user
 from tests.webapp.conftest import DESKTOP, PHONE, shot
 from tests.webapp.test_browser import _axe
 
@@ -100,6 +100,19 @@ def test_a_pending_payment_is_polled_until_it_settles(browsing, system):
     assert user.get(settled.headers["location"], follow_redirects=False).status_code == 302
     expect(result).to_have_attribute("data-status", "completed")
     expect(page.get_by_test_id("new-plan")).to_have_text(plans_of(system)[BASIC]["name"])
+
+
+def test_coming_back_signed_out_shows_the_result_after_signing_in(browsing, system):
+    user = new_user(system)
+    payment = user.post("/api/payments/checkout/", json={"subscription_type_id": BASIC}).json()
+    page = browsing.page()  # no session: it ended while the person was on the provider's page
+    page.goto(f"/payments/return?payment_id={payment['id']}&status=pending")
+    page.wait_for_url("**/login")
+    page.get_by_test_id("phone").fill(user.phone)
+    page.get_by_test_id("password").fill(PASSWORD)
+    page.get_by_test_id("submit").click()
+    page.wait_for_url(f"**/payments/return?payment_id={payment['id']}&status=pending")
+    expect(page.get_by_test_id("payment-result").get_by_test_id("status")).to_have_attribute("data-status", "pending")
 
 
 def test_a_full_discount_completes_at_once_and_a_bad_code_is_refused_next_to_the_field(browsing, system, admin):

@@ -11,6 +11,7 @@ import { useSignal, signal } from "./state.js";
 import { refreshSessions, sessions, user } from "./store.js";
 import { ICONS, Icon, html } from "./ui.js";
 
+const AFTER_SIGN_IN = "mobix.afterSignIn";
 const theme = signal(localStorage.getItem("mobix.theme") ||
   (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
 
@@ -115,8 +116,15 @@ export function App() {
   }, []);
   useEffect(() => { if (me) refreshSessions(); }, [me?.id]);
   useEffect(() => {
-    if (me === null && !/^\/(login|signup)/.test(path)) navigate("/login", { replace: true });
-    if (me && /^\/(login|signup)/.test(path)) navigate("/", { replace: true });
+    if (me === null && !/^\/(login|signup)/.test(path)) {
+      // A payment's result (the provider sent the browser back after the session ended) is shown after sign-in.
+      if (path.startsWith(RETURN_PATH)) sessionStorage.setItem(AFTER_SIGN_IN, path + location.search);
+      navigate("/login", { replace: true });
+    }
+    const next = me && sessionStorage.getItem(AFTER_SIGN_IN);
+    if (next) sessionStorage.removeItem(AFTER_SIGN_IN);
+    if (next?.startsWith(RETURN_PATH)) navigate(next, { replace: true });
+    else if (me && /^\/(login|signup)/.test(path)) navigate("/", { replace: true });
   }, [me, path]);
   useEffect(() => setMenuOpen(false), [path]);
 
