@@ -49,7 +49,7 @@ async def test_index_is_never_cached_and_carries_a_strict_csp(dist):
 
 async def test_client_routes_answer_the_app(dist):
     async with client(dist) as http:
-        for path in ("/", "/chat/12", "/usage", "/plan", "/new", "/login", "/signup", "/usage/"):
+        for path in ("/", "/chat/12", "/usage", "/plan", "/new", "/login", "/signup", "/usage/", "/payments/return"):
             response = await http.get(path)
             assert response.status_code == 200, path
             assert response.content == INDEX

@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api, get, setApiLanguage } from "./api.js";
 import { AuthScreen } from "./auth.js";
+import { RETURN_PATH, ReturnPage } from "./buy.js";
 import { ChatView } from "./chat.js";
 import { lang, t } from "./i18n.js";
 import { NewChat, PlanPage, UsagePage } from "./pages.js";
@@ -10,6 +11,7 @@ import { useSignal, signal } from "./state.js";
 import { refreshSessions, sessions, user } from "./store.js";
 import { ICONS, Icon, html } from "./ui.js";
 
+const AFTER_SIGN_IN = "mobix.afterSignIn";
 const theme = signal(localStorage.getItem("mobix.theme") ||
   (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
 
@@ -87,6 +89,7 @@ function Main({ path }) {
   if (path.startsWith("/new")) return html`<${NewChat} />`;
   if (path.startsWith("/usage")) return html`<${UsagePage} />`;
   if (path.startsWith("/plan")) return html`<${PlanPage} />`;
+  if (path.startsWith(RETURN_PATH)) return html`<${ReturnPage} />`;
   return html`<${Home} />`;
 }
 
@@ -113,8 +116,15 @@ export function App() {
   }, []);
   useEffect(() => { if (me) refreshSessions(); }, [me?.id]);
   useEffect(() => {
-    if (me === null && !/^\/(login|signup)/.test(path)) navigate("/login", { replace: true });
-    if (me && /^\/(login|signup)/.test(path)) navigate("/", { replace: true });
+    if (me === null && !/^\/(login|signup)/.test(path)) {
+      // A payment's result (the provider sent the browser back after the session ended) is shown after sign-in.
+      if (path.startsWith(RETURN_PATH)) sessionStorage.setItem(AFTER_SIGN_IN, path + location.search);
+      navigate("/login", { replace: true });
+    }
+    const next = me && sessionStorage.getItem(AFTER_SIGN_IN);
+    if (next) sessionStorage.removeItem(AFTER_SIGN_IN);
+    if (next?.startsWith(RETURN_PATH)) navigate(next, { replace: true });
+    else if (me && /^\/(login|signup)/.test(path)) navigate("/", { replace: true });
   }, [me, path]);
   useEffect(() => setMenuOpen(false), [path]);
 

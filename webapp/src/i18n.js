@@ -26,7 +26,19 @@ const en = {
   remaining: "{n} left", resetsIn: "resets in {t}",
   currentPlan: "Your plan", period: "Period", until: "until {d}", noEnd: "no end date",
   comparePlans: "Plans", price: "Price", perPeriod: "{days} days", noPlan: "No active subscription.",
-  plansSoon: "Buying a plan will be available here soon.",
+  buy: "Buy", upgrade: "Upgrade", renew: "Renew", discountCode: "Discount code", applyCode: "Apply",
+  originalAmount: "Price", upgradeCredit: "Credit for your current plan", discount: "Discount", toPay: "To pay",
+  checkout: "Go to payment", activate: "Activate now",
+  checkoutNote: "You pay on the payment provider's page and come back here.",
+  toman: "toman", paymentResult: "Payment", payments: "Payments", noPayments: "No payments yet.",
+  yourPlanNow: "Your plan is now", backToPlan: "Back to plans",
+  status_pending: "Pending", status_completed: "Completed", status_failed: "Failed", status_cancelled: "Cancelled",
+  status_expired: "Expired", status_refunded: "Refunded", status_unknown: "Unknown payment",
+  explain_pending: "Waiting for the payment provider to confirm…", explain_completed: "Paid. Your new plan is active.",
+  explain_failed: "The payment failed. Nothing was charged and your plan is unchanged.",
+  explain_cancelled: "The payment was cancelled. Your plan is unchanged.",
+  explain_expired: "The payment expired. Your plan is unchanged.", explain_refunded: "The payment was refunded.",
+  explain_unknown: "We could not find this payment. Your payments are listed on the plan page.",
   language: "Language", theme: "Theme", dark: "Dark", light: "Light", menu: "Menu",
   close: "Close", loading: "Loading…", networkError: "Cannot reach the server. Check your connection.",
   somethingWrong: "Something went wrong. Try again.", inProgress: "A reply is still being written.",
@@ -58,7 +70,19 @@ const fa = {
   remaining: "{n} باقی‌مانده", resetsIn: "تازه‌سازی تا {t}",
   currentPlan: "طرح شما", period: "دوره", until: "تا {d}", noEnd: "بدون پایان",
   comparePlans: "طرح‌ها", price: "قیمت", perPeriod: "{days} روز", noPlan: "اشتراک فعالی ندارید.",
-  plansSoon: "خرید طرح به‌زودی همین‌جا فراهم می‌شود.",
+  buy: "خرید", upgrade: "ارتقا", renew: "تمدید", discountCode: "کد تخفیف", applyCode: "اعمال",
+  originalAmount: "قیمت", upgradeCredit: "اعتبار طرح فعلی", discount: "تخفیف", toPay: "مبلغ پرداخت",
+  checkout: "رفتن به پرداخت", activate: "فعال‌سازی",
+  checkoutNote: "پرداخت در صفحهٔ درگاه انجام می‌شود و سپس به همین‌جا برمی‌گردید.",
+  toman: "تومان", paymentResult: "پرداخت", payments: "پرداخت‌ها", noPayments: "هنوز پرداختی ندارید.",
+  yourPlanNow: "طرح شما اکنون", backToPlan: "بازگشت به طرح‌ها",
+  status_pending: "در انتظار", status_completed: "موفق", status_failed: "ناموفق", status_cancelled: "لغو شده",
+  status_expired: "منقضی", status_refunded: "بازپرداخت شده", status_unknown: "پرداخت نامشخص",
+  explain_pending: "در انتظار تأیید درگاه پرداخت…", explain_completed: "پرداخت انجام شد. طرح تازهٔ شما فعال است.",
+  explain_failed: "پرداخت ناموفق بود. مبلغی کسر نشد و طرح شما تغییری نکرد.",
+  explain_cancelled: "پرداخت لغو شد. طرح شما تغییری نکرد.",
+  explain_expired: "مهلت پرداخت گذشت. طرح شما تغییری نکرد.", explain_refunded: "مبلغ این پرداخت بازگردانده شد.",
+  explain_unknown: "این پرداخت پیدا نشد. پرداخت‌های شما در صفحهٔ طرح فهرست شده‌اند.",
   language: "زبان", theme: "پوسته", dark: "تیره", light: "روشن", menu: "فهرست",
   close: "بستن", loading: "در حال بارگذاری…", networkError: "به سرور دسترسی نیست. اتصال خود را بررسی کنید.",
   somethingWrong: "مشکلی پیش آمد. دوباره تلاش کنید.", inProgress: "پاسخی هنوز در حال نوشته شدن است.",
@@ -121,6 +145,17 @@ export function duration(seconds) {
   const two = (v) => number(v).padStart(2, lang.value === "fa" ? "۰" : "0");
   if (h >= 48) return lang.value === "fa" ? `${number(Math.round(h / 24))} روز` : `${Math.round(h / 24)} days`;
   return h ? `${number(h)}:${two(m)}:${two(sec)}` : `${number(m)}:${two(sec)}`;
+}
+
+// Toman has no ISO code (IRR is the rial): a number and the word; other currencies as Intl writes them.
+export function money(amount, currency) {
+  const value = Number(amount);
+  if (currency === "IRT") return `${number(value)} ${t("toman")}`;
+  try {
+    return new Intl.NumberFormat(lang.value === "fa" ? "fa-IR" : "en-US", { style: "currency", currency }).format(value);
+  } catch {
+    return `${number(value)} ${currency}`;
+  }
 }
 
 export function date(iso) {

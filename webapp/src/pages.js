@@ -1,7 +1,8 @@
 // New chat, usage meters, plan.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api, get } from "./api.js";
-import { date, duration, limitLabel, number, t } from "./i18n.js";
+import { Checkout, PaymentHistory, buyLabel } from "./buy.js";
+import { date, duration, limitLabel, money, number, t } from "./i18n.js";
 import { navigate } from "./router.js";
 import { refreshSessions } from "./store.js";
 import { html, messageOf } from "./ui.js";
@@ -112,33 +113,43 @@ export function PlanPage() {
       if (err instanceof ApiError && err.status === 404) return null;
       throw err;
     });
-    // The public plan list arrives with the payments work; without it, the current plan alone.
     const plans = await get("/api/plans/").catch(() => null);
     return { current, plans: Array.isArray(plans) ? plans : plans?.results || null };
   });
+  const [buying, setBuying] = useState(null);
   if (error) return html`<div class="page"><p role="alert">${messageOf(error)}</p></div>`;
   if (!data) return html`<div class="page"><p class="muted">${t("loading")}</p></div>`;
   const { current } = data;
-  const plans = data.plans || (current ? [current.subscription_type] : []);
+  const mine = current?.subscription_type;
+  const plans = data.plans || (current ? [mine] : []);
   const cell = (plan, key) => (Number(plan[key]) ? number(Number(plan[key])) : t("unlimited"));
+  const price = (p) => (Number(p.price) ? (p.currency ? money(p.price, p.currency) : number(Number(p.price))) : t("free"));
+  // For sale as billing decides it (payments.md): marked purchasable and priced; the free plan is not bought.
+  const forSale = (p) => p.is_purchasable && Number(p.price) > 0;
+  const chosen = plans.find((p) => p.id === buying && forSale(p));
   return html`<div class="page">
     <h1>${t("plan")}</h1>
     ${current ? html`<section class="card plan-current" aria-labelledby="current-plan">
         <p class="eyebrow" id="current-plan">${t("currentPlan")}</p>
-        <h2 data-testid="current-plan">${current.subscription_type.name}</h2>
-        <p class="muted" dir="auto">${current.subscription_type.description}</p>
+        <h2 data-testid="current-plan">${mine.name}</h2>
+        <p class="muted" dir="auto">${mine.description}</p>
         <p>${t("period")}: ${date(current.start_date)} – ${current.end_date ? date(current.end_date) : t("noEnd")}</p>
       </section>` : html`<p class="card">${t("noPlan")}</p>`}
     <h2 class="section-title">${t("comparePlans")}</h2>
     <div class="table-wrap"><table class="plans">
       <thead><tr><th scope="col"><span class="sr-only">${t("plan")}</span></th>
-        ${plans.map((p) => html`<th scope="col" class=${current?.subscription_type.id === p.id ? "mine" : ""}>${p.name}</th>`)}</tr></thead>
+        ${plans.map((p) => html`<th scope="col" class=${mine?.id === p.id ? "mine" : ""}>${p.name}</th>`)}</tr></thead>
       <tbody>
-        <tr><th scope="row">${t("price")}</th>${plans.map((p) => html`<td>${Number(p.price) ? number(Number(p.price)) : t("free")}</td>`)}</tr>
+        <tr class="price-row"><th scope="row">${t("price")}</th>${plans.map((p) => html`<td>${price(p)}</td>`)}</tr>
+        ${plans.some(forSale) ? html`<tr class="buy-row"><th scope="row"><span class="sr-only">${t("buy")}</span></th>${plans.map((p) => html`<td>
+          ${forSale(p) ? html`<button type="button" class=${buying === p.id ? "primary small-btn" : "ghost buy-btn"}
+            data-testid="buy" data-plan-id=${p.id} aria-pressed=${buying === p.id} onClick=${() => setBuying(p.id)}
+            aria-label=${`${buyLabel(p, mine)}: ${p.name}`}>${buyLabel(p, mine)}</button>` : null}</td>`)}</tr>` : null}
         <tr><th scope="row">${t("period")}</th>${plans.map((p) => html`<td>${t("perPeriod", { days: number(p.duration_days) })}</td>`)}</tr>
         ${PLAN_ROWS.map(([key, name]) => html`<tr><th scope="row">${limitLabel(name)}</th>${plans.map((p) => html`<td>${cell(p, key)}</td>`)}</tr>`)}
       </tbody>
     </table></div>
-    <p class="muted small">${t("plansSoon")}</p>
+    ${chosen ? html`<${Checkout} plan=${chosen} current=${mine} onClose=${() => setBuying(null)} />` : null}
+    ${data.plans ? html`<${PaymentHistory} plans=${plans} />` : null}
   </div>`;
 }

@@ -6,7 +6,7 @@ export const route = signal(location.pathname);
 export function navigate(path, { replace = false } = {}) {
   if (path === location.pathname) return;
   history[replace ? "replaceState" : "pushState"](null, "", path);
-  route.value = path;
+  route.value = path.split("?")[0]; // the route is the path; a page reads its own query (location.search)
 }
 
 addEventListener("popstate", () => { route.value = location.pathname; });

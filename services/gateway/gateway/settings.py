@@ -77,8 +77,9 @@ class GatewaySettings(ServiceSettings):
     # The built web app (`npm run build` in webapp/), served at `/`; relative to the working directory.
     webapp_dir: str = Field("webapp/dist", alias="WEBAPP_DIR")
 
-    # Where the browser lands after paying (`?payment_id=&status=` appended): the web or mobile app.
-    payment_return_url: str = Field("/", min_length=1, alias="PAYMENT_RETURN_URL")
+    # Where the browser lands after paying (`?payment_id=&status=` appended): by default the web app's
+    # result page (webapp/src/buy.js RETURN_PATH); a mobile app's URL otherwise.
+    payment_return_url: str = Field("/payments/return", min_length=1, alias="PAYMENT_RETURN_URL")
 
     model_config = SettingsConfigDict(populate_by_name=True)  # merged with the base config
 

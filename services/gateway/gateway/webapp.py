@@ -22,7 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # The app's pages (webapp/src/app.js `Main` and the sign-in screens); any other path is the API's.
-CLIENT_ROUTE = re.compile(r"^/(?:login|signup|new|usage|plan|chat/\d{1,20})?/?$")
+CLIENT_ROUTE = re.compile(r"^/(?:login|signup|new|usage|plan|payments/return|chat/\d{1,20})?/?$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=3600"
 NO_CACHE = "no-cache"

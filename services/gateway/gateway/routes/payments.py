@@ -71,7 +71,9 @@ def shaped(payment: dict | p.Payment, model: type[BaseModel] = PaymentOut) -> di
 
 
 async def localized(request: Request, call: Awaitable[T]) -> T:
-    """Billing names why a code or plan cannot be bought (`reason`); say it in the user's language."""
+    """Billing names why a code or plan cannot be bought (`reason`): raised again with the catalogue's
+    English text, which gateway.errors says in the user's language (a Persian text given to it would
+    not be found there and would come out as the generic "invalid input")."""
     try:
         return await call
     except ValidationFailed as exc:
