@@ -42,6 +42,7 @@ EN: dict[str, str] = {
     "limit_exceeded": "You have reached a usage limit of your plan.",
     "unavailable": "The service is temporarily unavailable. Please try again shortly.",
     "timeout": "The service took too long to answer. Please try again shortly.",
+    "invalid_token": "Invalid token.",
 }
 
 FA: dict[str, str] = {
@@ -72,6 +73,7 @@ FA: dict[str, str] = {
     "limit_exceeded": "به یکی از محدودیت‌های استفاده طرح خود رسیده‌اید.",
     "unavailable": "سرویس موقتاً در دسترس نیست. لطفاً کمی بعد دوباره تلاش کنید.",
     "timeout": "پاسخ سرویس بیش از حد طول کشید. لطفاً کمی بعد دوباره تلاش کنید.",
+    "invalid_token": "توکن نامعتبر است.",
 }
 
 FALLBACK_KEY = "limit_exceeded"
