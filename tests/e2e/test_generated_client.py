@@ -158,7 +158,7 @@ def test_a_whole_journey_through_the_generated_client(gen, system, account):
     hourly = next(limit for limit in report.limits if limit.name == "hourly_messages")
     assert isinstance(hourly.used, int) and hourly.used >= 1
     usages = api["usage.session_usages"].sync(client=client)
-    assert any(row.session_id == session.id and row.tokens_count > 0 for row in usages)
+    assert any(row.session_id == session.id and row.tokens_count + row.free_model_tokens_count > 0 for row in usages)
 
     # Rename, then list.
     renamed = api["chat_sessions.update_title"].sync(session.id, client=client, body=models.TitleBody(title="Peaks"))

@@ -21,7 +21,9 @@ from shared.topology import Keys
 log = logging.getLogger(__name__)
 STREAM_MAXLEN = 2_000
 STREAM_TTL_SECONDS = 3_600
-BLOCK_MS = 15_000
+# Below the Redis client's socket timeout (shared.cache, 5 s): a longer blocking read is cut by that
+# timeout, which ended every stream that stayed idle for 5 s. An empty read just loops.
+BLOCK_MS = 4_000
 
 # routing key -> (SSE event name, how to shape the data)
 EVENT_NAMES = {
