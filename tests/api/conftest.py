@@ -6,7 +6,6 @@ import pytest
 
 from tests.api.harness import BASIC, PREMIUM, Client, SystemSlot, new_user
 
-
 # The contract suite runs on SQLite; the modules that exercise what each database does differently
 # (storing and paging messages, sending, sessions, the usage ledger, the admin catalog) run once more
 # on PostgreSQL, the production database. One system at a time: every SQLite test runs first.

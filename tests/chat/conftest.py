@@ -1,11 +1,11 @@
 """Chat service fixtures: a fresh SQLite database with the seed catalog and a frozen clock."""
 
 import pytest
-
 from chat.models import ChatTable
 from chat.seed import seed_catalog
 from chat.service import ChatService
 from chat.settings import ChatSettings
+
 from shared.clock import FrozenClock
 from shared.db import create_schema, make_engine, make_session_factory, transaction
 

@@ -3,8 +3,8 @@
 from decimal import Decimal
 
 import pytest
-
 from chat.admin import CatalogAdmin
+
 from shared.contracts import chat as c
 from shared.errors import Conflict, NotFound, ValidationFailed
 

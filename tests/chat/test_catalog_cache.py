@@ -4,11 +4,11 @@
 from unittest import mock
 
 import pytest
-
 from chat.catalog_cache import CatalogCache
 from chat.models import Chatbot
 from chat.repository import ChatRepository
 from chat.seed import FREE, PREMIUM
+
 from shared.contracts import chat as c
 from shared.db import transaction
 from shared.errors import AccessDenied

@@ -4,9 +4,9 @@ import json
 from uuid import uuid4
 
 import pytest
-
 from chat.repository import ChatRepository
 from chat.seed import FREE
+
 from shared.contracts import chat as c
 from shared.db import transaction
 from shared.errors import Conflict, NotFound

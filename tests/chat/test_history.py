@@ -2,6 +2,7 @@
 
 from chat.history import build_prompt, fallback_title, latest_image
 from chat.models import Message
+
 from shared.contracts.llm import ChatTurn
 from shared.tokens import count_text
 

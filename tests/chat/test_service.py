@@ -4,10 +4,10 @@ import json
 from uuid import uuid4
 
 import pytest
-from sqlmodel import select
-
 from chat.models import Outbox
 from chat.seed import BASIC, FREE, PREMIUM
+from sqlmodel import select
+
 from shared.contracts import chat as c
 from shared.contracts.llm import ReplyCompleted, ReplyFailed, TitleGenerated, Usage
 from shared.errors import AccessDenied, Conflict, NotFound, ValidationFailed

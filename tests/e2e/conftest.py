@@ -4,8 +4,8 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 import redis
-
 from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, System, fresh_vhost
+
 from tests.support.api import Api
 from tests.support.otlp import OtlpReceiver
 

@@ -202,7 +202,6 @@ def test_stream_works_across_two_gateway_replicas(system, chat):
     import sys
 
     import httpx
-
     from devinfra.system import free_port
 
     api, session = chat

@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 import pytest
-
 from gateway.plans import PREFIX, PlanCache
+
 from shared.contracts import billing as b
 
 

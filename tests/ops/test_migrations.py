@@ -1,16 +1,16 @@
 """Every service's Alembic migrations build, from zero, exactly the schema its models describe —
 on PostgreSQL (production) and on SQLite (the embedded default)."""
 
-import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-
 import billing.main
 import chat.main
 import gateway.app
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from billing.models import BillingTable
 from chat.models import ChatTable
 from gateway.models import GatewayTable
+
 from shared.db import make_engine
 from shared.migrations import upgrade_to_head
 

@@ -42,6 +42,8 @@ BODIES: dict[tuple[str, str], dict] = {
     ("POST", "/api/auth/otp/request/"): {"phone_number": "+989350000000"},
     ("POST", "/api/auth/otp/verify/"): {"phone_number": "+989350000000", "code": "000000"},
     ("POST", "/api/auth/password/"): {"new_password": "another long enough pw", "current_password": "x"},
+    ("POST", "/api/auth/token/"): {"phone_number": "+989350000000", "password": "long enough pw"},
+    ("POST", "/api/auth/tokens/"): {"name": "Sneaky"},
 }
 
 
@@ -75,7 +77,7 @@ def make_owner(system, admin, marker: str) -> Owner:
     owner = Owner(client, session["id"], result["user_message"]["message_id"], result["messages"][-1]["message_id"], marker)
     owner.ids = {"session_id": owner.session_id, "message_id": owner.message_id, "chatbot_id": 1, "model_pk": 1,
                  "item_id": 1, "plan_id": 1, "user_id": client.user_id, "payment_id": payment.json()["id"],
-                 "code_id": 1}
+                 "code_id": 1, "token_id": 1}
     return owner
 
 

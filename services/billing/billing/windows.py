@@ -9,7 +9,14 @@ from datetime import timedelta
 from typing import TypeVar
 
 from billing import repository as repo
-from billing.limiter import LedgerEntry, OpenReservation, PeriodChanged, Snapshot, Stale, UsageLimiter
+from billing.limiter import (
+    LedgerEntry,
+    OpenReservation,
+    PeriodChanged,
+    Snapshot,
+    Stale,
+    UsageLimiter,
+)
 from billing.rules import MONTH, floor_ms, to_ms
 from billing.subscriptions import Period
 from shared.clock import Clock

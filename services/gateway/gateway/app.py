@@ -46,6 +46,7 @@ from gateway.routes import (
     usage,
     users,
 )
+from gateway.routes import tokens as token_routes
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
 from gateway.service import AuthService
@@ -56,6 +57,7 @@ from gateway.settings import GatewaySettings
 from gateway.sms import SmsProvider, make_sms_provider
 from gateway.stream import build_stream_router, make_stream_redis
 from gateway.throttle import LoginThrottle, SmsCaps
+from gateway.tokens import TokenStore
 from gateway.webapp import WebAppMiddleware
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
@@ -76,9 +78,10 @@ USER_CACHE_PREFIX = "mobix:gw:user:"
 
 # ---- ROUTES ---------------------------------------------------------------------------------------
 # Public routes (no login) and routes behind a login; extend these lists to add resources.
-PUBLIC_ROUTERS: list[APIRouter] = [auth.router, payments.public]
+PUBLIC_ROUTERS: list[APIRouter] = [auth.router, payments.public, token_routes.public_router]
 LOGGED_IN_ROUTERS: list[APIRouter] = [
     auth.account_router,
+    token_routes.router,
     users.router,
     usage.router,
     catalog.router,
@@ -165,7 +168,8 @@ def create_app(
                                     idle_seconds=settings.session_idle_timeout_seconds, factory=service.factory)
             app.state.runtime = Runtime(settings=settings, clock=clock, engine=engine, redis=redis, broker=broker,
                                         rpc=rpc, sessions=sessions, auth=service, session_lists=session_lists,
-                                        plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds))
+                                        plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds),
+                                        tokens=TokenStore(service.factory, clock))
             app.state.rpc = rpc  # gateway.backends
             app.state.redis = redis
             app.state.stream_redis = stream_redis

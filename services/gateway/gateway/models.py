@@ -1,5 +1,5 @@
-"""Gateway tables: the users (phone-number accounts) and their login sessions (copied to Redis); OTP
-codes live in Redis."""
+"""Gateway tables: the users (phone-number accounts), their login sessions (copied to Redis) and API
+tokens; OTP codes live in Redis."""
 
 from datetime import UTC, datetime
 
@@ -41,3 +41,17 @@ class LoginSessionRow(GatewayTable, table=True):
     csrf_token: str = Field(max_length=64)
     expires_at: float  # absolute deadline
     idle_until: float  # idle deadline, slid forward at most every SessionStore.touch_seconds
+
+
+class ApiToken(GatewayTable, table=True):
+    """An API token (api.md §2): only the SHA-256 of the secret is kept; revoking deletes the row."""
+
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    # A token carries 32 random bytes: a fast unsalted hash is enough (nothing to brute-force), and it
+    # lets a request find its row by an index lookup.
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))

@@ -37,7 +37,14 @@ from gateway.session_lists import SessionLists
 from shared import topology
 from shared.cache import make_redis
 from shared.consumers import current_delivery
-from shared.reply_stream import DELTA_EVENT, STREAM_MAXLEN, STREAM_TTL_SECONDS, append, entry, stream_key
+from shared.reply_stream import (
+    DELTA_EVENT,
+    STREAM_MAXLEN,
+    STREAM_TTL_SECONDS,
+    append,
+    entry,
+    stream_key,
+)
 from shared.topology import Keys
 
 __all__ = ["END_EVENT", "STREAM_MAXLEN", "STREAM_TTL_SECONDS", "end_streams", "session_events",

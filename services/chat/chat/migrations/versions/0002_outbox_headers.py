@@ -7,10 +7,9 @@ Create Date: 2026-11-23 06:41:59.548416
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel  # noqa: F401 - autogenerate renders sqlmodel column types
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0002'

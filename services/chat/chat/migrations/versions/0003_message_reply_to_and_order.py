@@ -7,10 +7,9 @@ Create Date: 2026-12-07 14:30:00
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel  # noqa: F401 - autogenerate renders sqlmodel column types
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0003_message_reply_to_and_order'
