@@ -142,7 +142,8 @@ class SessionStore:
         """End every login session of the user except `keep` (the caller's cookie value)."""
         kept = _hash(keep) if keep else None
         async with self.factory() as s:
-            hashes = (await s.exec(select(LoginSessionRow.key_hash).where(LoginSessionRow.user_id == user_id))).all()
+            rows = await s.execute(select(LoginSessionRow.key_hash).where(LoginSessionRow.user_id == user_id))
+            hashes = rows.scalars().all()
         doomed = [h for h in hashes if h != kept]
         if not doomed:
             return
