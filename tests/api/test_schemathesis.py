@@ -1,10 +1,12 @@
 """Schemathesis against the running gateway's own OpenAPI document (/api/schema/): generated valid and
-invalid requests to every operation, as a logged-in staff user (cookie + X-CSRFToken), must never get a
-5xx, and every answer must be documented (status, content type, body schema).
+invalid requests to every operation, as a logged-in staff user, must never get a 5xx, and every answer
+must be documented (status, content type, body schema).
 
-Each operation is tried twice: with generated path ids (mostly nothing there) and with the ids of real
-resources (a session with a reply, a plan, a model, a chatbot and a user made for this run), so request
-bodies reach the services' own rules. The staff user changes the catalog at random, so this test runs on
+Each operation with path ids is tried twice: with generated ids (mostly nothing there), logged in by
+cookie + X-CSRFToken, and with the ids of real resources (a session with a reply, a plan, a model, a
+chatbot, a user and an API token made for this run), logged in by an API token (`Authorization: Bearer`,
+no cookie, no CSRF), so request bodies reach the services' own rules under both ways of logging in.
+Operations without ids are tried once, alternately by cookie and by token. The staff user changes the catalog at random, so this test runs on
 a system of its own, discarded afterwards.
 """
 
@@ -48,12 +50,16 @@ def resources(scratch, slot) -> dict:
     model = admin.post("/api/admin/ai-models/", json={"name": "Fuzz model", "model_id": "fuzz/model"}).json()
     bot = admin.post("/api/admin/chatbots/", json={"name": "Fuzz bot"}).json()
     plan = admin.post("/api/admin/subscription-types/", json={"name": "Fuzz plan", "sku": "FUZZ", "price": "1"}).json()
+    bearer = admin.post("/api/auth/tokens/", json={"name": "schemathesis"}).json()["token"]
+    throwaway = admin.post("/api/auth/tokens/", json={"name": "to revoke"}).json()
     return {
         "cookies": dict(admin.http.cookies),
+        "bearer": bearer,
         "ids": {
             "session_id": session["id"], "message_id": user_message["message_id"], "chatbot_id": 1, "model_pk": 1,
             "plan_id": plan["id"], "user_id": bystander.user_id,
             "/api/admin/ai-models/": model["id"], "/api/admin/chatbots/": bot["id"],
+            "token_id": throwaway["token_id"],
         },
     }
 
@@ -68,10 +74,15 @@ def real_ids(operation, ids: dict) -> dict:
     return values
 
 
-def fuzz(operation, base_url: str, mode: GenerationMode, path_parameters: dict, cookies: dict) -> None:
-    # Auth routes get no cookies: a generated login or sign-up would otherwise replace the staff session.
-    logged_in = not operation.path.startswith("/api/auth/")
-    headers = {"X-CSRFToken": cookies["csrftoken"]} if logged_in else {}
+def fuzz(operation, base_url: str, mode: GenerationMode, path_parameters: dict, cookies: dict,
+         bearer: str | None = None) -> None:
+    # Public auth routes get no credentials: a generated login or sign-up would otherwise replace the
+    # staff session. With a bearer token, no cookie and no CSRF header go along.
+    logged_in = not operation.path.startswith("/api/auth/") or operation.path.startswith("/api/auth/tokens/")
+    if bearer is not None:
+        headers, cookies = ({"Authorization": f"Bearer {bearer}"} if logged_in else {}), {}
+    else:
+        headers = {"X-CSRFToken": cookies["csrftoken"]} if logged_in else {}
 
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
@@ -95,15 +106,20 @@ def test_every_operation_keeps_the_documented_promises(scratch, resources):
         tried += 1
         ids = real_ids(operation, resources["ids"])
         # The staff route is pinned to the bystander even when ids are generated: demoting oneself
-        # would turn every later admin call into a 403.
-        pinned = {k: v for k, v in ids.items() if operation.path.endswith("/staff/")}
-        passes = [("generated ids", pinned)] + ([("real ids", ids)] if ids else [])
-        for label, path_parameters in passes:
+        # would turn every later admin call into a 403; token revocation to a throw-away token, as
+        # revoking the run's own token would turn every later bearer call into a 401.
+        pinned = {k: v for k, v in ids.items() if operation.path.endswith(("/staff/", "/tokens/{token_id}/"))}
+        if ids:
+            passes = [("generated ids, cookie", pinned, None), ("real ids, bearer token", ids, resources["bearer"])]
+        else:  # one pass, as before: every other operation without ids by token
+            by_token = tried % 2 == 0
+            passes = [("bearer token" if by_token else "cookie", {}, resources["bearer"] if by_token else None)]
+        for label, path_parameters, bearer in passes:
             for mode in MODES:
                 try:
-                    fuzz(operation, scratch.gateway_url, mode, path_parameters, resources["cookies"])
+                    fuzz(operation, scratch.gateway_url, mode, path_parameters, resources["cookies"], bearer)
                 except (AssertionError, BaseExceptionGroup) as exc:  # a check's Failure, or a FailureGroup
                     failures.append(f"{operation.label} [{label}, {mode.value}]\n{exc}")
-    assert tried >= 45, tried  # the whole document, not an empty one
+    assert tried >= 48, tried  # the whole document, not an empty one
     assert not failures, "\n\n".join(failures)
 

@@ -24,14 +24,22 @@ def ops(system):
     return found
 
 
+def is_public(op: dict) -> bool:
+    """No login needed: no security requirement, or an empty one among them (logout, csrf)."""
+    return op.get("security") == [] or {} in op.get("security", [])
+
+
 def test_every_operation_is_public_logged_in_or_staff(ops):
-    # The suites below rely on this classification: auth routes are the only public ones.
-    public = {path for _, path, _ in ops if path.startswith(PUBLIC_PREFIX)} - {"/api/auth/password/"}
+    # The suites below rely on this classification: some auth routes are the only public ones.
+    public = {path for _, path, op in ops if is_public(op)}
     assert public == {"/api/auth/register/", "/api/auth/login/", "/api/auth/otp/request/", "/api/auth/otp/verify/",
-                      "/api/auth/logout/", "/api/auth/csrf/"}
+                      "/api/auth/logout/", "/api/auth/csrf/", "/api/auth/token/"}
+    assert all(path.startswith(PUBLIC_PREFIX) for path in public)
     for method, path, op in ops:
-        if not path.startswith(PUBLIC_PREFIX):
-            assert op.get("security") == [{"session": []}], (method, path)
+        if not is_public(op):
+            # A browser session (with X-CSRFToken on unsafe methods) or an API token.
+            session = {"session": [], "csrf": []} if method in ("POST", "PUT", "PATCH", "DELETE") else {"session": []}
+            assert op.get("security") == [session, {"bearer": []}], (method, path)
             assert {"401", "403"} <= set(op["responses"]), (method, path)
         if "{" in path:
             assert "404" in op["responses"], (method, path)
@@ -39,8 +47,8 @@ def test_every_operation_is_public_logged_in_or_staff(ops):
 
 def test_anonymous_callers_get_401_everywhere_but_auth(system, owner, ops):
     checked = 0
-    for method, path, _ in ops:
-        if path.startswith(PUBLIC_PREFIX):
+    for method, path, op in ops:
+        if is_public(op):
             continue
         url = fill(path, owner.ids)
         for client in (anonymous(system), bare(system)):
@@ -51,7 +59,7 @@ def test_anonymous_callers_get_401_everywhere_but_auth(system, owner, ops):
         if method in ("POST", "PUT", "PATCH"):
             assert bare(system).request(method, url, json={}).status_code == 401, (method, url)
         checked += 1
-    assert checked >= 39
+    assert checked >= 42
 
 
 @pytest.mark.parametrize("value", ["forged", "x" * 43, "x" * 5000, ""])

@@ -34,6 +34,8 @@ BODIES: dict[tuple[str, str], dict] = {
     ("POST", "/api/auth/otp/request/"): {"phone_number": "+989350000000"},
     ("POST", "/api/auth/otp/verify/"): {"phone_number": "+989350000000", "code": "000000"},
     ("POST", "/api/auth/password/"): {"new_password": "another long enough pw", "current_password": "x"},
+    ("POST", "/api/auth/token/"): {"phone_number": "+989350000000", "password": "long enough pw"},
+    ("POST", "/api/auth/tokens/"): {"name": "Sneaky"},
 }
 
 
@@ -61,7 +63,7 @@ def make_owner(system, admin, marker: str) -> Owner:
     result = exchange(client, session["id"], f"Secret words {marker}")
     owner = Owner(client, session["id"], result["user_message"]["message_id"], result["messages"][-1]["message_id"], marker)
     owner.ids = {"session_id": owner.session_id, "message_id": owner.message_id, "chatbot_id": 1, "model_pk": 1,
-                 "item_id": 1, "plan_id": 1, "user_id": client.user_id}
+                 "item_id": 1, "plan_id": 1, "user_id": client.user_id, "token_id": 1}
     return owner
 
 

@@ -34,7 +34,17 @@ from gateway.passwords import Passwords
 from gateway.plans import PlanCache
 from gateway.read_cache import VersionedCache
 from gateway.registrations import Registrations
-from gateway.routes import admin_billing, admin_catalog, auth, catalog, chat, stream, usage, users
+from gateway.routes import (
+    admin_billing,
+    admin_catalog,
+    auth,
+    catalog,
+    chat,
+    stream,
+    tokens,
+    usage,
+    users,
+)
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
 from gateway.service import AuthService
@@ -45,6 +55,7 @@ from gateway.settings import GatewaySettings
 from gateway.sms import SmsProvider, make_sms_provider
 from gateway.stream import build_stream_router, make_stream_redis
 from gateway.throttle import LoginThrottle, SmsCaps
+from gateway.tokens import TokenStore
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
@@ -64,9 +75,10 @@ USER_CACHE_PREFIX = "mobix:gw:user:"
 
 # ---- ROUTES ---------------------------------------------------------------------------------------
 # Public routes (no login) and routes behind a login; extend these lists to add resources.
-PUBLIC_ROUTERS: list[APIRouter] = [auth.router]
+PUBLIC_ROUTERS: list[APIRouter] = [auth.router, tokens.public_router]
 LOGGED_IN_ROUTERS: list[APIRouter] = [
     auth.account_router,
+    tokens.router,
     users.router,
     usage.router,
     catalog.router,
@@ -151,7 +163,8 @@ def create_app(
                                     idle_seconds=settings.session_idle_timeout_seconds)
             app.state.runtime = Runtime(settings=settings, clock=clock, engine=engine, redis=redis, broker=broker,
                                         rpc=rpc, sessions=sessions, auth=service, session_lists=session_lists,
-                                        plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds))
+                                        plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds),
+                                        tokens=TokenStore(service.factory, clock))
             app.state.rpc = rpc  # gateway.backends
             app.state.redis = redis
             app.state.stream_redis = stream_redis

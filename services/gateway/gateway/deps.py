@@ -1,6 +1,8 @@
 """Route dependencies: the logged-in user (`CurrentUser`, `StaffUser`), CSRF, the RPC client and broker.
 
-Order matters and is fixed here: no live session → 401, before any CSRF check; then, on unsafe
+An `Authorization: Bearer` API token (gateway.tokens) is checked first and needs no CSRF token; a
+bad one is 401 "Invalid token." whatever cookies come with it. Otherwise, order matters and is
+fixed here: no live session → 401, before any CSRF check; then, on unsafe
 methods, the X-CSRFToken header must equal the `csrftoken` cookie and the session's own token → 403.
 """
 
@@ -8,12 +10,12 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyCookie
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from faststream.rabbit import RabbitBroker
 
 from gateway.backends import RedisClient, Rpc
 from gateway.cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
-from gateway.errors import CsrfFailed, NotAuthenticated, PermissionDenied
+from gateway.errors import CsrfFailed, InvalidToken, NotAuthenticated, PermissionDenied
 from gateway.models import User
 from gateway.plans import PlanCache
 from gateway.runtime import Runtime
@@ -33,6 +35,12 @@ session_cookie = APIKeyCookie(
     scheme_name="session",
     description="Login session cookie set by the auth routes. POST/PUT/PATCH/DELETE also need the "
     f"`{CSRF_HEADER}` header equal to the `{CSRF_COOKIE}` cookie.",
+)
+bearer_token = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API token from `POST /api/auth/token/` or `POST /api/auth/tokens/`: "
+    "`Authorization: Bearer <token>`. No cookie and no CSRF header needed.",
 )
 
 
@@ -62,10 +70,22 @@ def check_csrf(request: Request, session: LoginSession) -> None:
         raise CsrfFailed("CSRF token incorrect.")
 
 
-async def current_user(request: Request, key: Annotated[str | None, Depends(session_cookie)]) -> User:
+async def current_user(
+    request: Request,
+    key: Annotated[str | None, Depends(session_cookie)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_token)],
+) -> User:
     # The session is read here rather than through OptionalSession: one dependency level less on
     # every request.
     rt = runtime(request)
+    if bearer is not None:
+        # A bearer token wins over any cookie, and needs no CSRF token: a page on another site can
+        # make the browser send cookies, never an Authorization header.
+        user_id = await rt.tokens.user_id_of(bearer.credentials)
+        user = await rt.auth.get_user(user_id) if user_id is not None else None
+        if user is None:
+            raise InvalidToken()
+        return user
     session = await rt.sessions.get(key)
     if session is None:
         raise NotAuthenticated()

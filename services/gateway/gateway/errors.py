@@ -42,6 +42,10 @@ class NotAuthenticated(Exception):
     """No live login session: 401."""
 
 
+class InvalidToken(Exception):
+    """An unknown, revoked or expired API token: 401."""
+
+
 class AuthenticationFailed(Exception):
     """Wrong phone number or password (the same answer for both): 401."""
 
@@ -230,6 +234,12 @@ async def on_not_authenticated(request: Request, exc: NotAuthenticated) -> JSONR
     return detail(401, NOT_AUTHENTICATED, {"WWW-Authenticate": 'Session realm="api"'})
 
 
+async def on_invalid_token(request: Request, exc: InvalidToken) -> JSONResponse:
+    catalogue: Catalogue = request.app.state.catalogue
+    text = catalogue.text("invalid_token", language_of(request.headers.get("accept-language")))
+    return detail(401, text, {"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'})
+
+
 async def on_authentication_failed(request: Request, exc: AuthenticationFailed) -> JSONResponse:
     return detail(401, "Invalid phone number or password.", {"WWW-Authenticate": 'Session realm="api"'})
 
@@ -249,5 +259,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(NotAuthenticated, on_not_authenticated)
     app.add_exception_handler(AuthenticationFailed, on_authentication_failed)
+    app.add_exception_handler(InvalidToken, on_invalid_token)
     app.add_exception_handler(CsrfFailed, on_csrf_failed)
     app.add_exception_handler(PermissionDenied, on_permission_denied)

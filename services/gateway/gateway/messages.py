@@ -55,6 +55,7 @@ EN: dict[str, str] = {
     "unavailable": "The service is temporarily unavailable. Please try again shortly.",
     "timeout": "The service took too long to answer. Please try again shortly.",
     "host_not_allowed": "This server does not answer to the requested host name.",
+    "invalid_token": "Invalid token.",
 }
 
 FA: dict[str, str] = {
@@ -98,6 +99,7 @@ FA: dict[str, str] = {
     "unavailable": "سرویس موقتاً در دسترس نیست. لطفاً کمی بعد دوباره تلاش کنید.",
     "timeout": "پاسخ سرویس بیش از حد طول کشید. لطفاً کمی بعد دوباره تلاش کنید.",
     "host_not_allowed": "این سرور به نام میزبان درخواست‌شده پاسخ نمی‌دهد.",
+    "invalid_token": "توکن نامعتبر است.",
 }
 
 FALLBACK_KEY = "limit_exceeded"

@@ -1,4 +1,4 @@
-"""Gateway tables: the users (phone-number accounts). Login sessions and OTP codes live in Redis."""
+"""Gateway tables: users (phone-number accounts) and API tokens. Login sessions and OTP codes live in Redis."""
 
 from datetime import UTC, datetime
 
@@ -27,3 +27,17 @@ class User(GatewayTable, table=True):
         # SQLite hands back naive datetimes; they were stored as UTC.
         moment = self.date_joined
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class ApiToken(GatewayTable, table=True):
+    """An API token (api.md §2): only the SHA-256 of the secret is kept; revoking deletes the row."""
+
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    # A token carries 32 random bytes: a fast unsalted hash is enough (nothing to brute-force), and it
+    # lets a request find its row by an index lookup.
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))

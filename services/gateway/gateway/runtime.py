@@ -11,6 +11,7 @@ from gateway.service import AuthService
 from gateway.session_lists import SessionLists
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
+from gateway.tokens import TokenStore
 from shared.clock import Clock
 from shared.rpc import RpcClient
 
@@ -27,3 +28,4 @@ class Runtime:
     plans: PlanCache
     auth: AuthService
     session_lists: SessionLists
+    tokens: TokenStore
