@@ -41,6 +41,7 @@ from gateway.routes import (
     catalog,
     chat,
     stream,
+    telegram,
     tokens,
     usage,
     users,
@@ -75,7 +76,7 @@ USER_CACHE_PREFIX = "mobix:gw:user:"
 
 # ---- ROUTES ---------------------------------------------------------------------------------------
 # Public routes (no login) and routes behind a login; extend these lists to add resources.
-PUBLIC_ROUTERS: list[APIRouter] = [auth.router, tokens.public_router]
+PUBLIC_ROUTERS: list[APIRouter] = [auth.router, tokens.public_router, telegram.router]
 LOGGED_IN_ROUTERS: list[APIRouter] = [
     auth.account_router,
     tokens.router,

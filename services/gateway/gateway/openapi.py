@@ -189,6 +189,8 @@ def _security(schema: dict[str, Any]) -> dict[str, Any]:
         op_id = operation.get("operationId", "")
         if op_id in PUBLIC_SECURITY:
             operation["security"] = PUBLIC_SECURITY[op_id]
+        elif operation.get("security") == [{"telegramBot": []}]:
+            pass  # the bot's service credential only (gateway.routes.telegram); no user login
         elif not operation.get("security"):
             operation["security"] = []  # FastAPI lists no scheme: the route needs no login
         else:
