@@ -1,0 +1,189 @@
+"""The Telegram bot end to end (issue 15): real processes — the Telegram emulator, the bot in webhook
+mode, the real gateway and services. The user's side is driven through the emulator; what the bot
+sent and edited is read back from it; the API is checked with the same user's own web login."""
+
+import time
+
+import httpx
+import pytest
+
+from telegram_bot.render import to_html
+from tests.support.api import Api
+from tests.telegram.conftest import TelegramUser, finished
+
+PREMIUM = 3
+STREAMED = " [[reply:words=40 delay=0.04]]"  # about 1.6 s of streaming
+
+
+@pytest.fixture
+def account(system) -> Api:
+    return Api(system.gateway_url)
+
+
+def linked_user(system, account: Api, language: str = "en") -> TelegramUser:
+    """A Telegram user whose phone already has a web account (so the test can read it through the API)."""
+    user = TelegramUser(system, language)
+    account.register(user.phone)
+    user.link()
+    return user
+
+
+def last_reply(account: Api) -> dict:
+    sessions = account.get("/api/chat-sessions/").json()
+    messages = account.get(f"/api/chat-sessions/{sessions[0]['id']}/messages/").json()["messages"]
+    assert messages[-1]["message_type"] == "assistant"
+    return messages[-1]
+
+
+# ---- linking ---------------------------------------------------------------------------------------
+
+def test_start_asks_for_the_contact_with_the_contact_button(user):
+    user.say("/start")
+    [asked] = user.wait_for_count(1)
+    [[button]] = asked["reply_markup"]["keyboard"]
+    assert button["request_contact"] is True
+
+
+def test_own_contact_links_and_creates_a_verified_account(system, user, admin):
+    user.link()
+    linked = user.messages()[-1]
+    assert "linked" in linked["text"]
+    found = admin.get("/api/admin/users/", params={"search": user.phone}).json()
+    rows = found["results"] if isinstance(found, dict) else found
+    [row] = [r for r in rows if r["phone_number"] == user.phone]
+    assert row["is_verified"] is True
+
+
+def test_someone_elses_contact_is_refused_and_links_nothing(system, user, admin):
+    user.say("/start")
+    user.wait_for_count(1)
+    user.share_contact(contact_user_id=user.id + 1)
+    refused = user.wait_for_count(2)[-1]
+    assert "your own contact" in refused["text"]
+    found = admin.get("/api/admin/users/", params={"search": user.phone}).json()
+    rows = found["results"] if isinstance(found, dict) else found
+    assert not [r for r in rows if r["phone_number"] == user.phone]
+    user.say("hello")  # not linked: asked to link, nothing sent to any session
+    assert "/start" in user.wait_for_count(3)[-1]["text"]
+
+
+# ---- conversation ----------------------------------------------------------------------------------
+
+def test_a_reply_streams_in_edits_and_ends_as_the_stored_reply(system, account):
+    user = linked_user(system, account)
+    before = len(user.messages())
+    user.say("Tell me something" + STREAMED)
+    reply = user.wait(lambda ms: ms[-1] if len(ms) > before and finished(ms[-1]) else None)
+    stored = last_reply(account)
+    assert reply["text"] == to_html(stored["content"])  # the last edit is exactly the stored reply
+    assert reply["edits"] >= 2  # it streamed: intermediate versions, then the final one
+    partials = reply["versions"][1:-1]
+    assert partials and all(to_html(stored["content"]).startswith(p.rstrip()) or len(p) < len(reply["text"])
+                            for p in partials)
+    # Edits were at least the configured interval apart (Telegram's edit rate limit).
+    gaps = [b - a for a, b in zip(reply["edited_at"], reply["edited_at"][1:], strict=False)]
+    assert all(gap >= 0.25 for gap in gaps[:-1]), gaps
+
+
+def test_the_same_update_delivered_twice_sends_once(system, account):
+    user = linked_user(system, account)
+    before = len(user.messages())
+    posted = user.say("Only once please")
+    user.wait(lambda ms: ms[-1] if len(ms) > before and finished(ms[-1]) else None)
+    count = len(user.messages())
+    httpx.post(f"{system.telegram_url}/emulator/updates/{posted['update_id']}/redeliver").raise_for_status()
+    user.say("/usage")  # a later update: once it is answered, the redelivery was long handled
+    user.wait_for_count(count + 1)
+    time.sleep(0.5)
+    assert len(user.messages()) == count + 1
+    sessions = account.get("/api/chat-sessions/").json()
+    messages = account.get(f"/api/chat-sessions/{sessions[0]['id']}/messages/").json()["messages"]
+    assert [m["content"] for m in messages if m["message_type"] == "user"] == ["Only once please"]
+
+
+def test_regenerate_and_edit_make_new_replies(system, account):
+    user = linked_user(system, account)
+    before = len(user.messages())
+    sent = user.say("First question")
+    first = user.wait(lambda ms: ms[-1] if len(ms) > before and finished(ms[-1]) else None)
+    user.press(first["message_id"], first["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    second = user.wait(lambda ms: ms[-1] if ms[-1]["message_id"] > first["message_id"] and finished(ms[-1]) else None)
+    assert second["text"] == to_html(last_reply(account)["content"])
+    user.edit(sent["message_id"], "Edited question")
+    third = user.wait(lambda ms: ms[-1] if ms[-1]["message_id"] > second["message_id"] and finished(ms[-1]) else None)
+    stored = last_reply(account)
+    assert "Edited question" in stored["content"]
+    assert third["text"] == to_html(stored["content"])
+    sessions = account.get("/api/chat-sessions/").json()
+    messages = account.get(f"/api/chat-sessions/{sessions[0]['id']}/messages/").json()["messages"]
+    assert [m["content"] for m in messages if m["message_type"] == "user"] == ["Edited question"]
+
+
+def test_stop_keeps_what_was_written(system, account):
+    user = linked_user(system, account)
+    before = len(user.messages())
+    user.say("A long one [[reply:words=400 delay=0.05]]")
+    streaming = user.wait(lambda ms: ms[-1] if len(ms) > before and ms[-1]["edits"] >= 1 else None)
+    assert streaming["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith("stop:")
+    user.press(streaming["message_id"], streaming["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    reply = user.wait(lambda ms: ms[-1] if finished(ms[-1]) else None)
+    stored = last_reply(account)
+    assert stored["finish_reason"] == "stopped"
+    assert reply["text"] == to_html(stored["content"])
+    assert len(stored["content"].split()) < 400
+
+
+def test_a_429_from_telegram_is_waited_out(system, account):
+    user = linked_user(system, account)
+    before = len(user.messages())
+    httpx.post(f"{system.telegram_url}/emulator/failures",
+               json={"method": "sendMessage", "retry_after": 2, "times": 1}).raise_for_status()
+    user.say("/usage")
+    user.wait_for_count(before + 1)
+    calls = httpx.get(f"{system.telegram_url}/emulator/calls", params={"method": "sendMessage"}).json()
+    refused = [i for i, c in enumerate(calls) if c.get("refused")]
+    assert refused
+    retried = calls[refused[-1] + 1]
+    assert retried["at"] - calls[refused[-1]]["at"] >= 2  # retry_after honoured, then sent
+
+
+# ---- limits and languages --------------------------------------------------------------------------
+
+def test_the_free_plan_limit_is_a_localized_denial_in_persian(system, account):
+    user = linked_user(system, account, language="fa")
+    for text in ("یک", "دو"):
+        before = len(user.messages())
+        user.say(text)
+        user.wait(lambda ms, b=before: ms[-1] if len(ms) > b and finished(ms[-1]) else None)
+    before = len(user.messages())
+    user.say("سه")
+    denial = user.wait_for_count(before + 1)[-1]
+    assert "محدودیت" in denial["text"]  # the API's own Persian text for a limit
+    assert not finished(denial)
+
+
+def test_lang_switches_the_menus(system, account):
+    user = linked_user(system, account, language="en")
+    before = len(user.messages())
+    user.say("/lang")
+    menu = user.wait_for_count(before + 1)[-1]
+    user.press(menu["message_id"], "lang:fa")
+    assert user.wait_for_count(before + 2)[-1]["text"] == "زبان: فارسی."
+    user.say("/usage")
+    assert "محدودیت" in user.wait_for_count(before + 3)[-1]["text"]
+
+
+def test_new_offers_only_what_the_plan_allows_and_starts_that_chat(system, account):
+    user = linked_user(system, account)
+    allowed = account.get("/api/chatbots/").json()
+    before = len(user.messages())
+    user.say("/new")
+    menu = user.wait_for_count(before + 1)[-1]
+    offered = [row[0]["text"] for row in menu["reply_markup"]["inline_keyboard"]]
+    assert offered == [c["name"] for c in allowed]
+    user.press(menu["message_id"], menu["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    models = user.wait_for_count(before + 2)[-1]
+    user.press(models["message_id"], models["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    started = user.wait_for_count(before + 3)[-1]
+    sessions = account.get("/api/chat-sessions/").json()
+    assert sessions[0]["chatbot"]["name"] in started["text"]
