@@ -32,6 +32,8 @@ TAGS: list[dict[str, str]] = [
     {"name": "auth", "description": "Accounts and logging in: a browser keeps the `sessionid` cookie and sends "
      "`X-CSRFToken`; a bot or app gets an API token from `POST /api/auth/token/`. These routes need no login."},
     {"name": "api tokens", "description": "Your API tokens: list, create (the secret is shown once) and revoke."},
+    {"name": "telegram", "description": "For the MobixAI Telegram bot only (its service credential): link a "
+     "Telegram user to the account of the phone they shared, for an API token."},
     {"name": "users", "description": "The logged-in user."},
     {"name": "usage", "description": "Your subscription, every limit of your plan, and usage per chat session."},
     {"name": "catalog", "description": "The chatbots and AI models your plan allows."},
