@@ -34,18 +34,9 @@ from gateway.passwords import Passwords
 from gateway.plans import PlanCache
 from gateway.read_cache import VersionedCache
 from gateway.registrations import Registrations
-from gateway.routes import (
-    admin_billing,
-    admin_catalog,
-    auth,
-    catalog,
-    chat,
-    stream,
-    telegram,
-    tokens,
-    usage,
-    users,
-)
+from gateway.routes import admin_billing, admin_catalog, auth, catalog, chat, stream, usage, users
+from gateway.routes import telegram as telegram_routes
+from gateway.routes import tokens as token_routes
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
 from gateway.service import AuthService
@@ -76,10 +67,10 @@ USER_CACHE_PREFIX = "mobix:gw:user:"
 
 # ---- ROUTES ---------------------------------------------------------------------------------------
 # Public routes (no login) and routes behind a login; extend these lists to add resources.
-PUBLIC_ROUTERS: list[APIRouter] = [auth.router, tokens.public_router, telegram.router]
+PUBLIC_ROUTERS: list[APIRouter] = [auth.router, token_routes.public_router, telegram_routes.router]
 LOGGED_IN_ROUTERS: list[APIRouter] = [
     auth.account_router,
-    tokens.router,
+    token_routes.router,
     users.router,
     usage.router,
     catalog.router,
