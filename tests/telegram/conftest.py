@@ -9,8 +9,8 @@ from urllib.parse import urlparse, urlunparse
 import httpx
 import pytest
 import redis
-
 from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, System, fresh_vhost
+
 from tests.support.api import Api, new_phone
 
 _telegram_ids = itertools.count(int(time.time()) % 100_000 * 1000 + 10_000)

@@ -6,8 +6,8 @@ import time
 
 import httpx
 import pytest
-
 from telegram_bot.render import to_html
+
 from tests.support.api import Api
 from tests.telegram.conftest import TelegramUser, finished
 

@@ -104,7 +104,7 @@ async def read_params(request: Request) -> dict[str, Any]:
     return params
 
 
-def create_app(settings: TelegramEmulatorSettings) -> FastAPI:  # noqa: C901 - one table of methods
+def create_app(settings: TelegramEmulatorSettings) -> FastAPI:
     app = FastAPI(title="Telegram Bot API emulator", docs_url=None, redoc_url=None)
     world = World(settings)
     app.state.world = world
@@ -286,7 +286,7 @@ def create_app(settings: TelegramEmulatorSettings) -> FastAPI:  # noqa: C901 - o
     async def accept(params: dict[str, Any]) -> JSONResponse:
         return ok(True)
 
-    METHODS = {  # noqa: N806 - a table
+    METHODS = {
         "getme": get_me, "getupdates": get_updates, "setwebhook": set_webhook, "deletewebhook": delete_webhook,
         "getwebhookinfo": get_webhook_info, "sendmessage": send_message, "sendphoto": send_photo,
         "editmessagetext": edit_message_text, "editmessagereplymarkup": edit_message_reply_markup,

@@ -65,7 +65,7 @@ async def say(bot: Bot, chat_id: int, text: str, **kwargs: Any) -> Message:
     return await honour_429(lambda: bot.send_message(chat_id, text, **kwargs))
 
 
-def build_router(deps: Deps) -> Router:  # noqa: C901 - the bot's whole conversation, in one place
+def build_router(deps: Deps) -> Router:
     router = Router()
     api, state, settings = deps.api, deps.state, deps.settings
 

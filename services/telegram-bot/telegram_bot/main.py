@@ -39,7 +39,7 @@ async def until_reachable(call, attempts: int = 60) -> None:
         try:
             await call()
             return
-        except Exception as exc:  # noqa: BLE001 - network errors of every kind
+        except Exception as exc:
             if attempt == attempts - 1:
                 raise
             log.warning("Telegram not reachable yet (%s); retrying", exc)

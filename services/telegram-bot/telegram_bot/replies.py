@@ -134,7 +134,7 @@ async def follow_reply(api: MobixApi, state: BotState, bot: Bot, *, token: str, 
         if started is None:
             raise
         log.warning("the reply stream of session %s ended early (%s); reading the stored reply", session_id, exc)
-    except Exception as exc:  # noqa: BLE001 - httpx read timeouts and broken streams alike
+    except Exception as exc:
         if started is None:
             raise
         log.warning("the reply stream of session %s broke (%s); reading the stored reply", session_id, exc)
