@@ -6,7 +6,7 @@ import time
 
 import httpx
 import pytest
-from telegram_bot.render import to_html
+from telegram_bot.render import render_parts, to_html
 
 from tests.support.api import Api
 from tests.telegram.conftest import TelegramUser, finished
@@ -196,3 +196,36 @@ def test_new_offers_only_what_the_plan_allows_and_starts_that_chat(system, accou
     started = user.wait_for_count(before + 3)[-1]
     sessions = account.get("/api/chat-sessions/").json()
     assert sessions[0]["chatbot"]["name"] in started["text"]
+
+
+def test_a_long_reply_is_split_into_messages_that_together_are_the_stored_reply(system, account, admin):
+    user = linked_user(system, account, admin=admin)
+    before = len(user.messages())
+    user.say("Write a lot [[reply:words=1500 delay=0]]")
+    user.wait(lambda ms: ms[-1] if len(ms) > before + 1 and finished(ms[-1]) else None)
+    parts = user.messages()[before:]
+    stored = last_reply(account)
+    assert len(stored["content"]) > 4096
+    assert [p["text"] for p in parts] == render_parts(stored["content"])
+    assert all(len(p["text"]) <= 4096 for p in parts)
+    assert [finished(p) for p in parts] == [False] * (len(parts) - 1) + [True]  # buttons only under the last
+
+
+def test_an_image_reply_arrives_as_a_photo(system, account, admin):
+    user = linked_user(system, account, admin=admin)
+    image_bots = [c for c in account.get("/api/chatbots/").json() if c["chatbot_type"] == "image"]
+    assert image_bots, "Premium allows an image chatbot"
+    before = len(user.messages())
+    user.say("/new")
+    menu = user.wait_for_count(before + 1)[-1]
+    [data] = [row[0]["callback_data"] for row in menu["reply_markup"]["inline_keyboard"]
+              if row[0]["text"] == image_bots[0]["name"]]
+    user.press(menu["message_id"], data)
+    models = user.wait_for_count(before + 2)[-1]
+    user.press(models["message_id"], models["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    user.wait_for_count(before + 3)
+    user.say("A cat on a roof")
+    photo = user.wait(lambda ms: next((m for m in ms[before + 3:] if m["kind"] == "photo"), None))
+    assert photo["photo"].startswith("upload:")  # the bot fetched the image and uploaded it
+    assert int(photo["photo"].rsplit(":", 1)[1]) > 0
+    assert last_reply(account)["image_url"]

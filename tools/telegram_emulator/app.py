@@ -101,6 +101,10 @@ async def read_params(request: Request) -> dict[str, Any]:
                 params[key] = json.loads(value)
             else:
                 params[key] = value
+    # A file sent as `photo=attach://<field>` travels in that multipart field.
+    for key, value in list(params.items()):
+        if isinstance(value, str) and value.startswith("attach://"):
+            params[key] = params.get(value.removeprefix("attach://"), value)
     return params
 
 

@@ -27,7 +27,8 @@ def to_html(markdown: str) -> str:
     text = html.escape(markdown, quote=False)
     text = _CODE_BLOCK.sub(lambda m: keep(f"<pre>{m.group(1)}</pre>"), text)
     text = _INLINE_CODE.sub(lambda m: keep(f"<code>{m.group(1)}</code>"), text)
-    text = _LINK.sub(lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>', text)
+    # The URL is escaped already (with the rest); only its quotes must not end the attribute.
+    text = _LINK.sub(lambda m: f'<a href="{m.group(2).replace(chr(34), "&quot;")}">{m.group(1)}</a>', text)
     text = _BOLD.sub(r"<b>\1</b>", text)
     text = _ITALIC.sub(r"<i>\1</i>", text)
     return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], text)
@@ -51,13 +52,13 @@ def split_source(text: str, size: int = SOURCE_PART) -> list[str]:
     return parts
 
 
-def render_parts(markdown: str) -> list[str]:
+def render_parts(markdown: str, size: int = SOURCE_PART) -> list[str]:
     """The HTML of each Telegram message the text needs (each ≤ 4096 characters)."""
     out: list[str] = []
-    for part in split_source(markdown):
+    for part in split_source(markdown, size):
         rendered = to_html(part)
-        if len(rendered) > TELEGRAM_LIMIT:  # heavy escaping: smaller pieces, plain
-            out.extend(to_html(piece) for piece in split_source(part, SOURCE_PART // 3))
+        if len(rendered) > TELEGRAM_LIMIT:  # heavy escaping (&amp; is 5 characters): smaller pieces
+            out.extend(render_parts(part, max(1, size // 2)))
         else:
             out.append(rendered)
     return [p for p in out if p.strip()] or ["…"]
