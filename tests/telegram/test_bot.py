@@ -229,3 +229,44 @@ def test_an_image_reply_arrives_as_a_photo(system, account, admin):
     assert photo["photo"].startswith("upload:")  # the bot fetched the image and uploaded it
     assert int(photo["photo"].rsplit(":", 1)[1]) > 0
     assert last_reply(account)["image_url"]
+
+
+def test_chats_switches_the_session_and_plan_links_to_the_web_app(system, account, admin):
+    user = linked_user(system, account, admin=admin)
+    for text in ("In the first chat", "/new"):
+        before = len(user.messages())
+        user.say(text)
+        user.wait(lambda ms, b=before: ms[-1] if len(ms) > b and (finished(ms[-1]) or ms[-1]["reply_markup"]) else None)
+    menu = user.messages()[-1]
+    user.press(menu["message_id"], menu["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    models = user.wait_for_count(len(user.messages()) + 1)[-1]
+    user.press(models["message_id"], models["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    user.wait_for_count(len(user.messages()) + 1)
+    first, second = sorted(s["id"] for s in account.get("/api/chat-sessions/").json())
+    before = len(user.messages())
+    user.say("/chats")
+    chats = user.wait_for_count(before + 1)[-1]
+    [data] = [row[0]["callback_data"] for row in chats["reply_markup"]["inline_keyboard"]
+              if row[0]["callback_data"] == f"chat:{first}"]
+    user.press(chats["message_id"], data)
+    user.wait_for_count(before + 2)
+    user.say("Back in the first chat")
+    user.wait(lambda ms: ms[-1] if len(ms) > before + 2 and finished(ms[-1]) else None)
+    contents = [m["content"] for m in account.get(f"/api/chat-sessions/{first}/messages/").json()["messages"]
+                if m["message_type"] == "user"]
+    assert contents == ["In the first chat", "Back in the first chat"]
+    assert account.get(f"/api/chat-sessions/{second}/messages/").json()["messages"] == []
+    before = len(user.messages())
+    user.say("/plan")
+    plan = user.wait_for_count(before + 1)[-1]
+    assert account.get("/api/users/subscription/").json()["subscription_type"]["name"] in plan["text"]
+
+
+def test_the_webhook_refuses_updates_without_telegrams_secret(system, user):
+    update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": user.id, "type": "private"},
+                                          "from": {"id": user.id, "is_bot": False, "first_name": "X"}, "text": "/start"}}
+    url = f"http://127.0.0.1:{system.ports['telegram-bot']}/telegram/webhook"
+    for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "guess"}):
+        assert httpx.post(url, json=update, headers=headers).status_code == 401
+    time.sleep(0.5)
+    assert user.messages() == []
