@@ -48,7 +48,9 @@ class SentMessage:
 @dataclass
 class World:
     settings: TelegramEmulatorSettings
-    next_update_id: int = 1000
+    # Telegram's update ids only grow; a restarted emulator must not reuse the last run's (bots remember
+    # the ids they handled): start from the clock, in milliseconds, within 31 bits.
+    next_update_id: int = field(default_factory=lambda: int(time.time() * 1000) % 2**31)
     next_message_id: dict[int, int] = field(default_factory=dict)
     pending: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
     delivered: dict[int, dict[str, Any]] = field(default_factory=dict)  # every update, by id

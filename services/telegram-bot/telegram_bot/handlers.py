@@ -6,9 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, F, Router
-from aiogram.filters import Command, CommandStart
-from aiogram.types import (
+from telegram import (
+    Bot,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -16,8 +15,17 @@ from aiogram.types import (
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
-    TelegramObject,
     Update,
+)
+from telegram.ext import (
+    ApplicationHandlerStop,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
 )
 
 from telegram_bot import metrics
@@ -43,31 +51,62 @@ class Deps:
         return self.locks.setdefault(chat_id, asyncio.Lock())
 
 
-class OncePerUpdate(BaseMiddleware):
+def once_per_update(state: BotState) -> TypeHandler:
     """Telegram redelivers an update it saw no answer for: the first delivery is handled, a repeat
-    does nothing (the update id is claimed in Redis, shared by every replica). A failure before any
-    message went out releases the claim, so the redelivery tries again."""
+    does nothing (the update id is claimed in Redis, shared by every replica). Runs first (group -1)."""
 
-    def __init__(self, state: BotState) -> None:
-        self.state = state
-
-    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-                       event: TelegramObject, data: dict[str, Any]) -> Any:
-        assert isinstance(event, Update)
-        if not await self.state.first_time(event.update_id):
+    async def claim(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await state.first_time(update.update_id):
             metrics.UPDATES.labels("repeated").inc()
-            return None
+            raise ApplicationHandlerStop
         metrics.UPDATES.labels("handled").inc()
-        return await handler(event, data)
+
+    return TypeHandler(Update, claim)
+
+
+def _message(fn: Callable[[Message, Bot], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await fn(update.effective_message, context.bot)
+
+    return callback
+
+
+def _query(fn: Callable[[CallbackQuery, Bot], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.callback_query is not None
+        await fn(update.callback_query, context.bot)
+
+    return callback
 
 
 async def say(bot: Bot, chat_id: int, text: str, **kwargs: Any) -> Message:
     return await honour_429(lambda: bot.send_message(chat_id, text, **kwargs))
 
 
-def build_router(deps: Deps) -> Router:
-    router = Router()
+def build_handlers(deps: Deps) -> list[BaseHandler]:
+    """The bot's handlers, in the order they are tried."""
+    handlers: list[BaseHandler] = []
     api, state, settings = deps.api, deps.state, deps.settings
+    new_message = filters.UpdateType.MESSAGE
+
+    def command(name: str) -> Callable:
+        def register(fn: Callable) -> Callable:
+            handlers.append(CommandHandler(name, _message(fn), filters=new_message))
+            return fn
+        return register
+
+    def on_message(accepted: filters.BaseFilter) -> Callable:
+        def register(fn: Callable) -> Callable:
+            handlers.append(MessageHandler(accepted, _message(fn)))
+            return fn
+        return register
+
+    def on_button(prefix: str) -> Callable:
+        def register(fn: Callable) -> Callable:
+            handlers.append(CallbackQueryHandler(_query(fn), pattern=f"^{prefix}:"))
+            return fn
+        return register
 
     async def who(user_id: int, telegram_lang: str | None) -> tuple[str | None, str, int | None]:
         found = await state.user(user_id)
@@ -83,7 +122,7 @@ def build_router(deps: Deps) -> Router:
             await say(bot, chat_id, exc.text)  # the API's own words, in the user's language
 
     # ---- linking ------------------------------------------------------------------------------------
-    @router.message(CommandStart())
+    @command("start")
     async def start(message: Message, bot: Bot) -> None:
         assert message.from_user is not None
         _, lang, _ = await who(message.from_user.id, message.from_user.language_code)
@@ -91,7 +130,7 @@ def build_router(deps: Deps) -> Router:
                                        resize_keyboard=True, one_time_keyboard=True)
         await say(bot, message.chat.id, t(lang, "share_contact"), reply_markup=keyboard)
 
-    @router.message(F.contact)
+    @on_message(new_message & filters.CONTACT)
     async def contact(message: Message, bot: Bot) -> None:
         assert message.from_user is not None and message.contact is not None
         user = message.from_user
@@ -111,7 +150,7 @@ def build_router(deps: Deps) -> Router:
         await say(bot, message.chat.id, t(lang, "linked"), reply_markup=ReplyKeyboardRemove())
 
     # ---- settings and menus -------------------------------------------------------------------------
-    @router.message(Command("lang"))
+    @command("lang")
     async def choose_lang(message: Message, bot: Bot) -> None:
         assert message.from_user is not None
         _, lang, _ = await who(message.from_user.id, message.from_user.language_code)
@@ -120,7 +159,7 @@ def build_router(deps: Deps) -> Router:
             InlineKeyboardButton(text="فارسی", callback_data="lang:fa")]])
         await say(bot, message.chat.id, t(lang, "choose_lang"), reply_markup=keyboard)
 
-    @router.callback_query(F.data.startswith("lang:"))
+    @on_button("lang")
     async def set_lang(query: CallbackQuery, bot: Bot) -> None:
         lang = (query.data or "").split(":", 1)[1]
         if lang not in ("en", "fa"):
@@ -137,7 +176,7 @@ def build_router(deps: Deps) -> Router:
             return None
         return token, lang, session_id
 
-    @router.message(Command("usage"))
+    @command("usage")
     async def usage(message: Message, bot: Bot) -> None:
         if (me := await linked(message, bot)) is None:
             return
@@ -155,7 +194,7 @@ def build_router(deps: Deps) -> Router:
             lines.append(line)
         await say(bot, message.chat.id, "\n".join(lines))
 
-    @router.message(Command("plan"))
+    @command("plan")
     async def plan(message: Message, bot: Bot) -> None:
         if (me := await linked(message, bot)) is None:
             return
@@ -172,7 +211,7 @@ def build_router(deps: Deps) -> Router:
         await say(bot, message.chat.id, t(lang, "plan", name=sub["subscription_type"]["name"], until=until,
                                           url=settings.web_app_url))
 
-    @router.message(Command("new"))
+    @command("new")
     async def new(message: Message, bot: Bot) -> None:
         if (me := await linked(message, bot)) is None:
             return
@@ -189,7 +228,7 @@ def build_router(deps: Deps) -> Router:
         await say(bot, message.chat.id, t(lang, "choose_chatbot"),
                   reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
-    @router.callback_query(F.data.startswith("bot:"))
+    @on_button("bot")
     async def pick_chatbot(query: CallbackQuery, bot: Bot) -> None:
         token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
         await honour_429(lambda: query.answer())
@@ -211,7 +250,7 @@ def build_router(deps: Deps) -> Router:
                 for m in fitting[:20]]
         await say(bot, query.from_user.id, t(lang, "choose_model"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
-    @router.callback_query(F.data.startswith("model:"))
+    @on_button("model")
     async def pick_model(query: CallbackQuery, bot: Bot) -> None:
         token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
         await honour_429(lambda: query.answer())
@@ -230,7 +269,7 @@ def build_router(deps: Deps) -> Router:
         await say(bot, query.from_user.id, t(lang, "new_chat", chatbot=session["chatbot"]["name"],
                                              model=session["ai_model"]["name"]))
 
-    @router.message(Command("chats"))
+    @command("chats")
     async def chats(message: Message, bot: Bot) -> None:
         if (me := await linked(message, bot)) is None:
             return
@@ -249,7 +288,7 @@ def build_router(deps: Deps) -> Router:
                                       callback_data=f"chat:{s['id']}")] for s in sessions[:RECENT_CHATS]]
         await say(bot, message.chat.id, t(lang, "your_chats"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
-    @router.callback_query(F.data.startswith("chat:"))
+    @on_button("chat")
     async def switch_chat(query: CallbackQuery, bot: Bot) -> None:
         token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
         await honour_429(lambda: query.answer())
@@ -284,7 +323,7 @@ def build_router(deps: Deps) -> Router:
                                       start=start, interval=settings.edit_interval_seconds,
                                       idle_seconds=settings.reply_idle_seconds, public_api_url=settings.mobix_api_url)
 
-    @router.message(F.text & ~F.text.startswith("/"))
+    @on_message(new_message & filters.TEXT & ~filters.COMMAND)
     async def chat(message: Message, bot: Bot) -> None:
         if (me := await linked(message, bot)) is None:
             return
@@ -308,7 +347,7 @@ def build_router(deps: Deps) -> Router:
                 await state.set_session(user_id, None)
             await explain(bot, message.chat.id, lang, exc, user_id)
 
-    @router.edited_message(F.text)
+    @on_message(filters.UpdateType.EDITED_MESSAGE & filters.TEXT)
     async def edited(message: Message, bot: Bot) -> None:
         if (me := await linked(message, bot)) is None:
             return
@@ -329,7 +368,7 @@ def build_router(deps: Deps) -> Router:
         except ApiError as exc:
             await explain(bot, message.chat.id, lang, exc, message.chat.id)
 
-    @router.callback_query(F.data.startswith("stop:"))
+    @on_button("stop")
     async def stop(query: CallbackQuery, bot: Bot) -> None:
         token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
         session_id = int((query.data or "0").split(":")[1])
@@ -343,7 +382,7 @@ def build_router(deps: Deps) -> Router:
             note = t(lang, "nothing_to_stop") if exc.status == 409 else exc.text
         await honour_429(lambda: query.answer(note))
 
-    @router.callback_query(F.data.startswith("regen:"))
+    @on_button("regen")
     async def regenerate(query: CallbackQuery, bot: Bot) -> None:
         token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
         await honour_429(lambda: query.answer())
@@ -360,4 +399,4 @@ def build_router(deps: Deps) -> Router:
         except ApiError as exc:
             await explain(bot, query.from_user.id, lang, exc, query.from_user.id)
 
-    return router
+    return handlers

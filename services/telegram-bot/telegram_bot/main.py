@@ -8,16 +8,14 @@ import hmac
 import logging
 from contextlib import asynccontextmanager
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.types import BotCommand, Update
 from fastapi import FastAPI, Request, Response
+from telegram import Bot, BotCommand, Update
+from telegram.ext import Application
 
 from shared.cache import make_redis
 from shared.service_app import add_health_routes
 from telegram_bot.api import MobixApi
-from telegram_bot.handlers import Deps, OncePerUpdate, build_router
+from telegram_bot.handlers import Deps, build_handlers, once_per_update
 from telegram_bot.settings import BotSettings
 from telegram_bot.state import BotState
 
@@ -28,9 +26,16 @@ COMMANDS = [("new", "New chat"), ("chats", "Your chats"), ("usage", "Your limits
             ("lang", "Language / زبان")]
 
 
-def make_bot(settings: BotSettings) -> Bot:
-    server = TelegramAPIServer.from_base(settings.api_url)
-    return Bot(settings.bot_token, session=AiohttpSession(api=server))
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+
+
+def make_application(settings: BotSettings) -> Application:
+    bot = Bot(settings.bot_token, base_url=f"{settings.api_url}/bot", base_file_url=f"{settings.api_url}/file/bot")
+    # Updates are handled concurrently (a reply streams for seconds); the per-chat lock orders a chat's.
+    builder = Application.builder().bot(bot).concurrent_updates(True)
+    if settings.telegram_mode == "webhook":
+        builder = builder.updater(None)
+    return builder.build()
 
 
 async def until_reachable(call, attempts: int = 60) -> None:
@@ -54,39 +59,39 @@ def create_app(settings: BotSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         redis = make_redis(settings.redis_url)
-        bot = make_bot(settings)
         bot_state = BotState(redis, settings.state_key, settings.update_memory_seconds)
         service_token = (settings.telegram_bot_service_token.get_secret_value()
                          if settings.telegram_bot_service_token else None)
         api = MobixApi(settings.mobix_api_url, service_token)
-        dispatcher = Dispatcher()
-        dispatcher.update.outer_middleware(OncePerUpdate(bot_state))
-        dispatcher.include_router(build_router(Deps(api, bot_state, settings, {})))
-        state.update(redis=redis, bot=bot, dispatcher=dispatcher)
-        with contextlib.suppress(Exception):  # the menu is a nicety; Telegram may be slow at startup
-            await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
-        polling: asyncio.Task | None = None
+        application = make_application(settings)
+        application.add_handler(once_per_update(bot_state), group=-1)
+        application.add_handlers(build_handlers(Deps(api, bot_state, settings, {})))
+        await until_reachable(application.initialize)  # getMe: Telegram (or the emulator) answers
+        bot = application.bot
+        state.update(redis=redis, application=application)
+        with contextlib.suppress(Exception):  # the menu is a nicety
+            await bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+        await application.start()
         if settings.telegram_mode == "webhook":
             secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
-            # Every replica sets the same webhook: idempotent, and the newest start wins nothing special.
-            await until_reachable(lambda: bot.set_webhook(
-                settings.telegram_webhook_url or "", secret_token=secret,
-                allowed_updates=["message", "edited_message", "callback_query"]))
+            # Every replica sets the same webhook: idempotent.
+            await until_reachable(lambda: bot.set_webhook(settings.telegram_webhook_url or "", secret_token=secret,
+                                                          allowed_updates=ALLOWED_UPDATES))
         else:
             await until_reachable(bot.delete_webhook)
-            polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False))
+            assert application.updater is not None
+            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
         try:
             yield
         finally:
-            if polling is not None:
-                with contextlib.suppress(RuntimeError):
-                    await dispatcher.stop_polling()
-                polling.cancel()
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
             for task in list(tasks):  # replies in progress finish their edits
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, timeout=10)
+            await application.stop()
+            await application.shutdown()
             await api.aclose()
-            await bot.session.close()
             await redis.aclose()
 
     app = FastAPI(title="MobixAI Telegram bot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -97,12 +102,15 @@ def create_app(settings: BotSettings) -> FastAPI:
         sent = request.headers.get(SECRET_HEADER, "")
         if expected is not None and not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
             return Response(status_code=401)
+        application: Application = state["application"]
         try:
-            update = Update.model_validate(await request.json(), context={"bot": state["bot"]})
-        except ValueError:
+            update = Update.de_json(await request.json(), application.bot)
+        except (ValueError, TypeError, KeyError):
+            return Response(status_code=400)
+        if update is None:
             return Response(status_code=400)
         # Answer Telegram at once (it waits for no reply to stream); the update is handled meanwhile.
-        task = asyncio.create_task(state["dispatcher"].feed_update(state["bot"], update))
+        task = asyncio.create_task(application.process_update(update))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         return Response(status_code=200)

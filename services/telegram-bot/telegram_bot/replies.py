@@ -9,9 +9,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, URLInputFile
+import httpx
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, RetryAfter
 
 from telegram_bot import metrics
 from telegram_bot.api import ApiError, MobixApi
@@ -29,13 +29,19 @@ async def honour_429(call: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(MAX_RETRIES + 1):
         try:
             return await call()
-        except TelegramRetryAfter as exc:
+        except RetryAfter as exc:
             if attempt == MAX_RETRIES:
                 raise
             metrics.TELEGRAM_429.inc()
-            log.info("Telegram said 429: waiting %s s", exc.retry_after)
-            await asyncio.sleep(exc.retry_after)
+            wait = seconds(exc.retry_after)
+            log.info("Telegram said 429: waiting %s s", wait)
+            await asyncio.sleep(wait)
     raise AssertionError("unreachable")
+
+
+def seconds(value: Any) -> float:
+    # python-telegram-bot gives an int, or a timedelta when PTB_TIMEDELTA is set.
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
 
 
 def reply_buttons(lang: str, session_id: int, streaming: bool) -> InlineKeyboardMarkup:
@@ -89,8 +95,8 @@ class ReplyView:
                 reply_markup=markup))
             self.edits += 1
             metrics.EDITS.inc()
-        except TelegramBadRequest as exc:
-            if "not modified" not in str(exc):
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
                 raise
         self.shown[index] = (part, markup is not None)
 
@@ -98,8 +104,10 @@ class ReplyView:
         return time.monotonic() - self.last_edit >= self.interval
 
     async def photo(self, url: str) -> None:
-        await honour_429(lambda: self.bot.send_photo(self.chat_id, URLInputFile(url) if url.startswith("http")
-                                                     else url))
+        # Uploaded, not passed as a URL: Telegram could not fetch a private gateway's media.
+        async with httpx.AsyncClient(timeout=30) as http:
+            image = (await http.get(url)).raise_for_status().content
+        await honour_429(lambda: self.bot.send_photo(self.chat_id, photo=image))
 
 
 async def follow_reply(api: MobixApi, state: BotState, bot: Bot, *, token: str, lang: str, chat_id: int,
