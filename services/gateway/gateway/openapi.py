@@ -68,6 +68,8 @@ ENUMS: dict[tuple[str, ...], tuple[str, str]] = {
     ("image", "text"): ("Modality", "What a chatbot or model produces: `text` replies or `image`s."),
     ("assistant", "user"): ("MessageType", "Who wrote the message."),
     ("completed", "failed", "queued", "streaming"): ("ReplyStatus", "State of the reply to a user message."),
+    ("error", "length", "stop", "stopped"): ("FinishReason", "Why an assistant reply ended: `stop` (done), "
+                                             "`length` (max tokens), `stopped` by the user, or `error` (partial)."),
 }
 
 # Public operations (no login). `logout` and `csrf` also work for a logged-in browser.
