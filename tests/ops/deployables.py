@@ -62,12 +62,16 @@ SERVICES = (
                "BILLING_DATABASE_URL", metrics_port=9112, metrics_env="BILLING_METRICS_PORT"),
     Deployable("llm-worker", "llm_worker", "services/llm-worker/Dockerfile", 8003, "LLM_WORKER_PORT", "HTTP_HOST",
                metrics_port=9113, metrics_env="LLM_WORKER_METRICS_PORT"),
+    Deployable("telegram-bot", "telegram_bot", "services/telegram-bot/Dockerfile", 8005, "TELEGRAM_BOT_PORT",
+               "HTTP_HOST", metrics_port=9115, metrics_env="TELEGRAM_BOT_METRICS_PORT"),
 )
 EMULATOR = Deployable("emulator", "openrouter_emulator", "tools/openrouter_emulator/Dockerfile", 8090,
                       "EMULATOR_PORT", "EMULATOR_HOST", probe="/api/v1/models")
 SMS_EMULATOR = Deployable("sms-emulator", "sms_emulator", "tools/sms_emulator/Dockerfile", 8091,
                           "SMS_EMULATOR_PORT", "SMS_EMULATOR_HOST", probe="/messages")
-ALL = (*SERVICES, EMULATOR, SMS_EMULATOR)
+TELEGRAM_EMULATOR = Deployable("telegram-emulator", "telegram_emulator", "tools/telegram_emulator/Dockerfile", 8093,
+                               "TELEGRAM_EMULATOR_PORT", "TELEGRAM_EMULATOR_HOST", probe="/emulator/webhook")
+ALL = (*SERVICES, EMULATOR, SMS_EMULATOR, TELEGRAM_EMULATOR)
 BY_NAME = {d.name: d for d in ALL}
 
 

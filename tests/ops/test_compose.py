@@ -129,8 +129,9 @@ def test_emulator_is_an_optional_profile_and_the_default_provider(doc, env):
     emulator = doc["services"]["emulator"]
     assert emulator["profiles"] == ["emulator"]
     assert doc["services"]["sms-emulator"]["profiles"] == ["emulator"]
+    assert doc["services"]["telegram-emulator"]["profiles"] == ["emulator"]
     for name, service in doc["services"].items():
-        if name not in ("emulator", "sms-emulator"):
+        if name not in ("emulator", "sms-emulator", "telegram-emulator"):
             assert "profiles" not in service, f"{name} must start without a profile"
     dependency = doc["services"]["llm-worker"]["depends_on"]["emulator"]
     assert dependency["required"] is False, "the worker must start without the emulator profile"

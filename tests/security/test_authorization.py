@@ -29,14 +29,23 @@ def is_public(op: dict) -> bool:
     return op.get("security") == [] or {} in op.get("security", [])
 
 
+def is_service(op: dict) -> bool:
+    """Only a service's credential, never a user's login (the Telegram bot's linking route)."""
+    return op.get("security") == [{"telegramBot": []}]
+
+
 def test_every_operation_is_public_logged_in_or_staff(ops):
     # The suites below rely on this classification: some auth routes, the plans for sale and the
     # payment providers' callbacks are the only public ones.
     public = {path for _, path, op in ops if is_public(op)}
     assert public == {"/api/auth/register/", "/api/auth/login/", "/api/auth/otp/request/", "/api/auth/otp/verify/",
                       "/api/auth/logout/", "/api/auth/csrf/", "/api/auth/token/", *PUBLIC_PATHS}
+    service = {path for _, path, op in ops if is_service(op)}
+    assert service == {"/api/auth/telegram/link/"}
     for method, path, op in ops:
-        if not is_public(op):
+        if is_service(op):
+            assert "401" in op["responses"], (method, path)
+        elif not is_public(op):
             # A browser session (with X-CSRFToken on unsafe methods) or an API token.
             session = {"session": [], "csrf": []} if method in ("POST", "PUT", "PATCH", "DELETE") else {"session": []}
             assert op.get("security") == [session, {"bearer": []}], (method, path)

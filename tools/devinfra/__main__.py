@@ -4,6 +4,7 @@
 """
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 from devinfra.servers import describe, ensure_rabbitmq, ensure_redis, say
 
 ROOT = Path(__file__).resolve().parents[2]
-PROCESSES = ("gateway", "chat", "billing", "llm-worker")
+PROCESSES = ("gateway", "chat", "billing", "llm-worker", "telegram-bot")
 
 
 def _servers() -> list:
@@ -48,6 +49,14 @@ def run(selected: list[str]) -> int:
         env["ZIBAL_BASE_URL"] = f"http://127.0.0.1:{port}"
         say(f"no ZIBAL_MERCHANT: payments go to the bundled Zibal emulator on {env['ZIBAL_BASE_URL']}")
         processes.append("zibal-emulator")
+    # The gateway and the bot share the bot's credential for linking; one made up per run will do.
+    env.setdefault("TELEGRAM_BOT_SERVICE_TOKEN", secrets.token_urlsafe(32))
+    if not selected and not env.get("TELEGRAM_BOT_TOKEN"):
+        telegram_url = f"http://127.0.0.1:{env.setdefault('TELEGRAM_EMULATOR_PORT', '8093')}"
+        env.setdefault("TELEGRAM_API_URL", telegram_url)
+        say(f"no TELEGRAM_BOT_TOKEN: the bot polls the bundled Telegram emulator; talk to it with POST "
+            f"{telegram_url}/emulator/updates, read it at {telegram_url}/emulator/chats/<user id>/messages")
+        processes.append("telegram-emulator")
     (ROOT / "var").mkdir(exist_ok=True)
     say(f"starting {', '.join(processes)}; gateway on http://127.0.0.1:{env.get('GATEWAY_PORT', '8000')}; Ctrl-C stops all")
     honcho = Path(sys.executable).with_name("honcho")

@@ -28,11 +28,17 @@ MODULES = {
     "billing": "billing",
     "llm-worker": "llm_worker",
     "gateway": "gateway",
+    "telegram-emulator": "telegram_emulator",
+    "telegram-bot": "telegram_bot",
 }
 START_ORDER = ("emulator", "sms", "zibal", "chat", "billing", "llm-worker", "gateway")
+# Started only by `System(telegram=True)`: the other suites do not pay for the bot.
+TELEGRAM_ORDER = ("telegram-emulator", "telegram-bot")
+TELEGRAM_SERVICE_TOKEN = "telegram-bot-service-token-for-tests-0123456789"
+TELEGRAM_WEBHOOK_SECRET = "telegram-webhook-secret-for-tests"
 # Each service's metrics port setting (the emulator has none).
 METRICS_ENV = {"gateway": "GATEWAY_METRICS_PORT", "chat": "CHAT_METRICS_PORT", "billing": "BILLING_METRICS_PORT",
-               "llm-worker": "LLM_WORKER_METRICS_PORT"}
+               "llm-worker": "LLM_WORKER_METRICS_PORT", "telegram-bot": "TELEGRAM_BOT_METRICS_PORT"}
 DATABASES = ("gateway", "chat", "billing")  # the services that own a database
 ADMIN_PHONE = "+989100000001"
 ADMIN_PASSWORD = "admin password for tests"
@@ -152,6 +158,7 @@ class System:
     database: str = "sqlite"  # "sqlite" | "postgresql"
     postgres_url: str | None = None  # the server's admin URL, for "postgresql"
     database_urls: dict[str, str] = field(default_factory=dict)
+    telegram: bool = False  # also the Telegram emulator and the bot (webhook mode) against it
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +209,14 @@ class System:
     def zibal_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['zibal']}"
 
+    @property
+    def telegram_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['telegram-emulator']}"
+
+    @property
+    def start_order(self) -> tuple[str, ...]:
+        return START_ORDER + (TELEGRAM_ORDER if self.telegram else ())
+
     def env(self) -> dict[str, str]:
         var = self.workdir
         return {
@@ -233,6 +248,14 @@ class System:
             "ZIBAL_BASE_URL": self.zibal_url,
             "MOBIX_ADMIN_PHONE": ADMIN_PHONE,
             "MOBIX_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "TELEGRAM_BOT_SERVICE_TOKEN": TELEGRAM_SERVICE_TOKEN,
+            "TELEGRAM_EMULATOR_PORT": str(self.ports["telegram-emulator"]),
+            "TELEGRAM_BOT_PORT": str(self.ports["telegram-bot"]),
+            "TELEGRAM_API_URL": self.telegram_url,
+            "TELEGRAM_MODE": "webhook",
+            "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{self.ports['telegram-bot']}/telegram/webhook",
+            "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
+            "MOBIX_API_URL": self.gateway_url,
             **self.extra_env,
         }
 
@@ -240,7 +263,7 @@ class System:
         return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
     def health_url(self, name: str) -> str:
-        paths = {"emulator": "api/v1/models", "sms": "messages", "zibal": "healthz"}
+        paths = {"emulator": "api/v1/models", "sms": "messages", "zibal": "healthz", "telegram-emulator": "emulator/webhook"}
         return f"http://127.0.0.1:{self.ports[name]}/" + paths.get(name, "readyz")
 
     def start(self, name: str, wait: bool = True) -> None:
@@ -252,9 +275,9 @@ class System:
             self.wait_ready(name)
 
     def start_all(self) -> None:
-        for name in START_ORDER:
+        for name in self.start_order:
             self.start(name, wait=False)
-        for name in START_ORDER:
+        for name in self.start_order:
             self.wait_ready(name)
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:

@@ -46,6 +46,7 @@ from gateway.routes import (
     usage,
     users,
 )
+from gateway.routes import telegram as telegram_routes
 from gateway.routes import tokens as token_routes
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
@@ -78,7 +79,7 @@ USER_CACHE_PREFIX = "mobix:gw:user:"
 
 # ---- ROUTES ---------------------------------------------------------------------------------------
 # Public routes (no login) and routes behind a login; extend these lists to add resources.
-PUBLIC_ROUTERS: list[APIRouter] = [auth.router, payments.public, token_routes.public_router]
+PUBLIC_ROUTERS: list[APIRouter] = [auth.router, payments.public, token_routes.public_router, telegram_routes.router]
 LOGGED_IN_ROUTERS: list[APIRouter] = [
     auth.account_router,
     token_routes.router,

@@ -32,6 +32,8 @@ TAGS: list[dict[str, str]] = [
     {"name": "auth", "description": "Accounts and logging in: a browser keeps the `sessionid` cookie and sends "
      "`X-CSRFToken`; a bot or app gets an API token from `POST /api/auth/token/`. These routes need no login."},
     {"name": "api tokens", "description": "Your API tokens: list, create (the secret is shown once) and revoke."},
+    {"name": "telegram", "description": "For the MobixAI Telegram bot only (its service credential): link a "
+     "Telegram user to the account of the phone they shared, for an API token."},
     {"name": "users", "description": "The logged-in user."},
     {"name": "usage", "description": "Your subscription, every limit of your plan, and usage per chat session."},
     {"name": "catalog", "description": "The chatbots and AI models your plan allows."},
@@ -66,6 +68,8 @@ ENUMS: dict[tuple[str, ...], tuple[str, str]] = {
     ("image", "text"): ("Modality", "What a chatbot or model produces: `text` replies or `image`s."),
     ("assistant", "user"): ("MessageType", "Who wrote the message."),
     ("completed", "failed", "queued", "streaming"): ("ReplyStatus", "State of the reply to a user message."),
+    ("error", "length", "stop", "stopped"): ("FinishReason", "Why an assistant reply ended: `stop` (done), "
+                                             "`length` (max tokens), `stopped` by the user, or `error` (partial)."),
 }
 
 # Public operations (no login). `logout` and `csrf` also work for a logged-in browser.
@@ -189,6 +193,8 @@ def _security(schema: dict[str, Any]) -> dict[str, Any]:
         op_id = operation.get("operationId", "")
         if op_id in PUBLIC_SECURITY:
             operation["security"] = PUBLIC_SECURITY[op_id]
+        elif operation.get("security") == [{"telegramBot": []}]:
+            pass  # the bot's service credential only (gateway.routes.telegram); no user login
         elif not operation.get("security"):
             operation["security"] = []  # FastAPI lists no scheme: the route needs no login
         else:

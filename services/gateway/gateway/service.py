@@ -251,6 +251,21 @@ class AuthService:
             await self.users.invalidate(user.id)
         return user
 
+    # --- Telegram ----------------------------------------------------------------------------------
+
+    async def link_telegram(self, phone_number: str, name: str) -> User:
+        """The account of a phone Telegram vouched for (the user shared their own contact with the bot):
+        found, or created with no password, and marked verified — Telegram proved the phone as a code
+        would have. Only the bot's service credential reaches this (gateway.routes.telegram)."""
+        digits = phone_number.strip()
+        if digits and digits[0].isdigit():
+            digits = "+" + digits  # Telegram sends international numbers without the "+"
+        errors = _Fields()
+        phone = errors.run("phone_number", normalize_phone, digits, self.phone_region)
+        name = errors.run("name", clean_name, name[:NAME_MAX_LENGTH] or "Telegram user")
+        errors.raise_if_any()
+        return await self._verified_user(phone, name)
+
     # --- the staff user from the environment ------------------------------------------------------
 
     async def ensure_staff(self, phone_number: str, password: str) -> User:

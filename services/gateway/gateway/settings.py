@@ -67,6 +67,9 @@ class GatewaySettings(ServiceSettings):
 
     mobix_admin_phone: str | None = Field(None, alias="MOBIX_ADMIN_PHONE")
     mobix_admin_password: SecretStr | None = Field(None, alias="MOBIX_ADMIN_PASSWORD")
+    # The Telegram bot's service credential (gateway.routes.telegram): the only caller that may link a
+    # Telegram account to a phone's account. Unset: the route refuses everyone.
+    telegram_bot_service_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_SERVICE_TOKEN")
 
     # JSON file {"en": {"<message key>": "text"}, "fa": {...}} overriding the built-in error texts.
     error_messages_file: str | None = Field(None, alias="ERROR_MESSAGES_FILE")
@@ -127,7 +130,7 @@ class GatewaySettings(ServiceSettings):
         # Compose passes `NAME:` through as an empty string when the operator left it out.
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("mobix_admin_password", "sms_api_key", mode="before")
+    @field_validator("mobix_admin_password", "sms_api_key", "telegram_bot_service_token", mode="before")
     @classmethod
     def _blank_password_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value else value
