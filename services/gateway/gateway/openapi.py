@@ -286,8 +286,9 @@ def _named_enums(schema: dict[str, Any]) -> dict[str, Any]:
 def _admin_nulls(schema: dict[str, Any]) -> dict[str, Any]:
     # Admin bodies refuse null except for their NULLABLE fields: the optional fields are not nullable.
     components = _components(schema)
-    for body in (admin_schemas.AiModelBody, admin_schemas.ChatbotBody, admin_schemas.PlanBody,
-                 admin_schemas.StartSubscriptionBody, admin_schemas.StaffBody):
+    bodies = [v for v in vars(admin_schemas).values()
+              if isinstance(v, type) and issubclass(v, admin_schemas.AdminBody) and v is not admin_schemas.AdminBody]
+    for body in bodies:
         for field, prop in components.get(body.__name__, {}).get("properties", {}).items():
             variants = prop.get("anyOf")
             if field in body.NULLABLE or not variants:
