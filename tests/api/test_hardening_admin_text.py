@@ -233,9 +233,11 @@ def test_every_error_status_of_every_route_is_persian_for_fa(system, admin, user
         if not path.startswith("/api/") or path in ("/api/schema/", "/api/docs/"):
             continue
         real = fill(path, {"session_id": session["id"], "message_id": uuid.uuid4(), "item_id": 1, "plan_id": 1,
-                           "user_id": user.user_id, "chatbot_id": 1, "model_pk": 1})
+                           "user_id": user.user_id, "chatbot_id": 1, "model_pk": 1, "payment_id": 1, "code_id": 1,
+                           "token_id": 1, "telegram_user_id": 1})
         missing = fill(path, {"session_id": 0, "message_id": uuid.uuid4(), "item_id": 999999, "plan_id": 999999,
-                              "user_id": 999999, "chatbot_id": 999999, "model_pk": 999999})
+                              "user_id": 999999, "chatbot_id": 999999, "model_pk": 999999, "payment_id": 999999,
+                              "code_id": 999999, "token_id": 999999, "telegram_user_id": 999999})
         documented = {int(code) for code in op.get("responses", {}) if code.isdigit()}
         probes = []
         if 401 in documented:
