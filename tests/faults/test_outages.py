@@ -6,13 +6,14 @@ services as processes.
   nothing is dead-lettered (transient failures are retried, not treated as poison).
 - A lock on `message` longer than the RPC timeout: every error answer stored nothing (the commit
   does not happen past the request's deadline).
-- Redis restarted empty: a signed-in browser stays signed in.
+- Redis restarted empty: a signed-in browser and a bearer-token client stay signed in.
 """
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from tests.faults.exactly_once import Broker, assert_exactly_once, settle
@@ -161,9 +162,14 @@ def test_a_lock_longer_than_the_rpc_timeout_never_stores_an_error_answer(system,
             assert retry.status_code == 201, retry.text
 
 
-def test_a_redis_restart_keeps_a_signed_in_browser_signed_in(system, private_redis, admin):
+def test_a_redis_restart_keeps_a_signed_in_browser_and_a_bearer_client_signed_in(system, private_redis, admin):
     user = premium_user(system, admin)
     assert user.api.get("/api/users/").status_code == 200
+    token = user.api.post("/api/auth/tokens/", json={"name": "phone app"})
+    assert token.status_code == 201, token.text
+    bearer = httpx.Client(base_url=system.gateway_url, timeout=30,
+                          headers={"Authorization": f"Bearer {token.json()['token']}"})
+    assert bearer.get("/api/users/").status_code == 200
     private_redis.kill()
     private_redis.start()  # empty: no persistence
     deadline = time.monotonic() + 30
@@ -172,6 +178,8 @@ def test_a_redis_restart_keeps_a_signed_in_browser_signed_in(system, private_red
     assert response.status_code == 200, response.text
     created = user.api.post("/api/chat-sessions/", json={"chatbot_id": 1})  # CSRF still matches
     assert created.status_code == 201, created.text
+    assert bearer.get("/api/users/").status_code == 200  # tokens live in the gateway's database
+    assert bearer.post("/api/chat-sessions/", json={"chatbot_id": 1}).status_code == 201
 
 
 def test_redis_killed_with_sends_in_flight_never_answers_an_error_for_stored_work(system, broker, admin,
