@@ -39,7 +39,10 @@ TAGS: list[dict[str, str]] = [
     {"name": "catalog", "description": "The chatbots and AI models your plan allows."},
     {"name": "chat sessions", "description": "Conversations: sessions, messages, send, edit, regenerate, stop."},
     {"name": "streaming", "description": "Replies as Server-Sent Events, resumable with `Last-Event-ID`."},
-    {"name": "admin", "description": "Staff only: the catalog, plans, users and their subscriptions."},
+    {"name": "payments", "description": "Buying a plan: the plans for sale, a quote (with a discount code), checkout "
+     "through Zibal or Stripe, your payments; and the providers' own return and webhook routes."},
+    {"name": "admin", "description": "Staff only: the catalog, plans, users and their subscriptions, discount "
+     "codes, payments and refunds."},
 ]
 
 DESCRIPTION = f"""Subscription AI chat: sessions with chatbots on AI models, metered against the user's plan.
@@ -70,12 +73,24 @@ ENUMS: dict[tuple[str, ...], tuple[str, str]] = {
     ("completed", "failed", "queued", "streaming"): ("ReplyStatus", "State of the reply to a user message."),
     ("error", "length", "stop", "stopped"): ("FinishReason", "Why an assistant reply ended: `stop` (done), "
                                              "`length` (max tokens), `stopped` by the user, or `error` (partial)."),
+    ("cancelled", "completed", "expired", "failed", "pending", "refunded"): (
+        "PaymentStatus", "State of a payment: `pending` until the provider settles it, then `completed`, `failed`, "
+        "`cancelled` or `expired`; `refunded` after a staff refund."),
+    ("stripe", "zibal"): ("PaymentProvider", "Who takes the payment: `zibal` (IRT) or `stripe` (card)."),
+    ("fixed", "percentage"): ("DiscountType", "How a discount code lowers the price: a `percentage` of it, or a "
+                              "`fixed` amount in the plan's currency."),
 }
 
 # Public operations (no login). `logout` and `csrf` also work for a logged-in browser.
 PUBLIC_SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "logout": [{}, {"session": [], "csrf": []}],
     "csrf": [{}, {"session": []}],
+    "zibal_callback": [{}, {"session": []}],  # the returning browser's cookie, when it still has one
+}
+
+REDIRECT_DEFAULT = {  # Redocly wants a 2XX or `default` answer; a provider's return route only redirects
+    "description": "Not a redirect: an error, as JSON (see the statuses listed)",
+    "content": {"application/json": {"schema": {"$ref": SCHEMAS + "ErrorBody"}}},
 }
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -179,6 +194,15 @@ def _with_not_found(schema: dict[str, Any]) -> dict[str, Any]:
                 "description": "Not found, or not yours",
                 "content": {"application/json": {"schema": DETAIL_REF}},
             })
+    return schema
+
+
+def _redirect_defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    # An operation whose only success is a 3XX redirect also documents `default`: any other answer is an error.
+    for _, _, operation in _operations(schema):
+        responses = operation.get("responses", {})
+        if not any(str(code).startswith("2") for code in responses) and any(str(c).startswith("3") for c in responses):
+            responses.setdefault("default", REDIRECT_DEFAULT)
     return schema
 
 
@@ -370,5 +394,5 @@ def _descriptions(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-STEPS = (_without_422, _with_not_found, _security, _headers, _paged_lists, _stream_events, _named_enums,
+STEPS = (_without_422, _with_not_found, _redirect_defaults, _security, _headers, _paged_lists, _stream_events, _named_enums,
          _admin_nulls, _bounds, _descriptions)
