@@ -63,6 +63,8 @@ class Stream:
             assert source.response.status_code == 200, source.response.read()
             for event in source.iter_sse():
                 self.last_event_id = event.id or self.last_event_id
+                if event.event not in parse:  # the stream's opening `retry:` line has no event of ours
+                    continue
                 data = parse[event.event].from_dict(json.loads(event.data))
                 read.append((event.event, data))
                 if done(event.event, data):

@@ -1,21 +1,24 @@
-"""A reply stream outlives quiet periods: the blocking Redis read of `session_events` stays below the
-Redis client's socket timeout (5 s), which used to end every stream that was idle that long (and with
-it the docs' examples whenever a reply took a while to start)."""
+"""A reply stream outlives quiet periods: the blocking Redis reads of `session_events` run on a client
+whose socket timeout outlasts a block; the shared client's 5 s timeout used to end every stream that
+was idle that long (and with it the docs' examples whenever a reply took a while to start)."""
 
 import asyncio
 import json
 import random
 
-from gateway.stream import session_events, stream_key
-
-from shared.cache import make_redis
+from gateway.stream import make_stream_redis, session_events, stream_key
 
 
 async def test_a_stream_idle_longer_than_the_socket_timeout_still_delivers(redis_url):
-    redis = make_redis(redis_url)  # the gateway's own client settings
+    redis = make_stream_redis(redis_url)  # the gateway's client for blocking reads
+
+    async def alive() -> bool:
+        return True
+
     session_id = random.randrange(10**8, 10**9)
-    events = session_events(redis, session_id, user_id=7, last_event_id=None)
+    events = session_events(redis, session_id, user_id=7, last_event_id=None, login_alive=alive)
     try:
+        assert "retry" in await anext(events)  # the stream opens with its retry line
         first = asyncio.ensure_future(anext(events))
         await asyncio.sleep(6.5)  # quiet for longer than the 5 s socket timeout
         assert not first.done() or first.exception() is None

@@ -11,7 +11,10 @@ from tests.security.world import body_for, make_owner
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 # Sign-up, login and code routes are where a session starts: they need no token (api.md §2).
-NO_TOKEN_NEEDED = {"/api/auth/register/", "/api/auth/login/", "/api/auth/otp/request/", "/api/auth/otp/verify/"}
+# The routes that take no login session (api.md §2): sign-in routes, the token login, the payment
+# provider's signed webhook and the bot's service-credential route.
+NO_TOKEN_NEEDED = {"/api/auth/register/", "/api/auth/login/", "/api/auth/otp/request/", "/api/auth/otp/verify/",
+                   "/api/auth/token/", "/api/payments/webhook/stripe/", "/api/auth/telegram/link/"}
 
 
 @pytest.fixture
