@@ -110,19 +110,22 @@ def is_transient(exc: BaseException) -> bool:
 
 
 RETRY_ATTEMPT = "x-retry-attempt"
-RETRY_SINCE = "x-retry-since"
+# When the message first failed, in whole milliseconds since the epoch. An integer on purpose: pamqp
+# writes a Python float into an AMQP table as a 32-bit float, which holds today's epoch seconds only
+# to the nearest 128 s, so the retry budget came out up to two minutes long or short.
+RETRY_SINCE = "x-retry-since-ms"
 
 
 def retry_queue_name(queue: str) -> str:
     return f"{queue}.retry"
 
 
-async def _retry_later(delivery: AbstractIncomingMessage, queue: str, attempt: int, since: float, delay: float) -> None:
+async def _retry_later(delivery: AbstractIncomingMessage, queue: str, attempt: int, since_ms: int, delay: float) -> None:
     """Park a copy in the queue's delay queue; its TTL dead-letters it back to `queue` (confirmed
     before the original is acked: a crash in between only delivers it twice, which every consumer
     tolerates)."""
     props = delivery.properties
-    headers = {**(props.headers or {}), RETRY_ATTEMPT: attempt, RETRY_SINCE: since}
+    headers = {**(props.headers or {}), RETRY_ATTEMPT: attempt, RETRY_SINCE: since_ms}
     headers.pop("x-death", None)  # the retry queue's own dead-lettering adds its own
     properties = pamqp.commands.Basic.Properties(
         content_type=props.content_type, content_encoding=props.content_encoding, headers=headers,
@@ -166,15 +169,16 @@ def redeliver_on_error(queue: str) -> Callable[[Callable[..., Awaitable[Any]]], 
                 delivery = current_delivery()
                 headers = delivery.headers or {}
                 attempt = int(headers.get(RETRY_ATTEMPT, 0) or 0) + 1
-                since = float(headers.get(RETRY_SINCE, 0) or 0) or time.time()
-                if time.time() - since >= _policy.max_seconds:
+                now_ms = int(time.time() * 1000)
+                since_ms = int(headers.get(RETRY_SINCE, 0) or 0) or now_ms
+                if now_ms - since_ms >= _policy.max_seconds * 1000:
                     metrics.CONSUMER_FAILURES.labels(queue, "gave_up").inc()
-                    log.error("handler %s still failing after %.0f s (%r); message dead-lettered",
-                              fn.__name__, time.time() - since, exc)
+                    log.error("handler %s still failing after %.1f s (%r); message dead-lettered",
+                              fn.__name__, (now_ms - since_ms) / 1000, exc)
                     raise RejectMessage(requeue=False) from exc
                 delay = _policy.delay(attempt)
                 try:
-                    await _retry_later(delivery, queue, attempt, since, delay)
+                    await _retry_later(delivery, queue, attempt, since_ms, delay)
                 except Exception as parked:  # noqa: BLE001 - the broker is the trouble: plain redelivery
                     log.warning("could not park a retry of %s (%r); redelivering", queue, parked)
                     raise RejectMessage(requeue=True) from exc

@@ -22,7 +22,7 @@ from shared.topology import WORK_QUEUES
 
 _DROPPED = {"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
             "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count",
-            RETRY_ATTEMPT, RETRY_SINCE}
+            RETRY_ATTEMPT, RETRY_SINCE, "x-retry-since"}  # the last: the header's name before it held ms
 
 
 async def redrive(rabbit_url: str, queue: str, limit: int | None = None) -> int:

@@ -4,6 +4,7 @@ the re-drive command brings a dead-lettered message back (architecture §4), ove
 import asyncio
 import errno
 import sqlite3
+import time
 import uuid
 
 import aio_pika
@@ -178,19 +179,30 @@ async def test_a_dependency_down_longer_than_the_delivery_limit_is_retried_until
         await _delete(rabbit_url, queue_name)
 
 
-@pytest.mark.xfail(strict=False, reason="flaky under a full run: once in two clean runs the copy waiting in "
-                   "`<queue>.retry` did not come back within 30 s (issue 21 stays open until it is understood)")
 async def test_a_transient_failure_that_outlasts_the_retry_budget_is_dead_lettered(rabbit_url, queue_name):
     consumers.configure_retries(RetryPolicy(base_seconds=0.1, cap_seconds=0.2, max_seconds=1.0))
     await _declare(rabbit_url, queue_name)
 
+    first_failure_ms: list[int] = []
+    carried_since_ms: list[int] = []
+
     async def handle(job: Job) -> None:
+        headers = consumers.current_delivery().headers or {}
+        if consumers.RETRY_SINCE in headers:
+            carried_since_ms.append(headers[consumers.RETRY_SINCE])
+        else:
+            first_failure_ms.append(int(time.time() * 1000))
         raise ConnectionRefusedError(errno.ECONNREFUSED, "still down")
 
     broker = await _consuming(rabbit_url, queue_name, handle)
     try:
         await _publish(rabbit_url, queue_name, Job(n=1))
         await _until(lambda: _depth_is(rabbit_url, f"{queue_name}.dlq", 1), "the dead letter", timeout=30)
+        assert len(first_failure_ms) == 1 and carried_since_ms, (first_failure_ms, carried_since_ms)
+        # Every retry carries the first failure's time, not a rounded one: as a 32-bit float it was
+        # off by up to 64 s, so the budget ran out at once or only minutes later.
+        assert set(carried_since_ms) == {carried_since_ms[0]}
+        assert 0 <= carried_since_ms[0] - first_failure_ms[0] < 1000, (carried_since_ms[0], first_failure_ms[0])
     finally:
         consumers.configure_retries(RetryPolicy())
         await broker.stop()
