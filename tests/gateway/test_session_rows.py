@@ -36,7 +36,7 @@ class FakeChat:
         moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
         self.rows[session_id] = self._row(session_id, moment, title or self.rows[session_id]["title"])
 
-    async def call(self, query: str, payload):  # noqa: ANN001 - RpcClient.call's shape
+    async def call(self, query: str, payload):
         self.calls.append(query)
         if query == c.Queries.GET_SESSION:
             if payload.session_id not in self.rows:
@@ -85,7 +85,7 @@ async def test_a_change_to_one_session_among_many_rereads_that_row_only(rows):
         session_id = rng.choice(list(chat.rows))
         kind = rng.choice(["send", "rename", "delete", "create"])
 
-        async def change(kind=kind, session_id=session_id, step=step):  # noqa: ANN202
+        async def change(kind=kind, session_id=session_id, step=step):
             if kind == "send":
                 chat.touch(session_id, 10_000 + step)
             elif kind == "rename":
@@ -145,7 +145,7 @@ async def test_an_unnamed_change_rebuilds_the_whole_copy(rows):
     assert chat.calls == [c.Queries.LIST_SESSIONS]
 
 
-async def _render(chat: FakeChat, session_id: int):  # noqa: ANN202
+async def _render(chat: FakeChat, session_id: int):
     from gateway.session_lists import render
 
     row = dict(chat.rows[session_id])
