@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from billing import repository as repo
 from billing.limiter import PERIOD, UsageLimiter
+from billing.models import SessionUsage
 from billing.rules import (
     LIMIT_INDEX,
     LIMITS,
@@ -82,7 +83,7 @@ class Reports:
         return b.SessionUsagePage(count=count, items=[_session_usage(r) for r in rows])
 
 
-def _session_usage(r) -> b.SessionUsage:  # noqa: ANN001 - a billing.models.SessionUsage row
+def _session_usage(r: SessionUsage) -> b.SessionUsage:
     return b.SessionUsage(
         id=r.id, session_id=r.session_id, tokens_count=r.tokens_count,
         free_model_tokens_count=r.free_model_tokens_count, is_free_model=r.is_free_model,

@@ -72,7 +72,7 @@ if ARGV[4] == '1' then
 end
 for i = 5, #ARGV, 3 do
   local id, score, row = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local member = string.rep('0', %(digits)d - string.len(id)) .. id
+  local member = string.rep('0', DIGITS - string.len(id)) .. id
   redis.call('HDEL', KEYS[1], 'd:' .. id)
   if row == '' then
     redis.call('HDEL', KEYS[2], id)
@@ -85,7 +85,7 @@ end
 redis.call('HSET', KEYS[1], 's', ARGV[2], 'n', redis.call('HLEN', KEYS[2]))
 for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ARGV[3]) end
 return 1
-""" % {"digits": _ID_DIGITS}
+""".replace("DIGITS", str(_ID_DIGITS))
 
 # ARGV: session id ('' = every row), ttl. The version must outlive any read in flight.
 _TOUCH = """
@@ -109,7 +109,7 @@ class Lookup:
 def order_score(row: dict[str, Any]) -> int:
     """A session's place in the list: `updated_at` in whole microseconds (exact in a double until
     the year 2255)."""
-    moment = datetime.fromisoformat(row["updated_at"].replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(row["updated_at"])
     return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
