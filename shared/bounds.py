@@ -46,3 +46,6 @@ MAX_USER_NAME_CHARS = 150  # the gateway's user.name column
 def decimal_within(value: Decimal, top: Decimal, places: int) -> bool:
     """0 <= value <= top with at most `places` decimals (the one check every service applies)."""
     return value.is_finite() and 0 <= value <= top and value.as_tuple().exponent >= -places
+
+# --- the message broker ---------------------------------------------------------------------------
+MAX_BROKER_MESSAGE_BYTES = 64 * 1024  # no command or event body above this (issue 20's bounded broker)

@@ -6,6 +6,7 @@ from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 
 from shared import topology
+from shared.bounded_messages import BoundedCodec, BoundedMessages
 from shared.metrics import BROKER_METRICS
 from shared.tracing import MessageContextMiddleware, tracing_enabled
 
@@ -17,9 +18,11 @@ def make_broker(url: str, *, prefetch: int | None = 32, graceful_timeout: float 
     # Outermost first: metrics time everything; the trace span is open while the message's ids are
     # set for the logs. Spans cost CPU on every message, so only when they are exported.
     telemetry = (RabbitTelemetryMiddleware(),) if tracing_enabled() else ()
-    middlewares = (BROKER_METRICS, *telemetry, MessageContextMiddleware)
+    # BoundedMessages innermost: it writes the body the others have seen as the object it was.
+    middlewares = (BROKER_METRICS, *telemetry, MessageContextMiddleware, BoundedMessages)
     return RabbitBroker(
         url,
+        codec=BoundedCodec(),
         default_channel=Channel(
             prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True
         ),

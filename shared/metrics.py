@@ -51,6 +51,9 @@ EXCHANGES = Counter("mobix_exchanges_total", "Exchanges stored, by kind (send, e
 REPLIES = Counter("mobix_replies_total", "Reply outcomes recorded by chat (completed, failed, timed_out)", ["status"])
 # A step after a commit (cache invalidation, idempotency record, stream event) that failed: the answer
 # stayed the committed one (architecture §4), the step is repaired by its TTL or a later change.
+BROKER_OVERSIZE = Counter("mobix_broker_oversize_total",
+                          "Bodies over the broker's 64 KiB bound: commands and events refused, RPC answers "
+                          "sent all the same", ["kind"])
 AFTER_COMMIT_FAILURES = Counter("mobix_after_commit_failures_total",
                                 "Best-effort steps after a commit that failed, by step", ["step"])
 # Consumer failures by kind: transient ones go to the delayed-retry queue, poison to the .dlq.

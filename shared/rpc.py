@@ -21,6 +21,7 @@ from faststream.rabbit import RabbitResponse, RabbitRouter
 from pydantic import BaseModel, TypeAdapter
 
 from shared import deadlines
+from shared.bounded_messages import decoded
 from shared.consumers import delivery_var
 from shared.errors import DomainError, Timeout, Unavailable, from_wire
 from shared.topology import RPC, rpc_queue
@@ -79,7 +80,7 @@ class RpcClient:
         if fut is None or fut.done():
             return
         try:
-            fut.set_result(json.loads(message.body))
+            fut.set_result(json.loads(decoded(message.body, message.content_type)))
         except ValueError as exc:
             fut.set_exception(Unavailable(f"malformed RPC reply: {exc}"))
 

@@ -14,6 +14,7 @@ class Queries:
     ADMIT = "billing.admit"  # AdmitExchange -> Admission | LimitExceeded
     RELEASE = "billing.release"  # ReleaseExchange -> None
     LIST_SESSION_USAGES = "billing.list_session_usages"  # UserQuery -> list[SessionUsage]
+    PAGE_SESSION_USAGES = "billing.page_session_usages"  # SessionUsagesPageQuery -> SessionUsagePage
     GET_USAGE = "billing.get_usage"  # UserQuery -> UsageReport
     PING = "billing.ping"
     START_SUBSCRIPTION = "billing.start_subscription"  # StartSubscription -> Subscription
@@ -148,6 +149,16 @@ class SessionUsage(Contract):
     cost_usd: Decimal
     created_at: datetime
     updated_at: datetime
+
+
+class SessionUsagesPageQuery(UserQuery):
+    offset: int = Field(0, ge=0)
+    limit: int = Field(ge=1, le=100)
+
+
+class SessionUsagePage(Contract):
+    count: int  # every row of the user, for the page envelope
+    items: list[SessionUsage]
 
 
 class LimitStatus(Contract):

@@ -104,6 +104,10 @@ class ListSessions(Contract):
     user_id: int
     offset: int = 0
     limit: int | None = None  # None: all
+    # Keyset paging (the gateway rebuilding its copy): only the sessions after this one in the list's
+    # order (updated_at DESC, id DESC); the answer's count is then just the page's.
+    before_updated_at: datetime | None = None
+    before_id: int | None = None
 
 
 class SessionPage(Contract):

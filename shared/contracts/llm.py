@@ -33,9 +33,12 @@ class GenerateReply(Message):
     user_id: int
     model: str  # OpenRouter slug
     fallback_models: list[str] = Field(default_factory=list)
-    messages: list[ChatTurn]
+    messages: list[ChatTurn] = Field(default_factory=list)
     max_tokens: int
     modalities: list[str] | None = None  # ["image", "text"] for image chatbots
+    # Set instead of `messages` when the prompt is too big to ride on the broker: the Redis key the
+    # worker reads the turns from (shared.prompt_refs).
+    prompt_ref: str | None = None
 
 
 class ReplyCompleted(Message):

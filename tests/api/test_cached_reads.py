@@ -76,3 +76,34 @@ def test_another_users_list_is_never_served(user, system):
     assert [s["title"] for s in other.get("/api/chat-sessions/").json()] == ["theirs"]
     assert user.delete(f"/api/chat-sessions/{mine['id']}/").status_code == 200
     assert user.get("/api/chat-sessions/").json() == []
+
+
+def test_the_cached_list_equals_a_fresh_read_after_each_change_to_one_session_among_many(user):
+    """Each change re-reads only its own row into the copy; the list must stay exactly what chat holds
+    (a `?page=` read goes to chat's database every time)."""
+
+    def fresh() -> list[dict]:
+        page = user.get("/api/chat-sessions/", params={"page": 1, "page_size": 100})
+        assert page.status_code == 200, page.text
+        return page.json()["results"]
+
+    def cached() -> list[dict]:
+        response = user.get("/api/chat-sessions/")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    sessions = [create_session(user, title=f"Session {n}") for n in range(12)]
+    assert cached() == fresh()
+    middle, other, doomed = sessions[4], sessions[7], sessions[9]
+    renamed = user.patch(f"/api/chat-sessions/{middle['id']}/", json={"title": "Renamed «تازه»"})
+    assert renamed.status_code == 200, renamed.text
+    assert cached() == fresh() and cached()[0]["title"] == "Renamed «تازه»"
+    sent = send(user, other["id"], "Move this one to the top.")
+    assert sent.status_code == 201, sent.text
+    assert cached() == fresh() and cached()[0]["id"] == other["id"]
+    user.wait_for_reply(other["id"], sent.json()["user_message"]["message_id"], timeout=60)
+    assert cached() == fresh()  # the stored reply moved it again
+    assert user.delete(f"/api/chat-sessions/{doomed['id']}/").status_code == 200
+    assert cached() == fresh() and doomed["id"] not in {s["id"] for s in cached()}
+    created = create_session(user, title="Newest")
+    assert cached() == fresh() and cached()[0]["id"] == created["id"]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+RAFT_WAL_MAX_BYTES = 32_000_000  # as deploy/rabbitmq/20-mobix.conf sets it
+
 
 def say(message: str) -> None:
     print(f"[infra] {message}", file=sys.stderr, flush=True)
@@ -113,7 +115,10 @@ def ensure_rabbitmq(url: str) -> Server:
         raise SystemExit(f"RabbitMQ at {url} is unreachable; start it or set RABBIT_URL")
     _apt_install("rabbitmq-server", "/usr/sbin/rabbitmq-server")
     say("starting a local rabbitmq-server (this takes 10-30 s)…")
-    subprocess.run(["rabbitmq-server", "-detached"], check=False)
+    # The Raft WAL bound of deploy/rabbitmq/20-mobix.conf: a long run must not leave quorum queue
+    # bodies in memory up to the 512 MiB default.
+    env = {**os.environ, "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"-ra wal_max_size_bytes {RAFT_WAL_MAX_BYTES}"}
+    subprocess.run(["rabbitmq-server", "-detached"], check=False, env=env)
     _wait(url, "RabbitMQ", 120)
     time.sleep(2)  # the port opens slightly before the broker accepts logins
     return Server("RabbitMQ", url, "started locally")

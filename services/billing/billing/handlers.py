@@ -46,6 +46,10 @@ def build_router(service: BillingService) -> RabbitRouter:
     async def answer_list_session_usages(q: b.UserQuery) -> list[b.SessionUsage]:
         return await service.session_usages(q)
 
+    @responder(router, Q.PAGE_SESSION_USAGES)
+    async def answer_page_session_usages(q: b.SessionUsagesPageQuery) -> b.SessionUsagePage:
+        return await service.session_usage_page(q)
+
     @responder(router, Q.LIST_PLANS)
     async def answer_list_plans(q: b.ListPlans) -> list[b.Plan]:
         return await service.plans.list()

@@ -144,7 +144,11 @@ class UsageLedger(BillingTable, table=True):
 
 class SessionUsage(BillingTable, table=True):
     __tablename__ = "session_usage"
-    __table_args__ = (UniqueConstraint("user_id", "session_id", name="uq_session_usage_user_session"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "session_id", name="uq_session_usage_user_session"),
+        # A user's list in its order: a page of it reads the index, not every row of the user.
+        Index("ix_session_usage_user_list", "user_id", "updated_at", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(index=True)
     session_id: int

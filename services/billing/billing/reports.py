@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from billing import repository as repo
 from billing.limiter import PERIOD, UsageLimiter
+from billing.models import SessionUsage
 from billing.rules import (
     LIMIT_INDEX,
     LIMITS,
@@ -70,11 +71,21 @@ class Reports:
     async def session_usages(self, user_id: int) -> list[b.SessionUsage]:
         async with self.factory() as s:
             rows = await repo.list_session_usages(s, user_id)
-        return [
-            b.SessionUsage(
-                id=r.id, session_id=r.session_id, tokens_count=r.tokens_count,
-                free_model_tokens_count=r.free_model_tokens_count, is_free_model=r.is_free_model,
-                cost_usd=_usd(nano_to_usd(r.cost_nano)), created_at=r.created_at, updated_at=r.updated_at,
-            )
-            for r in rows
-        ]
+        return [_session_usage(r) for r in rows]
+
+    async def session_usage_page(self, q: b.SessionUsagesPageQuery) -> b.SessionUsagePage:
+        """One page, counted and sliced by the database (one snapshot on PostgreSQL's default
+        isolation only per statement: a commit between the two may shift the page by a row, as any
+        offset page does)."""
+        async with self.factory() as s:
+            count = await repo.count_session_usages(s, q.user_id)
+            rows = await repo.list_session_usages(s, q.user_id, q.offset, q.limit) if q.offset < count else []
+        return b.SessionUsagePage(count=count, items=[_session_usage(r) for r in rows])
+
+
+def _session_usage(r: SessionUsage) -> b.SessionUsage:
+    return b.SessionUsage(
+        id=r.id, session_id=r.session_id, tokens_count=r.tokens_count,
+        free_model_tokens_count=r.free_model_tokens_count, is_free_model=r.is_free_model,
+        cost_usd=_usd(nano_to_usd(r.cost_nano)), created_at=r.created_at, updated_at=r.updated_at,
+    )

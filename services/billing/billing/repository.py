@@ -209,10 +209,20 @@ async def add_session_usage(conn: AsyncConnection, *, user_id: int, session_id: 
     ))
 
 
-async def list_session_usages(s: AsyncSession, user_id: int) -> list[SessionUsage]:
+async def list_session_usages(s: AsyncSession, user_id: int, offset: int = 0,
+                              limit: int | None = None) -> list[SessionUsage]:
+    """The user's rows, most recently used first; a page of them reads the (user_id, updated_at, id)
+    index, not every row of the user."""
     query = (
         orm_select(SessionUsage)
         .where(SessionUsage.user_id == user_id)
         .order_by(col(SessionUsage.updated_at).desc(), col(SessionUsage.id).desc())
     )
+    if limit is not None:
+        query = query.offset(offset).limit(limit)
     return list((await s.exec(query)).all())
+
+
+async def count_session_usages(s: AsyncSession, user_id: int) -> int:
+    query = orm_select(func.count()).select_from(SessionUsage).where(SessionUsage.user_id == user_id)
+    return int((await s.exec(query)).one())

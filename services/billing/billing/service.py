@@ -70,6 +70,9 @@ class BillingService:
     async def session_usages(self, q: b.UserQuery) -> list[b.SessionUsage]:
         return await self.reports.session_usages(q.user_id)
 
+    async def session_usage_page(self, q: b.SessionUsagesPageQuery) -> b.SessionUsagePage:
+        return await self.reports.session_usage_page(q)
+
     # events
     async def on_user_registered(self, event: UserRegistered) -> None:
         await self.subscriptions.current(event.user_id)

@@ -15,10 +15,12 @@ from chat.seed import seed_catalog
 from chat.service import ChatService
 from chat.settings import ChatSettings
 from shared.broker import declare_topology, make_broker
+from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
 from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
+from shared.prompt_refs import PromptStore
 from shared.service_app import add_health_routes
 from shared.tokens import warm_up
 
@@ -53,7 +55,11 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
             async with transaction(factory) as s:
                 await seed_catalog(s)
         broker = make_broker(settings.rabbit_url)
-        relay = OutboxRelay(factory, broker, settings.outbox_poll_seconds)
+        # Only the relay uses Redis: a prompt too big for the broker waits there for the worker, as long
+        # as chat waits for the reply.
+        redis = make_redis(settings.redis_url, max_connections=8)
+        prompts = PromptStore(redis, ttl_seconds=settings.reply_stale_after_seconds + 60)
+        relay = OutboxRelay(factory, broker, settings.outbox_poll_seconds, prompts)
         service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.kick)
         broker.include_router(build_router(service, CatalogAdmin(factory)))
         await broker.connect()
@@ -77,6 +83,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
                 await subscriber.stop()
             await relay.stop()
             await broker.stop()
+            await redis.aclose()
             await engine.dispose()
 
     app = FastAPI(title="MobixAI chat service", lifespan=lifespan, docs_url=None, redoc_url=None)

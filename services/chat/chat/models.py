@@ -66,6 +66,9 @@ class ChatbotPlan(ChatTable, table=True):
 
 class ChatSession(ChatTable, table=True):
     __tablename__ = "chat_session"
+    # A user's list in its order (updated_at DESC, id DESC): a page, by offset or keyset, and its count
+    # read the index instead of sorting every session of the user.
+    __table_args__ = (Index("ix_chat_session_user_list", "user_id", "is_active", "updated_at", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(index=True)
     chatbot_id: int = Field(foreign_key="chatbot.id")

@@ -10,6 +10,7 @@ from faststream.rabbit import RabbitBroker
 from chat.repository import ChatRepository
 from shared import metrics, topology
 from shared.db import SessionFactory, transaction
+from shared.prompt_refs import PromptStore
 from shared.tracing import continued_from
 
 log = logging.getLogger(__name__)
@@ -17,9 +18,11 @@ EXCHANGES = {topology.COMMANDS.name: topology.COMMANDS, topology.EVENTS.name: to
 
 
 class OutboxRelay:
-    def __init__(self, factory: SessionFactory, broker: RabbitBroker, poll_seconds: float = 1.0) -> None:
+    def __init__(self, factory: SessionFactory, broker: RabbitBroker, poll_seconds: float = 1.0,
+                 prompts: PromptStore | None = None) -> None:
         self.factory = factory
         self.broker = broker
+        self.prompts = prompts  # where a big prompt goes instead of the broker (shared.prompt_refs)
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -67,6 +70,8 @@ class OutboxRelay:
                 try:
                     for row in rows:
                         body = json.loads(row.payload)
+                        if self.prompts is not None and row.routing_key == topology.Keys.GENERATE_REPLY:
+                            body = await self.prompts.offload(body, len(row.payload.encode()))
                         headers = json.loads(row.headers) if row.headers else {}
                         # Confirmed and mandatory: publish raises unless the broker stored it.
                         with continued_from(headers):

@@ -116,9 +116,11 @@ class ChatRepository:
         return row
 
     async def list_sessions(
-        self, user_id: int, offset: int, limit: int | None
+        self, user_id: int, offset: int, limit: int | None, before: tuple[datetime, int] | None = None
     ) -> tuple[int, list[tuple[ChatSession, Chatbot, AiModel]]]:
-        """A page of sessions with their chatbot and model, in one query (count only when paging)."""
+        """A page of sessions with their chatbot and model, in one query (count only when paging by
+        offset). `before` (updated_at, id) pages by keyset: the rows after that one in the list's
+        order, read from the (user_id, is_active, updated_at, id) index however far down it is."""
         where = (ChatSession.user_id == user_id, ChatSession.is_active)
         query = (
             select(ChatSession, Chatbot, AiModel)
@@ -126,12 +128,17 @@ class ChatRepository:
             .join(AiModel, col(AiModel.id) == ChatSession.ai_model_id)
             .where(*where)
             .order_by(col(ChatSession.updated_at).desc(), col(ChatSession.id).desc())
-            .offset(offset)
         )
+        if before is not None:
+            moment, last_id = before
+            query = query.where(or_(col(ChatSession.updated_at) < moment,
+                                    (col(ChatSession.updated_at) == moment) & (col(ChatSession.id) < last_id)))
+        elif offset:
+            query = query.offset(offset)
         if limit is not None:
             query = query.limit(limit)
         rows = list((await self.s.exec(query)).all())
-        if limit is None:
+        if limit is None or before is not None:
             return len(rows), rows
         count = (await self.s.exec(select(func.count()).select_from(ChatSession).where(*where))).one()
         return count, rows

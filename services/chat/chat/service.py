@@ -187,7 +187,10 @@ class ChatService:
 
     async def list_sessions(self, q: c.ListSessions) -> c.SessionPage:
         async with self.factory() as s:
-            count, rows = await ChatRepository(s).list_sessions(q.user_id, q.offset, q.limit)
+            before = None
+            if q.before_updated_at is not None and q.before_id is not None:
+                before = (q.before_updated_at, q.before_id)
+            count, rows = await ChatRepository(s).list_sessions(q.user_id, q.offset, q.limit, before)
             return c.SessionPage(count=count, items=[session_out(row, bot, model) for row, bot, model in rows])
 
     async def _owned(self, repo: ChatRepository, q: c.SessionQuery) -> ChatSession:

@@ -53,6 +53,7 @@ from gateway.runtime import Runtime
 from gateway.service import AuthService
 from gateway.session_lists import PREFIX as SESSION_LIST_PREFIX
 from gateway.session_lists import SessionLists
+from gateway.session_rows import SessionRows
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.sms import SmsProvider, make_sms_provider
@@ -101,11 +102,11 @@ def broker_routers(redis: Redis, session_lists: SessionLists) -> list[RabbitRout
 # ---------------------------------------------------------------------------------------------------
 
 
-async def _drop_old_copies(*caches: VersionedCache) -> None:
+async def _drop_old_copies(*caches: VersionedCache | SessionRows) -> None:
     """Copies made before this start may predate a restored or migrated database."""
     try:
         for cache in caches:
-            await cache.invalidate_all()
+            await (cache.touch_all() if isinstance(cache, SessionRows) else cache.invalidate_all())
     except RedisError:  # the gateway still starts, answering 503 until Redis is back
         log.warning("Redis unreachable at start-up: cached users and session lists were not reset")
 
@@ -143,7 +144,7 @@ def create_app(
             events = UserEvents(broker)
             rpc = RpcClient(settings.rabbit_url, timeout=settings.rpc_timeout_seconds)
             session_lists = SessionLists(
-                VersionedCache(redis, SESSION_LIST_PREFIX, ttl_seconds=settings.session_list_cache_seconds), rpc
+                SessionRows(redis, SESSION_LIST_PREFIX, ttl_seconds=settings.session_list_cache_seconds), rpc
             )
             for router in broker_routers(redis, session_lists):
                 broker.include_router(router)

@@ -110,7 +110,7 @@ def build_stream_router(redis: Redis, session_lists: SessionLists) -> RabbitRout
             return
         if routing_key in LIST_CHANGES and body.get("user_id") is not None:
             # Before the stream: a client that saw the event must not list the session as it was.
-            await session_lists.changed(int(body["user_id"]))
+            await session_lists.changed(int(body["user_id"]), int(body["session_id"]))
         await append(redis, int(body["session_id"]), entry(name, shape(routing_key, body), body.get("user_id", "")))
 
     return router

@@ -16,6 +16,7 @@ from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.media import MediaStore, make_media_store
 from shared.metrics import QueueDepthPoller, queues_of
+from shared.prompt_refs import PromptStore
 from shared.service_app import add_health_routes
 
 
@@ -37,6 +38,7 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
         service = ReplyService(
             openrouter, media or make_media_store(settings),
             BrokerEvents(broker), StopRegistry(), settings, RedisDeltas(redis),
+            prompts=PromptStore(redis, ttl_seconds=0),  # read only: chat's relay writes them
         )
         broker.include_router(build_router(service, settings.instance_id))
         await broker.connect()

@@ -15,8 +15,9 @@ from llm_worker.prompt import to_openrouter_messages
 from llm_worker.settings import WorkerSettings
 from llm_worker.stops import StopRegistry
 from llm_worker.titles import clean_title, title_messages
-from shared import metrics
+from shared import metrics, prompt_refs
 from shared.contracts.llm import (
+    ChatTurn,
     GenerateReply,
     GenerateTitle,
     ReplyCompleted,
@@ -25,6 +26,7 @@ from shared.contracts.llm import (
     Usage,
 )
 from shared.media import InvalidMedia, MediaStore, decode_data_url
+from shared.prompt_refs import PromptStore
 from shared.tokens import count_messages, count_text
 
 log = logging.getLogger(__name__)
@@ -77,8 +79,9 @@ class Deltas(Protocol):
 
 class ReplyService:
     def __init__(self, client: OpenRouterClient, media: MediaStore, events: Events, stops: StopRegistry,
-                 settings: WorkerSettings, deltas: Deltas | None = None) -> None:
+                 settings: WorkerSettings, deltas: Deltas | None = None, prompts: PromptStore | None = None) -> None:
         self.client = client
+        self.prompts = prompts
         self.media = media
         self.events = events
         self.deltas = deltas
@@ -106,7 +109,17 @@ class ReplyService:
                 **ids, model=command.model, content="", usage=Usage(), finish_reason="stopped", stopped=True,
             ))
             return
-        messages = await to_openrouter_messages(command.messages, self.media)
+        turns = await self._turns(command)
+        if turns is None:
+            # The prompt went by reference and is gone (past chat's reply deadline, or Redis lost it):
+            # a clean failure, which frees the session and releases the reservation.
+            log.warning("the prompt of exchange %s is no longer available (%s)", command.exchange_id, command.prompt_ref)
+            await self.events.reply_failed(ReplyFailed(
+                **ids, error="The conversation could not be read for this reply; please send again.",
+                code=prompt_refs.UNAVAILABLE,
+            ))
+            return
+        messages = await to_openrouter_messages(turns, self.media)
         request = ChatRequest(
             model=command.model, messages=messages, max_tokens=command.max_tokens,
             fallback_models=command.fallback_models, modalities=command.modalities,
@@ -147,6 +160,15 @@ class ReplyService:
             usage=usage, generation_id=generation_id,
             finish_reason="error" if error is not None else (stream.finish_reason if stream else None),
         ))
+
+    async def _turns(self, command: GenerateReply) -> list[ChatTurn] | None:
+        """The prompt: carried by the command, or read from where chat left it (None: gone)."""
+        if command.prompt_ref is None:
+            return command.messages
+        if self.prompts is None:
+            return None
+        stored = await self.prompts.fetch(command.prompt_ref)
+        return None if stored is None else [ChatTurn.model_validate(turn) for turn in stored]
 
     async def _write_delta(self, delta: ReplyDelta) -> None:
         if self.deltas is not None:

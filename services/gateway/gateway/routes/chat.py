@@ -63,7 +63,7 @@ async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: An
     if "title" in fields and "auto_generate_title" not in fields:
         fields["auto_generate_title"] = False
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, **fields)
-    return JSONResponse(await lists.changing(user.id, rpc.call(c.Queries.UPDATE_SESSION, command)))
+    return JSONResponse(await lists.changing(user.id, rpc.call(c.Queries.UPDATE_SESSION, command), session_id))
 
 
 @router.put("/{session_id}/", response_model=s.ChatSession, summary="Update a chat session")
@@ -80,7 +80,7 @@ async def patch_session(session_id: SessionId, body: s.UpdateSessionBody, user: 
 
 @router.delete("/{session_id}/", response_model=s.Success, summary="Delete a chat session")
 async def delete_session(session_id: SessionId, user: CurrentUser, rpc: Rpc, lists: Lists, redis: RedisClient):
-    await lists.changing(user.id, rpc.call(c.Queries.DELETE_SESSION, _session_query(user, session_id)))
+    await lists.changing(user.id, rpc.call(c.Queries.DELETE_SESSION, _session_query(user, session_id)), session_id)
     await end_streams(redis, session_id)  # its open event streams end, on every replica
     return {"success": True}
 
@@ -152,7 +152,7 @@ async def send(
             return JSONResponse(previous["body"], status_code=previous["status"], headers=previous["headers"])
     try:
         stored, admission = await lists.changing(
-            user.id, run_exchange(rpc, plans, user.id, session_id, "send", content=body.message)
+            user.id, run_exchange(rpc, plans, user.id, session_id, "send", content=body.message), session_id
         )
     except (DomainError, Exception):
         if key is not None:
@@ -171,7 +171,7 @@ async def update_title(session_id: SessionId, body: s.TitleBody, user: CurrentUs
     plan_id = await plans.plan_id(user.id)
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, title=body.title,
                               auto_generate_title=False)
-    session = await lists.changing(user.id, rpc.call(c.Queries.UPDATE_SESSION, command))
+    session = await lists.changing(user.id, rpc.call(c.Queries.UPDATE_SESSION, command), session_id)
     return {"success": True, "title": session["title"]}
 
 
@@ -185,7 +185,7 @@ async def edit_message(
     session_id: SessionId, message_id: MessageId, body: s.EditBody, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists
 ):
     edit = run_exchange(rpc, plans, user.id, session_id, "edit", content=body.content, message_id=message_id)
-    stored, _ = await lists.changing(user.id, edit)
+    stored, _ = await lists.changing(user.id, edit, session_id)
     return {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}
 
 
@@ -193,7 +193,7 @@ async def edit_message(
              summary="Replace the last reply with a new one",
              responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE})
 async def regenerate(session_id: SessionId, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists):
-    stored, _ = await lists.changing(user.id, run_exchange(rpc, plans, user.id, session_id, "regenerate"))
+    stored, _ = await lists.changing(user.id, run_exchange(rpc, plans, user.id, session_id, "regenerate"), session_id)
     return JSONResponse(
         {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}, status_code=202
     )

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 
 from gateway.backends import Rpc
 from gateway.deps import CurrentUser
-from gateway.pagination import Pages, paged_list
+from gateway.pagination import Pages, envelope
 from gateway.schemas import SubscriptionOut
 from shared.contracts import billing as b
 
@@ -24,6 +24,9 @@ async def usage(user: CurrentUser, rpc: Rpc):
 
 @router.get("/chat-session-usages/", response_model=list[b.SessionUsage] | dict, summary="Usage per chat session")
 async def session_usages(request: Request, user: CurrentUser, rpc: Rpc, params: Pages):
-    return await paged_list(
-        request, params, lambda: rpc.call(b.Queries.LIST_SESSION_USAGES, b.UserQuery(user_id=user.id))
-    )
+    if params.page is None:
+        return await rpc.call(b.Queries.LIST_SESSION_USAGES, b.UserQuery(user_id=user.id))
+    # Counted and sliced by billing's database: a page costs the same however many sessions there are.
+    query = b.SessionUsagesPageQuery(user_id=user.id, offset=params.offset, limit=params.size)
+    page = await rpc.call(b.Queries.PAGE_SESSION_USAGES, query)
+    return envelope(request, params, page["count"], page["items"])
