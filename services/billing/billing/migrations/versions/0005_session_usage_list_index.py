@@ -1,7 +1,7 @@
 """session_usage: the index of a user's usage list, in the list's order
 
-Revision ID: 0004_session_usage_list_index
-Revises: 0003_stripe_events
+Revision ID: 0005_session_usage_list_index
+Revises: 0004_reporting_indexes
 Create Date: 2026-12-07 17:50:00.000000
 
 """
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = '0004_session_usage_list_index'
-down_revision: str | Sequence[str] | None = '0003_stripe_events'
+revision: str = '0005_session_usage_list_index'
+down_revision: str | Sequence[str] | None = '0004_reporting_indexes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
