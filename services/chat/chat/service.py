@@ -12,7 +12,7 @@ from chat.history import Prompt, fallback_title, message_cost, prompt_for
 from chat.models import AiModel, Chatbot, ChatSession, Message
 from chat.repository import ChatRepository
 from chat.settings import ChatSettings
-from chat.views import chatbot_out, message_out, model_out, session_out
+from chat.views import chatbot_out, message_out, message_wire, model_out, session_out
 from shared import metrics
 from shared.bounds import MAX_MESSAGE_CHARS, MAX_TITLE_CHARS
 from shared.clock import Clock
@@ -238,7 +238,11 @@ class ChatService:
         return (await self.page_messages(c.ListMessages(user_id=q.user_id, session_id=q.session_id))).messages
 
     async def page_messages(self, q: c.ListMessages) -> c.MessagePage:
-        """The messages after / before a message of the session, or the newest `limit` of them."""
+        return c.MessagePage.model_validate(await self.message_page_wire(q))
+
+    async def message_page_wire(self, q: c.ListMessages) -> dict:
+        """The messages after / before a message of the session, or the newest `limit` of them, as
+        the JSON of a MessagePage: rows go straight to wire dicts (the list is read, not changed)."""
         if q.limit is not None and not 1 <= q.limit <= c.MAX_MESSAGE_PAGE:
             raise _invalid("limit", f"Must be from 1 to {c.MAX_MESSAGE_PAGE}.")
         async with self.factory() as s:
@@ -252,7 +256,7 @@ class ChatService:
                     if bounds[name] is None:
                         raise _invalid(name, "Not a message of this session.")
             rows, has_more = await repo.message_page(q.session_id, bounds.get("after"), bounds.get("before"), q.limit)
-            return c.MessagePage(messages=[message_out(m) for m in rows], has_more=has_more)
+            return {"messages": [message_wire(row) for row in rows], "has_more": has_more}
 
     # --- exchanges -------------------------------------------------------------------------
     def _busy(self, session: ChatSession) -> bool:

@@ -1,0 +1,160 @@
+"""Long conversations: what a send and a page of messages cost in an empty session and in one of
+10,000 messages (business-rules §6, api.md §3.5; target ≤ 1.2× the empty one).
+
+    python -m bench.long_sessions [--messages 10000] [--sends 30] [--pages 50] [--database sqlite|postgresql]
+
+Starts the whole system as local processes (RABBIT_URL, REDIS_URL as for `make bench`), opens two
+sessions for one user, writes the long one's messages straight into chat's tables with chat's own
+schema (as chat writes them, running counts included when the schema has them), then, one session
+at a time, sends one message after another (each waits for its reply) and reads pages. Prints per
+session: the send's 201 p50 / p90, chat's CPU per send (its process time over the sends, the reply's
+storage included, divided by the sends), and `GET …/messages/?limit=50` p50 and bytes.
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+from uuid import uuid4
+
+import redis
+import sqlalchemy as sa
+from devinfra.servers import ensure_rabbitmq, ensure_redis
+from devinfra.system import System, fresh_vhost
+
+from bench.config import REDIS_DB, VHOST
+from bench.cpu import cpu_seconds, wait_idle
+from bench.population import GENERAL_ASSISTANT, create_plan, register, staff
+from bench.runner import SERVICE_ENV
+from bench.stats import percentile
+from shared.db import make_engine
+from shared.tokens import MESSAGE_OVERHEAD, count_text
+
+WORDS = "the river stone light quick question answer about a longer conversation".split()
+
+
+async def fill(chat_database_url: str, session_id: int, user_id: int, count: int) -> None:
+    """`count` messages of the session, written with chat's own table (the columns it has)."""
+    engine = make_engine(chat_database_url)
+    try:
+        async with engine.begin() as conn:
+            table = await conn.run_sync(lambda sync: sa.Table("message", sa.MetaData(), autoload_with=sync))
+            start = datetime.now(UTC) - timedelta(days=30)
+            rows, running = [], 0
+            for i in range(count):
+                kind = "user" if i % 2 == 0 else "assistant"
+                content = f"message {i}: " + " ".join(WORDS[(i + k) % len(WORDS)] for k in range(8 + i % 30))
+                tokens = count_text(content)
+                running += MESSAGE_OVERHEAD + tokens
+                row = {"message_id": uuid4(), "session_id": session_id, "user_id": user_id, "message_type": kind,
+                       "content": content, "tokens_count": tokens, "image_url": "", "disabled": False,
+                       "created_at": start + timedelta(seconds=i),
+                       "reply_status": "completed" if kind == "user" else None,
+                       "finish_reason": "stop" if kind == "assistant" else None, "running_tokens": running}
+                rows.append({k: v for k, v in row.items() if k in table.c})
+            for at in range(0, len(rows), 2_000):
+                await conn.execute(table.insert(), rows[at:at + 2_000])
+    finally:
+        await engine.dispose()
+
+
+async def measure(client, chat_pid: int, session_id: int, sends: int, pages: int) -> dict:
+    base = f"/api/chat-sessions/{session_id}"
+    latencies = []
+    cpu_before = cpu_seconds(chat_pid)
+    for i in range(sends):
+        began = time.perf_counter()
+        sent = await client.expect("POST", f"{base}/send/", 201, json={"message": f"Question {i}: what next?"})
+        latencies.append((time.perf_counter() - began) * 1000)
+        mine = sent["user_message"]["message_id"]
+        while True:  # the reply is stored before the next send (a session answers one at a time)
+            page = await client.expect("GET", f"{base}/messages/", 200, params={"limit": 1})
+            last = page["messages"][-1] if page["messages"] else {}
+            if last.get("reply_to") == mine:
+                break
+            await asyncio.sleep(0.02)
+    chat_cpu_ms = (cpu_seconds(chat_pid) - cpu_before) * 1000 / sends
+    page_ms, size = [], 0
+    for _ in range(pages):
+        began = time.perf_counter()
+        response = await client.request("GET", f"{base}/messages/", params={"limit": 50})
+        page_ms.append((time.perf_counter() - began) * 1000)
+        size = len(response.content)
+    return {"send_p50": percentile(latencies, 50), "send_p90": percentile(latencies, 90), "chat_cpu_ms": chat_cpu_ms,
+            "page_p50": percentile(page_ms, 50), "page_bytes": size}
+
+
+async def run_phases(system: System, messages: int, sends: int, pages: int) -> dict[str, dict]:
+    admin = await staff(system.gateway_url)
+    plan_id = await create_plan(admin, "Bench unlimited", "BENCH_UNLIMITED")
+    user = await register(system.gateway_url, admin, plan_id)
+    results = {}
+    try:
+        sessions = {}
+        for name in ("empty", "long"):
+            body = {"chatbot_id": GENERAL_ASSISTANT, "auto_generate_title": False}
+            sessions[name] = (await user.client.expect("POST", "/api/chat-sessions/", 201, json=body))["id"]
+        await fill(system.database_urls["chat"], sessions["long"], user.id, messages)
+        chat_pid = system.procs["chat"].pid
+        pids = {name: proc.pid for name, proc in system.procs.items()}
+        for name in ("empty", "long", "empty", "long"):  # twice each, interleaved; the second run counts
+            await wait_idle(pids, 30)
+            results[name] = await measure(user.client, chat_pid, sessions[name], sends, pages)
+        full = await user.client.request("GET", f"/api/chat-sessions/{sessions['long']}/messages/")
+        results["long"]["unpaged_bytes"] = len(full.content)
+        results["long"]["unpaged_messages"] = len(full.json()["messages"])
+    finally:
+        await asyncio.gather(user.client.aclose(), admin.aclose())
+    return results
+
+
+def report(results: dict[str, dict], messages: int) -> str:
+    empty, long = results["empty"], results["long"]
+    lines = [f"| figure | empty session | {messages:,}-message session | ratio |", "|---|---|---|---|"]
+    rows = [("send, 201 p50", empty["send_p50"], long["send_p50"], "ms"),
+            ("send, 201 p90", empty["send_p90"], long["send_p90"], "ms"),
+            ("chat CPU per send (reply stored included)", empty["chat_cpu_ms"], long["chat_cpu_ms"], "ms"),
+            ("GET messages ?limit=50, p50", empty["page_p50"], long["page_p50"], "ms")]
+    for figure, small, large, unit in rows:
+        lines.append(f"| {figure} | {small:.1f} {unit} | {large:.1f} {unit} | {large / small:.2f}× |")
+    lines.append(f"| page size | {empty['page_bytes']:,} B | {long['page_bytes']:,} B | — |")
+    lines.append(f"\nunpaged list of the long session: {long['unpaged_messages']:,} messages, "
+                 f"{long['unpaged_bytes']:,} B")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--sends", type=int, default=30)
+    parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    rabbit = ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    cache = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    rabbit_url = fresh_vhost(rabbit.url, VHOST)
+    redis_url = urlunparse(urlparse(cache.url)._replace(path=f"/{REDIS_DB}"))
+    redis.Redis.from_url(redis_url).flushdb()
+    workdir = Path(tempfile.mkdtemp(prefix="mobix-long-sessions-"))
+    postgres = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
+    system = System(workdir, rabbit_url, redis_url, extra_env=dict(SERVICE_ENV), database=args.database,
+                    postgres_url=postgres if args.database == "postgresql" else None)
+    try:
+        system.start_all()
+        results = asyncio.run(run_phases(system, args.messages, args.sends, args.pages))
+    finally:
+        system.stop_all()
+        system.drop_databases()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nlong sessions ({args.database}, {args.sends} sends and {args.pages} pages per session):\n")
+    print(report(results, args.messages))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
