@@ -1,10 +1,11 @@
 """Long conversations: what a send and a page of messages cost in an empty session and in one of
 10,000 messages (business-rules §6, api.md §3.5; target ≤ 1.2× the empty one).
 
-    python -m bench.long_sessions [--messages 10000] [--sends 30] [--pages 50] [--database sqlite|postgresql]
+    python -m bench.long_sessions [--messages 10000] [--full 2000] [--sends 30] [--pages 50] [--database …]
 
-Starts the whole system as local processes (RABBIT_URL, REDIS_URL as for `make bench`), opens two
-sessions for one user, writes the long one's messages straight into chat's tables with chat's own
+Starts the whole system as local processes (RABBIT_URL, REDIS_URL as for `make bench`), opens three
+sessions for one user: empty, `--full` messages (enough to fill the free model's 32,000-token context,
+so its prompt is as large as any), and `--messages`; writes the messages straight into chat's tables with chat's own
 schema (as chat writes them, running counts included when the schema has them), then, one session
 at a time, sends one message after another (each waits for its reply) and reads pages. Prints per
 session: the send's 201 p50 / p90, chat's CPU per send (its process time over the sends, the reply's
@@ -23,7 +24,7 @@ from urllib.parse import urlparse, urlunparse
 from uuid import uuid4
 
 import redis
-import sqlalchemy as sa
+from chat.models import Message
 from devinfra.servers import ensure_rabbitmq, ensure_redis
 from devinfra.system import System, fresh_vhost
 
@@ -35,7 +36,7 @@ from bench.stats import percentile
 from shared.db import make_engine
 from shared.tokens import MESSAGE_OVERHEAD, count_text
 
-WORDS = "the river stone light quick question answer about a longer conversation".split()
+WORDS = ["the", "river", "stone", "light", "quick", "question", "answer", "about", "a", "longer", "conversation"]
 
 
 async def fill(chat_database_url: str, session_id: int, user_id: int, count: int) -> None:
@@ -43,7 +44,7 @@ async def fill(chat_database_url: str, session_id: int, user_id: int, count: int
     engine = make_engine(chat_database_url)
     try:
         async with engine.begin() as conn:
-            table = await conn.run_sync(lambda sync: sa.Table("message", sa.MetaData(), autoload_with=sync))
+            table = Message.__table__  # the version of chat being measured: its columns, its types
             start = datetime.now(UTC) - timedelta(days=30)
             rows, running = [], 0
             for i in range(count):
@@ -89,20 +90,21 @@ async def measure(client, chat_pid: int, session_id: int, sends: int, pages: int
             "page_p50": percentile(page_ms, 50), "page_bytes": size}
 
 
-async def run_phases(system: System, messages: int, sends: int, pages: int) -> dict[str, dict]:
+async def run_phases(system: System, full: int, messages: int, sends: int, pages: int) -> dict[str, dict]:
     admin = await staff(system.gateway_url)
     plan_id = await create_plan(admin, "Bench unlimited", "BENCH_UNLIMITED")
     user = await register(system.gateway_url, admin, plan_id)
     results = {}
     try:
         sessions = {}
-        for name in ("empty", "long"):
+        for name in ("empty", "full", "long"):
             body = {"chatbot_id": GENERAL_ASSISTANT, "auto_generate_title": False}
             sessions[name] = (await user.client.expect("POST", "/api/chat-sessions/", 201, json=body))["id"]
+        await fill(system.database_urls["chat"], sessions["full"], user.id, full)
         await fill(system.database_urls["chat"], sessions["long"], user.id, messages)
         chat_pid = system.procs["chat"].pid
         pids = {name: proc.pid for name, proc in system.procs.items()}
-        for name in ("empty", "long", "empty", "long"):  # twice each, interleaved; the second run counts
+        for name in ("empty", "full", "long") * 2:  # twice each, interleaved; the second run counts
             await wait_idle(pids, 30)
             results[name] = await measure(user.client, chat_pid, sessions[name], sends, pages)
         full = await user.client.request("GET", f"/api/chat-sessions/{sessions['long']}/messages/")
@@ -113,16 +115,18 @@ async def run_phases(system: System, messages: int, sends: int, pages: int) -> d
     return results
 
 
-def report(results: dict[str, dict], messages: int) -> str:
-    empty, long = results["empty"], results["long"]
-    lines = [f"| figure | empty session | {messages:,}-message session | ratio |", "|---|---|---|---|"]
-    rows = [("send, 201 p50", empty["send_p50"], long["send_p50"], "ms"),
-            ("send, 201 p90", empty["send_p90"], long["send_p90"], "ms"),
-            ("chat CPU per send (reply stored included)", empty["chat_cpu_ms"], long["chat_cpu_ms"], "ms"),
-            ("GET messages ?limit=50, p50", empty["page_p50"], long["page_p50"], "ms")]
-    for figure, small, large, unit in rows:
-        lines.append(f"| {figure} | {small:.1f} {unit} | {large:.1f} {unit} | {large / small:.2f}× |")
-    lines.append(f"| page size | {empty['page_bytes']:,} B | {long['page_bytes']:,} B | — |")
+def report(results: dict[str, dict], full: int, messages: int) -> str:
+    empty, filled, long = results["empty"], results["full"], results["long"]
+    lines = [(f"| figure | empty session | {full:,} messages (context full) | {messages:,} messages "
+             f"| {messages:,} ÷ empty | {messages:,} ÷ {full:,} |"), "|---|---|---|---|---|---|"]
+    rows = [(label, empty[key], filled[key], long[key], "ms") for label, key in (
+        ("send, 201 p50", "send_p50"), ("send, 201 p90", "send_p90"),
+        ("chat CPU per send (reply stored included)", "chat_cpu_ms"), ("GET messages ?limit=50, p50", "page_p50"))]
+    for figure, small, middle, large, unit in rows:
+        lines.append(f"| {figure} | {small:.1f} {unit} | {middle:.1f} {unit} | {large:.1f} {unit} "
+                     f"| {large / small:.2f}× | {large / middle:.2f}× |")
+    lines.append(f"| page size | {empty['page_bytes']:,} B | {filled['page_bytes']:,} B | {long['page_bytes']:,} B "
+                 "| — | — |")
     lines.append(f"\nunpaged list of the long session: {long['unpaged_messages']:,} messages, "
                  f"{long['unpaged_bytes']:,} B")
     return "\n".join(lines)
@@ -131,6 +135,7 @@ def report(results: dict[str, dict], messages: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--full", type=int, default=2_000)
     parser.add_argument("--sends", type=int, default=30)
     parser.add_argument("--pages", type=int, default=50)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
@@ -146,13 +151,13 @@ def main() -> int:
                     postgres_url=postgres if args.database == "postgresql" else None)
     try:
         system.start_all()
-        results = asyncio.run(run_phases(system, args.messages, args.sends, args.pages))
+        results = asyncio.run(run_phases(system, args.full, args.messages, args.sends, args.pages))
     finally:
         system.stop_all()
         system.drop_databases()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nlong sessions ({args.database}, {args.sends} sends and {args.pages} pages per session):\n")
-    print(report(results, args.messages))
+    print(report(results, args.full, args.messages))
     return 0
 
 

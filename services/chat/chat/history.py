@@ -32,6 +32,7 @@ class History:
 
     kept: Sequence[PastMessage]
     running_before: int
+    used: int  # the prompt cost of `kept`
 
 
 def fixed_tokens(system_prompt: str, new_turn: ChatTurn) -> int:
@@ -60,14 +61,14 @@ async def read_history(repo: ChatRepository, session_id: int, below: int | None,
                 running_before = row.running_tokens
             cost = message_cost(row.tokens_count)
             if used + cost > budget:
-                return History(kept[::-1], running_before)
+                return History(kept[::-1], running_before, used)
             used += cost
             kept.append(row)
         if page:
             cursor = page[-1].id
         if len(page) < limit:
             if lowest is None:
-                return History(kept[::-1], running_before or 0)  # the conversation's first message fits
+                return History(kept[::-1], running_before or 0, used)  # the conversation's first message fits
             lowest, limit = None, FIRST_PAGE  # everything down to the hinted start fits: read on
             continue
         if lowest is None and running_before is not None:
@@ -77,9 +78,20 @@ async def read_history(repo: ChatRepository, session_id: int, below: int | None,
 
 @dataclass(frozen=True)
 class Prompt:
-    turns: list[ChatTurn]
+    system_prompt: str
+    history: History
+    new_turn: ChatTurn
     tokens: int  # estimated prompt tokens
-    running_before: int  # see History
+    context_tokens: int
+
+    @property
+    def running_before(self) -> int:
+        return self.history.running_before
+
+    def turns(self) -> list[ChatTurn]:
+        """The turns to send (built only by the step that sends them: a full context is thousands)."""
+        turns, _ = build_prompt(self.system_prompt, self.history.kept, self.new_turn, self.context_tokens)
+        return turns
 
 
 async def prompt_for(repo: ChatRepository, session_id: int, below: int | None, system_prompt: str,
@@ -89,10 +101,9 @@ async def prompt_for(repo: ChatRepository, session_id: int, below: int | None, s
     turn = ChatTurn(role="user", content=text)
     if image_chatbot and (image_url := await repo.latest_image_url(session_id, below)):
         turn.image_urls = [last_image_of(image_url)]
-    budget = context_tokens - fixed_tokens(system_prompt, turn)
-    history = await read_history(repo, session_id, below, budget)
-    turns, tokens = build_prompt(system_prompt, history.kept, turn, context_tokens)
-    return Prompt(turns, tokens, history.running_before)
+    fixed = fixed_tokens(system_prompt, turn)
+    history = await read_history(repo, session_id, below, context_tokens - fixed)
+    return Prompt(system_prompt, history, turn, fixed + history.used, context_tokens)
 
 
 def build_prompt(

@@ -367,7 +367,7 @@ class ChatService:
             target.exchange_id, target.reply_status, target.reply_error = q.exchange_id, "queued", None
             repo.add(target)
             await repo.flush()
-            turns = prompt.turns
+            turns = prompt.turns()
             fallbacks = [f.strip() for f in model.fallback_model_ids.split(",") if f.strip()]
             await repo.enqueue(COMMANDS.name, Keys.GENERATE_REPLY, GenerateReply(
                 exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, model=model.model_id,
