@@ -104,7 +104,7 @@ class Message(ChatTable, table=True):
     tokens_count: int = 0
     # The prompt cost (MESSAGE_OVERHEAD + tokens_count each) of the session's enabled messages up to
     # and including this one, set when the message is written: the prompt is read back only as far
-    # as the model's context reaches, and no stored text is counted again (chat/history_reads.py).
+    # as the model's context reaches, and no stored text is counted again (chat/history.py).
     running_tokens: int = 0
     image_url: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
