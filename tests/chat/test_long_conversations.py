@@ -121,6 +121,12 @@ async def _exchange(service, factory, session_id, kind, rng, target=None) -> Non
                     total_tokens=expected_tokens + completion)))
 
 
+def _small_pages(monkeypatch, rng: random.Random) -> None:
+    """Pages of a few rows, so short conversations are read in several pages and by the hint."""
+    monkeypatch.setattr(history, "FIRST_PAGE", rng.choice([1, 2, 3]))
+    monkeypatch.setattr(history, "LATER_PAGE", rng.choice([1, 2, 5]))
+
+
 async def _conversation(service, factory, rng, steps: int) -> int:
     session = await _session(service)
     for _ in range(steps):
@@ -137,11 +143,13 @@ async def _conversation(service, factory, rng, steps: int) -> int:
 
 
 @pytest.mark.parametrize("seed", range(12))
-async def test_prompt_from_the_bounded_read_equals_the_whole_history_one(chat_db, seed):
+async def test_prompt_from_the_bounded_read_equals_the_whole_history_one(chat_db, seed, monkeypatch):
     """Several lengths, edits, regenerates, failed replies (their message stays, disabled replies do
-    not), with and without a system prompt, and budgets from "nothing fits" to "everything fits"."""
+    not), with and without a system prompt, budgets from "nothing fits" to "everything fits", and
+    pages small enough that the read goes page by page and by the running counts' hint."""
     service, factory, _ = chat_db
     rng = random.Random(seed)
+    _small_pages(monkeypatch, rng)
     system_prompt = rng.choice(["", "You are terse.", " ".join(WORDS)])
     context = rng.choice([25, 120, 300, 700, 2_000, 32_000])
     await _configure(factory, service, system_prompt, context)
@@ -153,12 +161,31 @@ async def test_prompt_from_the_bounded_read_equals_the_whole_history_one(chat_db
     await _check_running_counts(factory, session_id)
 
 
+@pytest.mark.parametrize("seed", range(3))
+async def test_a_budget_that_ends_exactly_at_a_message_keeps_it(chat_db, seed):
+    """The cut in the middle, on the boundary itself: the k newest messages fit with nothing to spare."""
+    service, factory, _ = chat_db
+    rng = random.Random(200 + seed)
+    await _configure(factory, service, "Be brief.", 32_000)
+    session_id = await _conversation(service, factory, rng, steps=8)
+    enabled = await _enabled(factory, session_id)
+    k = len(enabled) // 2
+    upcoming = random.Random()
+    upcoming.setstate(rng.getstate())  # the text _exchange will send next
+    fixed = REPLY_PRIMING + 2 * MESSAGE_OVERHEAD + count_text(_text(upcoming)) + count_text("Be brief.")
+    exact = fixed + sum(MESSAGE_OVERHEAD + m.tokens_count for m in enabled[len(enabled) - k:])
+    await _configure(factory, service, "Be brief.", exact)
+    await _exchange(service, factory, session_id, "send", rng)
+    assert len(await _sent_prompt(factory)) == k + 2  # the system prompt, k messages, the new one
+
+
 @pytest.mark.parametrize("seed", range(4))
-async def test_running_counts_that_disagree_with_the_texts_change_no_prompt(chat_db, seed):
+async def test_running_counts_that_disagree_with_the_texts_change_no_prompt(chat_db, seed, monkeypatch):
     """Rows written by something that did not keep the counts (or kept them wrong) make the read
     longer, never the prompt different."""
     service, factory, _ = chat_db
     rng = random.Random(100 + seed)
+    _small_pages(monkeypatch, rng)
     await _configure(factory, service, "Be brief.", rng.choice([150, 400, 1_000]))
     session_id = await _conversation(service, factory, rng, steps=12)
     async with factory() as s:
