@@ -425,3 +425,48 @@ def test_a_dropped_stream_resumes_with_last_event_id(browsing, premium, system):
     assert any(resumed), f"{len(streams)} stream requests, Last-Event-ID: {resumed}"
     stored = [m for m in messages_of(premium, session["id"]) if m["message_type"] == "assistant"]
     assert " ".join(page.locator(f"{DONE} .md").inner_text().split()) == " ".join(stored[0]["content"].split())
+
+
+def _insert_messages(system, session_id: int, count: int) -> list[str]:
+    """`count` messages of the session written straight into chat's table, as chat writes them."""
+    from datetime import UTC, datetime, timedelta
+    from uuid import uuid4
+
+    import sqlalchemy as sa
+    from chat.models import Message
+
+    from shared.tokens import MESSAGE_OVERHEAD
+
+    start, running, rows = datetime.now(UTC) - timedelta(days=1), 0, []
+    for i in range(count):
+        running += MESSAGE_OVERHEAD + 3
+        rows.append({"message_id": uuid4(), "session_id": session_id, "user_id": 1, "content": f"Message number {i}",
+                     "message_type": "user" if i % 2 == 0 else "assistant", "tokens_count": 3, "image_url": "",
+                     "running_tokens": running, "created_at": start + timedelta(seconds=i), "disabled": False,
+                     "reply_status": "completed" if i % 2 == 0 else None})
+    engine = sa.create_engine(system.database_urls["chat"].replace("+aiosqlite", ""))
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Message.__table__), rows)
+    engine.dispose()
+    return [str(r["message_id"]) for r in rows]
+
+
+def test_a_long_conversation_opens_on_its_newest_page_and_loads_older_ones_scrolling_up(browsing, premium, system):
+    session = create_session(premium)
+    ids = _insert_messages(system, session["id"], 130)
+    page = browsing.page(premium)
+    listed = []
+    page.on("request", lambda r: "/messages/" in r.url and r.method == "GET" and listed.append(r.url))
+    page.goto(f"/chat/{session['id']}")
+    shown = page.locator('[data-testid="message"]')
+    expect(shown).to_have_count(50)  # the newest page only
+    assert shown.last.get_attribute("data-id") == ids[-1]
+    for _ in range(10):
+        if shown.count() == len(ids):
+            break
+        page.locator(".messages").evaluate("el => el.scrollTop = 0")
+        page.wait_for_timeout(300)
+    expect(shown).to_have_count(len(ids))
+    assert [m.get_attribute("data-id") for m in shown.all()] == ids  # every message once, in order
+    expect(page.get_by_test_id("earlier")).to_have_count(0)
+    assert listed and all("limit=" in url for url in listed), listed  # never the whole conversation

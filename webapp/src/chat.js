@@ -9,6 +9,19 @@ import { useSignal } from "./state.js";
 import { ICONS, Icon, html, messageOf, useCountdown } from "./ui.js";
 
 const IN_PROGRESS = new Set(["queued", "streaming"]);
+// A conversation opens on its newest messages and loads older ones a page at a time as the reader
+// scrolls up (api.md §3.5): a session of thousands of messages is never fetched whole.
+const PAGE = 50;
+const NEAR_TOP_PX = 120;
+
+// The newest page joined to what is shown: older messages loaded by scrolling up stay in front of
+// it when the page continues them; when it does not (many messages arrived since), it starts over.
+function withNewest(shown, page, olderBefore) {
+  const first = page.messages[0];
+  const at = shown && first ? shown.findIndex((m) => m.message_id === first.message_id) : -1;
+  if (!page.has_more || at < 0) return { list: page.messages, older: page.has_more };
+  return { list: [...shown.slice(0, at), ...page.messages], older: at === 0 ? page.has_more : olderBefore };
+}
 
 function liveFrom(messages) {
   const last = [...messages].reverse().find((m) => m.message_type === "user");
@@ -81,7 +94,7 @@ function UserMessage({ message, canEdit, onEdit, onRetry }) {
 
 function AssistantMessage({ message, canRegenerate, onRegenerate, streaming, text }) {
   const content = streaming ? text : message.content;
-  return html`<article class="msg assistant" data-testid="message" data-role="assistant"
+  return html`<article class="msg assistant" data-testid="message" data-role="assistant" data-id=${message.message_id}
       data-streaming=${streaming ? "true" : undefined} aria-busy=${streaming ? "true" : undefined}>
     <h2 class="sr-only">${t("assistant")}</h2>
     <div class="bubble">
@@ -116,16 +129,26 @@ export function ChatView({ sessionId }) {
   const [notice, setNotice] = useState("");
   const [limit, setLimit] = useState(null);
   const [loadError, setLoadError] = useState(null);
+  const [older, setOlder] = useState(false); // older messages exist before the first one shown
   const liveRef = useRef(null);
+  const messagesRef = useRef(null);
+  const olderRef = useRef(false);
+  const loadingOlder = useRef(false);
+  const keepFromBottom = useRef(null); // distance from the bottom to hold while older messages are prepended
   const scroller = useRef(null);
   const input = useRef(null);
   const pinned = useRef(true);
   liveRef.current = live;
+  messagesRef.current = messages;
+  olderRef.current = older;
 
   async function load() {
     try {
-      const data = await get(`/api/chat-sessions/${sessionId}/messages/`);
-      setMessages(data.messages);
+      const data = await get(`/api/chat-sessions/${sessionId}/messages/?limit=${PAGE}`);
+      const joined = withNewest(messagesRef.current, data, olderRef.current);
+      messagesRef.current = joined.list;
+      setMessages(joined.list);
+      setOlder(joined.older);
       const current = liveRef.current;
       const pending = liveFrom(data.messages);
       // Keep text already streamed for the same reply; otherwise follow what the server says.
@@ -135,8 +158,33 @@ export function ChatView({ sessionId }) {
     }
   }
 
+  async function loadOlder() {
+    const shown = messagesRef.current;
+    if (loadingOlder.current || !olderRef.current || !shown?.length) return;
+    loadingOlder.current = true;
+    const before = shown[0].message_id;
+    try {
+      const data = await get(`/api/chat-sessions/${sessionId}/messages/?limit=${PAGE}&before=${before}`);
+      if (messagesRef.current?.[0]?.message_id !== before) return; // the view changed meanwhile
+      const el = scroller.current;
+      if (el) keepFromBottom.current = el.scrollHeight - el.scrollTop;
+      // The refs change now, not at the next render: a scroll event before it must not ask for this page again.
+      const joined = [...data.messages, ...messagesRef.current];
+      messagesRef.current = joined;
+      olderRef.current = data.has_more;
+      setMessages(joined);
+      setOlder(data.has_more);
+    } catch (err) {
+      // The first message shown was edited away meanwhile: start again from the newest page.
+      if (err instanceof ApiError && err.status === 400) { messagesRef.current = null; load(); } else setNotice(messageOf(err));
+    } finally {
+      loadingOlder.current = false;
+    }
+  }
+
   useEffect(() => {
-    setMessages(null); setLive(null); setNotice(""); setLimit(null); setLoadError(null);
+    messagesRef.current = null; olderRef.current = false;
+    setMessages(null); setLive(null); setNotice(""); setLimit(null); setLoadError(null); setOlder(false);
     pinned.current = true;
     load();
     // The browser reconnects by itself with Last-Event-ID after a dropped connection. A refused
@@ -173,12 +221,20 @@ export function ChatView({ sessionId }) {
 
   useLayoutEffect(() => {
     const el = scroller.current;
-    if (el && pinned.current) el.scrollTop = el.scrollHeight;
-  }, [messages, live]);
+    if (!el) return;
+    if (keepFromBottom.current !== null) { // older messages went in above: keep the reader where they were
+      el.scrollTop = el.scrollHeight - keepFromBottom.current;
+      keepFromBottom.current = null;
+    } else if (pinned.current) {
+      el.scrollTop = el.scrollHeight;
+    }
+    if (older && el.scrollHeight <= el.clientHeight) loadOlder(); // nothing to scroll yet: fill the view
+  }, [messages, live, older]);
 
   const onScroll = () => {
     const el = scroller.current;
     pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    if (el.scrollTop < NEAR_TOP_PX) loadOlder();
   };
 
   function handleError(err) {
@@ -264,6 +320,7 @@ export function ChatView({ sessionId }) {
     <div class="messages" ref=${scroller} onScroll=${onScroll} aria-live="polite" aria-relevant="additions">
       <div class="messages-inner">
         ${messages === null ? html`<p class="muted center">${t("loading")}</p>` : null}
+        ${older ? html`<button type="button" class="ghost earlier" data-testid="earlier" onClick=${loadOlder}>${t("earlier")}</button>` : null}
         ${messages && !shown.length && !live ? html`<div class="empty-chat"><span class="logo big" aria-hidden="true">M</span><p>${t("emptyChat")}</p></div>` : null}
         ${shown.map((m) => (m.message_type === "user"
           ? html`<${UserMessage} key=${m.message_id} message=${m} canEdit=${!live} onEdit=${edit}

@@ -101,8 +101,8 @@ def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
         await service.delete_session(q)
 
     @responder(router, Q.LIST_MESSAGES)
-    async def answer_list_messages(q: c.ListMessages) -> c.MessagePage:
-        return await service.page_messages(q)
+    async def answer_list_messages(q: c.ListMessages) -> dict:  # a MessagePage's JSON, built from rows
+        return await service.message_page_wire(q)
 
     @responder(router, Q.PREPARE_EXCHANGE)
     async def answer_prepare_exchange(q: c.PrepareExchange) -> c.ExchangePlan:

@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID, uuid4
 
-from sqlalchemy import Column, DateTime, Index, Numeric, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Numeric, UniqueConstraint, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -90,6 +90,13 @@ class Message(ChatTable, table=True):
         # The conversation's order: the enabled messages of a session by id, read in pages from
         # either end (keyset on id: `?limit`, `?before`, `?after`, and the history a send builds).
         Index("ix_message_session_order", "session_id", "disabled", "id"),
+        # Where a prompt's history starts: the newest enabled message whose running count is at
+        # most the budget's floor, found without reading the messages after it (business-rules §6).
+        Index("ix_message_session_running", "session_id", "disabled", "running_tokens"),
+        # The latest generated image of a session (sent along with a follow-up to an image chatbot),
+        # found without walking back through replies that have none.
+        Index("ix_message_session_images", "session_id", "disabled", "id",
+              postgresql_where=text("image_url <> ''"), sqlite_where=text("image_url <> ''")),
     )
     id: int | None = Field(default=None, primary_key=True)
     message_id: UUID = Field(default_factory=uuid4, unique=True, index=True)
@@ -98,6 +105,10 @@ class Message(ChatTable, table=True):
     message_type: str  # "user" | "assistant"
     content: str
     tokens_count: int = 0
+    # The prompt cost (MESSAGE_OVERHEAD + tokens_count each) of the session's enabled messages up to
+    # and including this one, set when the message is written: the prompt is read back only as far
+    # as the model's context reaches, and no stored text is counted again (chat/history.py).
+    running_tokens: int = 0
     image_url: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     edited_at: datetime | None = Field(default=None, sa_column=_ts())

@@ -1,10 +1,12 @@
 """The only place with SQL for the chat service."""
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import Row, bindparam, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,11 +29,55 @@ from shared.tracing import inject_headers
 # cost more than running it. UPDATE/DELETE skip synchronising the session's objects, which none of
 # their callers hold.
 _SESSION = select(ChatSession).where(col(ChatSession.id) == bindparam("session_id"))
-_ACTIVE_MESSAGES = (
+# --- the conversation, read with Core (plain rows, nothing hydrated) on the indexes of models.Message
+_M = Message.__table__
+_ENABLED = (_M.c.session_id == bindparam("session_id")) & _M.c.disabled.is_(False)
+# Message ids are INTEGER: every id is at most this, so "no upper bound" is a plain bound.
+_NO_BOUND = 2**31 - 1
+_HISTORY_PAGE = (
+    sa_select(_M.c.id, _M.c.message_type, _M.c.content, _M.c.tokens_count, _M.c.running_tokens)
+    .where(_ENABLED, _M.c.id <= bindparam("at_most"), _M.c.id >= bindparam("lowest"))
+    .order_by(_M.c.id.desc()).limit(bindparam("limit"))
+)
+_HISTORY_START = (
+    sa_select(_M.c.id)
+    .where(_ENABLED, _M.c.id <= bindparam("at_most"), _M.c.running_tokens <= bindparam("floor"))
+    .order_by(_M.c.running_tokens.desc(), _M.c.id.desc()).limit(1)
+)
+_LAST_RUNNING = sa_select(_M.c.running_tokens).where(_ENABLED).order_by(_M.c.id.desc()).limit(1)
+_LATEST_IMAGE = (
+    sa_select(_M.c.image_url)
+    .where(_ENABLED, _M.c.id <= bindparam("at_most"), _M.c.image_url != "")
+    .order_by(_M.c.id.desc()).limit(1)
+)
+_LAST_USER_MESSAGE = (
     select(Message)
     .where(col(Message.session_id) == bindparam("session_id"), col(Message.disabled).is_(False))
-    .order_by(col(Message.id))
+    .where(col(Message.message_type) == "user")
+    .order_by(col(Message.id).desc()).limit(1)
 )
+_REPLY_AFTER = (
+    sa_select(_M.c.id)
+    .where(_ENABLED, _M.c.id > bindparam("after"), _M.c.message_type == "assistant").limit(1)
+)
+_ENABLED_AFTER = sa_select(_M.c.message_id).where(_ENABLED, _M.c.id > bindparam("after")).order_by(_M.c.id)
+# UPDATE reserves column names as parameter names: the same range under other names.
+_DISABLE_AFTER = (
+    _M.update()
+    .where(_M.c.session_id == bindparam("in_session"), _M.c.disabled.is_(False), _M.c.id > bindparam("after_id"))
+    .values(disabled=True)
+)
+_FIRST_USER_TEXT = (
+    sa_select(_M.c.content).where(_ENABLED, _M.c.message_type == "user").order_by(_M.c.id).limit(1)
+)
+_OTHER_REPLY = (
+    sa_select(_M.c.id)
+    .where(_M.c.session_id == bindparam("session_id"), _M.c.message_type == "assistant")
+    .where(or_(_M.c.reply_to_exchange_id != bindparam("exchange_id"), _M.c.reply_to_exchange_id.is_(None))).limit(1)
+)
+# The columns of a listed message (api.md §3.5), in views.message_wire's order.
+_LISTED = (_M.c.message_id, _M.c.message_type, _M.c.content, _M.c.tokens_count, _M.c.image_url, _M.c.created_at,
+           _M.c.edited_at, _M.c.disabled, _M.c.reply_status, _M.c.reply_error, _M.c.reply_to, _M.c.finish_reason)
 _USER_MESSAGE_OF_EXCHANGE = select(Message).where(
     col(Message.exchange_id) == bindparam("exchange_id"), col(Message.message_type) == "user"
 )
@@ -65,9 +111,17 @@ _INSERT_OUTBOX = Outbox.__table__.insert()
 _PENDING_OUTBOX = select(Outbox).order_by(col(Outbox.id)).limit(bindparam("limit"))
 
 
+def _at_most(below: int | None) -> int:
+    return _NO_BOUND if below is None else below - 1
+
+
 class ChatRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
+
+    async def _run(self, statement, params: dict | None = None):  # noqa: ANN001, ANN202
+        """A Core statement on the session's connection (same transaction): plain rows, no objects."""
+        return await (await self.s.connection()).execute(statement, params or {})
 
     # --- catalog -------------------------------------------------------------------------
     async def chatbot(self, chatbot_id: int) -> Chatbot | None:
@@ -177,8 +231,48 @@ class ChatRepository:
         await self.s.exec(_RELEASE_REPLY, params={"session_id": session_id, "exchange_id": exchange_id, "now": now})
 
     # --- messages ------------------------------------------------------------------------
-    async def active_messages(self, session_id: int) -> list[Message]:
-        return list((await self.s.exec(_ACTIVE_MESSAGES, params={"session_id": session_id})).all())
+    async def history_page(self, session_id: int, below: int | None, lowest: int | None,
+                           limit: int) -> Sequence[Row]:
+        """Enabled messages of the session older than `below` (None: all) and not older than
+        `lowest`, newest first, at most `limit`: only the columns a prompt needs, as plain rows."""
+        params = {"session_id": session_id, "at_most": _at_most(below),
+                  "lowest": lowest if lowest is not None else 0, "limit": limit}
+        return (await self._run(_HISTORY_PAGE, params)).all()
+
+    async def history_start(self, session_id: int, below: int | None, floor: int) -> int | None:
+        """The newest enabled message (older than `below`) whose running count is at most `floor`:
+        by the running counts, no older message fits a prompt whose budget leaves that floor."""
+        params = {"session_id": session_id, "at_most": _at_most(below), "floor": floor}
+        return (await self._run(_HISTORY_START, params)).scalar()
+
+    async def last_running_tokens(self, session_id: int) -> int:
+        """The running count of the session's newest enabled message (0 for an empty conversation)."""
+        found = (await self._run(_LAST_RUNNING, {"session_id": session_id})).scalar()
+        return found or 0
+
+    async def latest_image_url(self, session_id: int, below: int | None) -> str | None:
+        """`image_url` of the newest enabled message older than `below` that has one."""
+        params = {"session_id": session_id, "at_most": _at_most(below)}
+        return (await self._run(_LATEST_IMAGE, params)).scalar()
+
+    async def last_user_message(self, session_id: int) -> Message | None:
+        return (await self.s.exec(_LAST_USER_MESSAGE, params={"session_id": session_id})).first()
+
+    async def has_reply_after(self, session_id: int, message_pk: int) -> bool:
+        params = {"session_id": session_id, "after": message_pk}
+        return (await self._run(_REPLY_AFTER, params)).first() is not None
+
+    async def disable_after(self, session_id: int, message_pk: int) -> list[UUID]:
+        """Disable the enabled messages after one (an edit or a regenerate replaces them): a range
+        of the conversation's index, whatever came before it is not touched. Their message_ids."""
+        params = {"session_id": session_id, "after": message_pk}
+        later = list((await self._run(_ENABLED_AFTER, params)).scalars())
+        if later:
+            await self._run(_DISABLE_AFTER, {"in_session": session_id, "after_id": message_pk})
+        return later
+
+    async def first_user_text(self, session_id: int) -> str | None:
+        return (await self._run(_FIRST_USER_TEXT, {"session_id": session_id})).scalar()
 
     async def message_position(self, session_id: int, message_id: UUID) -> int | None:
         """Where a message of the session stands in the conversation's order (its id); None if it
@@ -187,18 +281,19 @@ class ChatRepository:
         return (await self.s.exec(query)).first()
 
     async def message_page(self, session_id: int, after: int | None, before: int | None,
-                           limit: int | None) -> tuple[list[Message], bool]:
+                           limit: int | None) -> tuple[Sequence[Row], bool]:
         """The enabled messages between two positions, oldest first: all of them, or the newest
         `limit` and whether older ones were left out. A keyset read on (session_id, disabled, id):
-        a page costs the same however long the conversation is."""
-        query = select(Message).where(col(Message.session_id) == session_id, col(Message.disabled).is_(False))
+        a page costs the same however long the conversation is. Plain rows of the listed columns
+        (views.message_wire turns them into the wire form): nothing is hydrated into objects."""
+        query = sa_select(*_LISTED).where(_M.c.session_id == session_id, _M.c.disabled.is_(False))
         if after is not None:
-            query = query.where(col(Message.id) > after)
+            query = query.where(_M.c.id > after)
         if before is not None:
-            query = query.where(col(Message.id) < before)
+            query = query.where(_M.c.id < before)
         if limit is None:
-            return list((await self.s.exec(query.order_by(col(Message.id)))).all()), False
-        newest = list((await self.s.exec(query.order_by(col(Message.id).desc()).limit(limit + 1))).all())
+            return (await self._run(query.order_by(_M.c.id))).all(), False
+        newest = (await self._run(query.order_by(_M.c.id.desc()).limit(limit + 1))).all()
         return newest[:limit][::-1], len(newest) > limit
 
     async def message_in_session(self, session_id: int, message_id: UUID) -> Message | None:
@@ -211,16 +306,10 @@ class ChatRepository:
     async def reply_of_exchange(self, exchange_id: UUID) -> Message | None:
         return (await self.s.exec(_REPLY_OF_EXCHANGE, params={"exchange_id": exchange_id})).first()
 
-    async def count_replies(self, session_id: int) -> int:
-        query = select(func.count()).select_from(Message).where(
-            Message.session_id == session_id, Message.message_type == "assistant"
-        )
-        return (await self.s.exec(query)).one()
-
-    async def disable(self, messages: list[Message]) -> None:
-        for message in messages:
-            message.disabled = True
-            self.s.add(message)
+    async def has_other_reply(self, session_id: int, exchange_id: UUID) -> bool:
+        """Whether the session has a reply from another exchange than this one (at most one row read)."""
+        params = {"session_id": session_id, "exchange_id": exchange_id}
+        return (await self._run(_OTHER_REPLY, params)).first() is not None
 
     def detach(self, row):  # noqa: ANN001, ANN201
         """`row`, no longer tied to this session: kept beyond it (a cache), a rollback of the session

@@ -8,17 +8,16 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 
 from chat.catalog_cache import CatalogCache
-from chat.history import build_prompt, fallback_title, latest_image
+from chat.history import Prompt, fallback_title, message_cost, prompt_for
 from chat.models import AiModel, Chatbot, ChatSession, Message
 from chat.repository import ChatRepository
 from chat.settings import ChatSettings
-from chat.views import chatbot_out, message_out, model_out, session_out
+from chat.views import chatbot_out, message_out, message_wire, model_out, session_out
 from shared import metrics
 from shared.bounds import MAX_MESSAGE_CHARS, MAX_TITLE_CHARS
 from shared.clock import Clock
 from shared.contracts import chat as c
 from shared.contracts.llm import (
-    ChatTurn,
     GenerateReply,
     GenerateTitle,
     ReplyCompleted,
@@ -87,6 +86,16 @@ class Prepared:
     session: ChatSession
     bot: Chatbot
     model: AiModel
+
+
+@dataclass(frozen=True)
+class ExchangeInput:
+    """What an exchange answers: its user message if it exists already (edit, regenerate), the text,
+    and the prompt built from the history before it."""
+
+    target: Message | None
+    text: str
+    prompt: Prompt
 
 
 class ChatService:
@@ -232,7 +241,11 @@ class ChatService:
         return (await self.page_messages(c.ListMessages(user_id=q.user_id, session_id=q.session_id))).messages
 
     async def page_messages(self, q: c.ListMessages) -> c.MessagePage:
-        """The messages after / before a message of the session, or the newest `limit` of them."""
+        return c.MessagePage.model_validate(await self.message_page_wire(q))
+
+    async def message_page_wire(self, q: c.ListMessages) -> dict:
+        """The messages after / before a message of the session, or the newest `limit` of them, as
+        the JSON of a MessagePage: rows go straight to wire dicts (the list is read, not changed)."""
         if q.limit is not None and not 1 <= q.limit <= c.MAX_MESSAGE_PAGE:
             raise _invalid("limit", f"Must be from 1 to {c.MAX_MESSAGE_PAGE}.")
         async with self.factory() as s:
@@ -246,7 +259,7 @@ class ChatService:
                     if bounds[name] is None:
                         raise _invalid(name, "Not a message of this session.")
             rows, has_more = await repo.message_page(q.session_id, bounds.get("after"), bounds.get("before"), q.limit)
-            return c.MessagePage(messages=[message_out(m) for m in rows], has_more=has_more)
+            return {"messages": [message_wire(row) for row in rows], "has_more": has_more}
 
     # --- exchanges -------------------------------------------------------------------------
     def _busy(self, session: ChatSession) -> bool:
@@ -266,38 +279,28 @@ class ChatService:
             raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
         return Prepared(session, bot, model)
 
-    async def _conversation(
-        self, repo: ChatRepository, session: ChatSession, q: c.PrepareExchange
-    ) -> tuple[list[Message], list[Message], Message | None, str]:
-        """The enabled messages, the history before the exchange's user message, that message
-        (None for a new send) and the user text the reply answers."""
-        messages = await repo.active_messages(session.id)
+    async def _exchange_input(self, repo: ChatRepository, prepared: Prepared, q: c.PrepareExchange) -> ExchangeInput:
+        """The user message an edit or a regenerate answers again (None for a new send), the text the
+        reply answers, and its prompt from the history before that message."""
+        session, bot, model = prepared.session, prepared.bot, prepared.model
+        target: Message | None = None
         if q.kind == "send":
             _checked_text("message", q.content, MAX_MESSAGE_CHARS, "Message must not be empty.")
-            return messages, messages, None, q.content
-        if q.kind == "edit":
+            text = q.content
+        elif q.kind == "edit":
             target = await repo.message_in_session(session.id, q.message_id) if q.message_id else None
             if target is None or target.message_type != "user" or target.disabled:
                 raise NotFound()
             _checked_text("content", q.content, MAX_MESSAGE_CHARS, "Content must not be empty.")
-            before = [m for m in messages if m.id < target.id]
-            return messages, before, target, q.content
-        # regenerate: the last user message, whose reply (if any) is replaced
-        users = [m for m in messages if m.message_type == "user"]
-        if not users:
-            raise _invalid("message", "There is no reply to regenerate.")
-        target = users[-1]
-        has_reply = any(m.message_type == "assistant" and m.id > target.id for m in messages)
-        if not has_reply and target.reply_status != "failed":
-            raise _invalid("message", "There is no reply to regenerate.")
-        before = [m for m in messages if m.id < target.id]
-        return messages, before, target, target.content
-
-    def _prompt(self, bot: Chatbot, model: AiModel, before: list[Message], text: str) -> tuple[list[ChatTurn], int]:
-        turn = ChatTurn(role="user", content=text)
-        if bot.chatbot_type == "image" and (image := latest_image(before)):
-            turn.image_urls = [image]
-        return build_prompt(bot.system_prompt, before, turn, model.context_tokens)
+            text = q.content
+        else:  # regenerate: the last user message, whose reply (if any) is replaced
+            target = await repo.last_user_message(session.id)
+            if target is None or (target.reply_status != "failed" and not await repo.has_reply_after(session.id, target.id)):
+                raise _invalid("message", "There is no reply to regenerate.")
+            text = target.content
+        prompt = await prompt_for(repo, session.id, target.id if target is not None else None, bot.system_prompt,
+                                  bot.chatbot_type == "image", model.context_tokens, text)
+        return ExchangeInput(target, text, prompt)
 
     async def prepare_exchange(self, q: c.PrepareExchange) -> c.ExchangePlan:
         """What billing needs to admit the exchange. The session is claimed here, before billing is
@@ -309,9 +312,8 @@ class ChatService:
         async with transaction(self.factory) as s:
             repo = ChatRepository(s)
             prepared = await self._exchange_access(repo, q, claiming=True)
-            _, before, _, text = await self._conversation(repo, prepared.session, q)
+            prompt_tokens = (await self._exchange_input(repo, prepared, q)).prompt.tokens
             bot, model = prepared.bot, prepared.model
-            _, prompt_tokens = self._prompt(bot, model, before, text)
             stale_before = now - timedelta(seconds=self.settings.reply_stale_after_seconds)
             if not await repo.claim_session(prepared.session.id, exchange_id, now, stale_before) \
                     and not await self._take_over_orphan(repo, prepared.session, exchange_id, now):
@@ -352,20 +354,23 @@ class ChatService:
             if not await repo.confirm_claim(session.id, q.exchange_id, now):
                 raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
             # Read after the claim: no other exchange can change this conversation until release.
-            messages, before, target, text = await self._conversation(repo, session, q)
-            later = [m for m in messages if target is not None and m.id > target.id]
+            given = await self._exchange_input(repo, prepared, q)
+            target, text, prompt = given.target, given.text, given.prompt
+            # Edit and regenerate replace what followed their message: one range of the index.
+            later = await repo.disable_after(session.id, target.id) if target is not None else []
             if target is None:
+                tokens = count_text(text)
                 target = Message(
                     session_id=session.id, user_id=q.user_id, message_type="user", content=text,
-                    tokens_count=count_text(text), created_at=now,
+                    tokens_count=tokens, running_tokens=prompt.running_before + message_cost(tokens), created_at=now,
                 )
             elif q.kind == "edit":
                 target.content, target.edited_at, target.tokens_count = text, now, count_text(text)
+                target.running_tokens = prompt.running_before + message_cost(target.tokens_count)
             target.exchange_id, target.reply_status, target.reply_error = q.exchange_id, "queued", None
-            await repo.disable(later)
             repo.add(target)
             await repo.flush()
-            turns, _ = self._prompt(bot, model, before, text)
+            turns = prompt.turns()
             fallbacks = [f.strip() for f in model.fallback_model_ids.split(",") if f.strip()]
             await repo.enqueue(COMMANDS.name, Keys.GENERATE_REPLY, GenerateReply(
                 exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, model=model.model_id,
@@ -378,7 +383,7 @@ class ChatService:
             ))
         self._on_outbox()
         metrics.EXCHANGES.labels(q.kind).inc()
-        return c.ExchangeStored(user_message=stored, disabled_message_ids=[m.message_id for m in later])
+        return c.ExchangeStored(user_message=stored, disabled_message_ids=later)
 
     async def abandon_exchange(self, q: c.AbandonExchange) -> c.ExchangeStored | None:
         """Free the claim of an exchange that goes no further, unless it was stored: then it is the
@@ -441,11 +446,12 @@ class ChatService:
                 if await repo.reply_of_exchange(event.exchange_id) is not None:
                     return  # a redelivered or duplicate completion: the reply is already stored
                 user_message = await repo.user_message_of_exchange(event.exchange_id)
+                running = await repo.last_running_tokens(event.session_id) + message_cost(event.usage.completion_tokens)
                 reply = Message(
                     # The reply's id is the exchange id, so stream deltas can name it in advance.
                     message_id=event.exchange_id,
                     session_id=event.session_id, user_id=event.user_id, message_type="assistant",
-                    content=event.content, tokens_count=event.usage.completion_tokens,
+                    content=event.content, tokens_count=event.usage.completion_tokens, running_tokens=running,
                     image_url=",".join(event.image_urls), created_at=now,
                     reply_to_exchange_id=event.exchange_id,
                     reply_to=user_message.message_id if user_message is not None else None,
@@ -473,7 +479,7 @@ class ChatService:
         session = await repo.session_of(event.user_id, event.session_id)
         if session is None or user_message is None or not session.auto_generate_title:
             return
-        if session.title != self.settings.default_title or await repo.count_replies(session.id) != 1:
+        if session.title != self.settings.default_title or await repo.has_other_reply(session.id, event.exchange_id):
             return
         model = await repo.model(session.ai_model_id)
         title_model = self.settings.title_model or (model.model_id if model and model.model_type == "text" else None)
@@ -514,7 +520,6 @@ class ChatService:
                 return
             title = (event.title or "").strip()
             if not title:
-                first = next((m for m in await repo.active_messages(session.id) if m.message_type == "user"), None)
-                title = fallback_title(first.content if first else "")
+                title = fallback_title(await repo.first_user_text(session.id) or "")
             await self._set_title(repo, session, title[:50])
         self._on_outbox()
