@@ -37,6 +37,7 @@ from gateway.registrations import Registrations
 from gateway.routes import (
     admin_billing,
     admin_catalog,
+    admin_media,
     admin_payments,
     auth,
     catalog,
@@ -89,6 +90,7 @@ LOGGED_IN_ROUTERS: list[APIRouter] = [
     chat.router,
     stream.router,
     admin_catalog.router,
+    admin_media.router,
     admin_billing.router,
     payments.router,
     admin_payments.router,
