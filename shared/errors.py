@@ -57,9 +57,15 @@ class Timeout(Unavailable):
     code = "timeout"
 
 
+class UpstreamFailed(DomainError):
+    """An outside provider answered with an error or nothing usable (the gateway answers 502)."""
+
+    code = "upstream_failed"
+
+
 _BY_CODE: dict[str, type[DomainError]] = {
     cls.code: cls
-    for cls in (NotFound, ValidationFailed, AccessDenied, Conflict, LimitExceeded, Unavailable, Timeout)
+    for cls in (NotFound, ValidationFailed, AccessDenied, Conflict, LimitExceeded, Unavailable, Timeout, UpstreamFailed)
 }
 
 

@@ -208,6 +208,9 @@ class ExchangeAbandoned(Message):
 
     exchange_id: UUID
     user_id: int
+    # "timed_out": chat failed the reply after its deadline (the user saw a failure); None: the send
+    # was never stored (the user got an error answer, not a failed reply). Reports tell them apart.
+    reason: str | None = None
 
 
 # Admin (staff) catalog management.
@@ -222,6 +225,7 @@ class AdminQueries:
     GET_CHATBOT = "chat.admin_get_chatbot"
     SAVE_CHATBOT = "chat.admin_save_chatbot"  # SaveChatbot -> AdminChatbot
     DELETE_CHATBOT = "chat.admin_delete_chatbot"
+    SYNC_MODELS = "chat.admin_sync_models"  # AdminList -> ModelsSynced | UpstreamFailed
 
 
 class AdminList(Contract):
@@ -258,3 +262,17 @@ class SaveChatbot(Contract):
     item_id: int | None = None
     partial: bool = False
     fields: dict
+
+
+class SyncedModel(Contract):
+    id: int
+    openrouter_id: str
+    changes: dict[str, list]  # catalog field -> [old, new]
+
+
+class ModelsSynced(Contract):
+    """What a sync from OpenRouter's model list changed in the catalog."""
+
+    updated: list[SyncedModel]
+    unchanged: int
+    not_in_catalog: list[str]  # OpenRouter ids with no catalog model

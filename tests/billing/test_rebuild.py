@@ -142,7 +142,8 @@ async def test_a_forced_rebuild_keeps_reservations_not_yet_in_the_ledger(env, us
     # an admission whose row has not reached the ledger yet: Redis only
     in_flight = ExchangeTerms(uuid.uuid4(), to_ms(sub.start_date), False, 1, 1, 10, 100, False, None, None)
     await env.service.limiter.admit(user, to_ms(env.clock.now()), in_flight, plan_limits(plan))
-    await env.service.batcher.run(lambda conn: repo.release_reservation(conn, released.exchange_id, user))
+    await env.service.batcher.run(lambda conn: repo.release_reservation(conn, released.exchange_id, user, "released",
+                                                                           env.clock.now()))
     await env.service.windows.rebuild(user, sub, force=True)
     report = await env.usage(user)
     assert report["hourly_messages"].used == 1  # the in-flight one; the released one is gone

@@ -23,12 +23,14 @@ from openrouter_emulator.settings import EmulatorSettings
 from openrouter_emulator.state import EmulatorState, Generation
 from shared.tokens import count_messages, count_text
 
+# (slug, name, context length, the top provider's reply cap, output modalities), as GET /models lists them.
 MODELS = (
-    ("openai/gpt-4-turbo", "OpenAI: GPT-4 Turbo", 128_000, ["text"]),
-    ("openai/gpt-4o-mini", "OpenAI: GPT-4o-mini", 128_000, ["text"]),
-    ("anthropic/claude-3-opus", "Anthropic: Claude 3 Opus", 200_000, ["text"]),
-    ("google/gemini-pro", "Google: Gemini Pro", 32_000, ["text"]),
-    ("google/gemini-2.5-flash-image-preview", "Google: Gemini 2.5 Flash Image", 32_000, ["image", "text"]),
+    ("openai/gpt-4-turbo", "OpenAI: GPT-4 Turbo", 128_000, 4_096, ["text"]),
+    ("openai/gpt-4o-mini", "OpenAI: GPT-4o-mini", 128_000, 16_384, ["text"]),
+    ("anthropic/claude-3-opus", "Anthropic: Claude 3 Opus", 200_000, 4_096, ["text"]),
+    ("google/gemini-pro", "Google: Gemini Pro", 32_000, 8_192, ["text"]),
+    ("google/gemini-2.5-flash-image-preview", "Google: Gemini 2.5 Flash Image", 32_000, 8_192, ["image", "text"]),
+    ("meta-llama/llama-3.1-70b-instruct", "Meta: Llama 3.1 70B Instruct", 131_072, 2_048, ["text"]),
 )
 PROCESSING = ": OPENROUTER PROCESSING\n\n"
 MAX_WORDS = 5000
@@ -345,14 +347,21 @@ def create_app(settings: EmulatorSettings) -> FastAPI:
         return JSONResponse({"data": found.to_json()})
 
     @app.get("/api/v1/models")
-    async def models() -> dict[str, Any]:
+    async def models() -> Response:
+        # OpenRouter's shape: prices are USD per token, as strings. A queued `http_<status>` fault
+        # (POST /_emulator/faults) answers this route too, so a failing provider can be shown.
+        for fault in state.next_queued_faults():
+            if fault.kind.startswith("http_"):
+                status = _int(fault.kind.removeprefix("http_"), 500)
+                return error_response(status if 400 <= status <= 599 else 500, f"Injected HTTP {status}")
         price = str(settings.price_per_token_usd)
-        return {"data": [
+        return JSONResponse({"data": [
             {"id": slug, "name": name, "context_length": context,
              "pricing": {"prompt": price, "completion": price, "request": "0", "image": "0"},
+             "top_provider": {"context_length": context, "max_completion_tokens": cap, "is_moderated": False},
              "architecture": {"input_modalities": ["text", "image"], "output_modalities": outputs}}
-            for slug, name, context, outputs in MODELS
-        ]}
+            for slug, name, context, cap, outputs in MODELS
+        ]})
 
     @app.post("/_emulator/faults")
     async def queue_faults(payload: FaultsIn) -> dict[str, Any]:

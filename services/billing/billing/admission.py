@@ -177,9 +177,11 @@ class Admissions:
         info = b.DeniedLimit(name=spec.name, limit=limit, used=used, retry_after=retry)
         return LimitExceeded(denial_message(spec.name), limit=info.model_dump())
 
-    async def release(self, q: b.ReleaseExchange) -> None:
-        """Free what an exchange holds (failed reply, abandoned send); a no-op once committed."""
-        if not await self.batcher.run(lambda conn: repo.release_reservation(conn, q.exchange_id, q.user_id)):
+    async def release(self, q: b.ReleaseExchange, reason: str = "released") -> None:
+        """Free what an exchange holds (failed reply, abandoned send); a no-op once committed.
+        `reason` is kept for the reports (failed replies)."""
+        at = floor_ms(self.clock.now())
+        if not await self.batcher.run(lambda conn: repo.release_reservation(conn, q.exchange_id, q.user_id, reason, at)):
             return  # unknown, another user's, or released before
         metrics.RESERVATIONS.labels("released").inc()
         try:

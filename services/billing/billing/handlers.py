@@ -7,6 +7,7 @@ from shared import topology
 from shared.consumers import redeliver_on_error
 from shared.contracts import billing as b
 from shared.contracts import payments as p
+from shared.contracts import reports as r
 from shared.contracts.chat import ExchangeAbandoned
 from shared.contracts.gateway import UserRegistered
 from shared.contracts.llm import ReplyCompleted, ReplyFailed, TitleGenerated
@@ -125,6 +126,20 @@ def build_router(service: BillingService) -> RabbitRouter:
     @responder(router, P.DELETE_DISCOUNT_CODE)
     async def answer_delete_discount_code(q: p.DiscountCodeQuery) -> None:
         await service.discounts.delete(q.code_id)
+
+    R = r.Queries
+
+    @responder(router, R.OVERVIEW)
+    async def answer_report_overview(q: r.ReportRange) -> r.Overview:
+        return await service.admin_reports.overview(q)
+
+    @responder(router, R.TOP_USERS)
+    async def answer_report_top_users(q: r.TopQuery) -> list[r.UserFigures]:
+        return await service.admin_reports.top_users(q)
+
+    @responder(router, R.TOP_MODELS)
+    async def answer_report_top_models(q: r.TopQuery) -> list[r.ModelFigures]:
+        return await service.admin_reports.top_models(q)
 
     @router.subscriber(topology.BILLING_USER_REGISTERED, exchange=topology.EVENTS)
     @redeliver_on_error(topology.BILLING_USER_REGISTERED.name)

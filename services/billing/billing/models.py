@@ -96,7 +96,10 @@ class Reservation(BillingTable, table=True):
     """What an admitted exchange holds, and the terms its commit is billed on."""
 
     __tablename__ = "reservation"
-    __table_args__ = (Index("ix_reservation_user_status", "user_id", "status"),)
+    __table_args__ = (
+        Index("ix_reservation_user_status", "user_id", "status"),
+        Index("ix_reservation_released", "released_at"),
+    )
     exchange_id: UUID = Field(primary_key=True)
     user_id: int
     session_id: int
@@ -115,13 +118,29 @@ class Reservation(BillingTable, table=True):
     expires_at: datetime = Field(sa_column=_ts())
     # open | released; a committed one stays "open" here: the ledger row is what says it was billed
     status: str = "open"
+    # Why and when it was released: "failed" (ReplyFailed), "timed_out" (chat gave up on the reply),
+    # "abandoned" (admitted, never stored), "released" (a caller's release). Reports count failed
+    # replies from these (docs/decisions.md).
+    release_reason: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    released_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+# What the reports sum per day, user or model: carried by the ledger's created_at index.
+LEDGER_REPORT_COLUMNS = [
+    "kind", "user_id", "model", "is_free_model", "stopped", "prompt_tokens", "completion_tokens", "tokens", "cost_nano",
+]
 
 
 class UsageLedger(BillingTable, table=True):
     """The source of truth of usage: one row per billed exchange or title (`exchange_id` unique)."""
 
     __tablename__ = "usage_ledger"
-    __table_args__ = (Index("ix_usage_ledger_user_admitted", "user_id", "admitted_at"),)
+    __table_args__ = (
+        Index("ix_usage_ledger_user_admitted", "user_id", "admitted_at"),
+        # The reports (billing.admin_reports) read a range of days: on PostgreSQL the figures they sum
+        # ride in the index, so a day range is an index-only scan (bench/reports.py).
+        Index("ix_usage_ledger_created", "created_at", postgresql_include=LEDGER_REPORT_COLUMNS),
+    )
     id: int | None = Field(default=None, primary_key=True)
     exchange_id: UUID = Field(unique=True)  # the idempotency key of commits
     user_id: int
@@ -166,6 +185,8 @@ class Payment(BillingTable, table=True):
         UniqueConstraint("provider", "provider_ref", name="uq_payment_provider_ref"),
         Index("ix_payment_user_created", "user_id", "created_at"),
         Index("ix_payment_status_created", "status", "created_at"),
+        Index("ix_payment_completed", "completed_at"),
+        Index("ix_payment_settled", "settled_at"),
     )
     id: UUID = Field(primary_key=True)
     user_id: int

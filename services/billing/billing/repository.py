@@ -152,10 +152,12 @@ async def reservation(conn: AsyncConnection, exchange_id: UUID) -> Mapping[str, 
     return (await conn.execute(_RESERVATION, {"exchange_id": exchange_id})).mappings().first()
 
 
-async def release_reservation(conn: AsyncConnection, exchange_id: UUID, user_id: int) -> bool:
+async def release_reservation(conn: AsyncConnection, exchange_id: UUID, user_id: int, reason: str,
+                              at: datetime) -> bool:
     """Mark the user's open reservation released; False when unknown, not theirs, or released before."""
     query = update(RES).where(RES.c.exchange_id == exchange_id, RES.c.user_id == user_id, RES.c.status == "open")
-    return (await conn.execute(query.values(status="released"))).rowcount == 1
+    values = dict(status="released", release_reason=reason, released_at=at)
+    return (await conn.execute(query.values(**values))).rowcount == 1
 
 
 async def live_reservations(s: AsyncSession, user_id: int, now: datetime) -> list[Reservation]:

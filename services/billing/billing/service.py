@@ -3,6 +3,7 @@
 from redis.asyncio import Redis
 
 from billing.accounting import Accounting
+from billing.admin_reports import AdminReports
 from billing.admission import Admissions
 from billing.batcher import WriteBatcher
 from billing.discounts import DiscountCodes
@@ -50,6 +51,7 @@ class BillingService:
         )
         self.accounting = Accounting(self.batcher, self.limiter, clock)
         self.reports = Reports(factory, self.limiter, self.windows, self.subscriptions, clock)
+        self.admin_reports = AdminReports(engine, clock, settings.billing_currency)
 
     # queries
     async def get_subscription(self, q: b.GetSubscription) -> b.Subscription:
@@ -79,10 +81,12 @@ class BillingService:
 
     async def on_reply_failed(self, event: ReplyFailed) -> None:
         # a failed reply costs nothing
-        await self.admissions.release(b.ReleaseExchange(exchange_id=event.exchange_id, user_id=event.user_id))
+        await self.admissions.release(b.ReleaseExchange(exchange_id=event.exchange_id, user_id=event.user_id),
+                                      reason="failed")
 
     async def on_exchange_abandoned(self, event: ExchangeAbandoned) -> None:
-        await self.admissions.release(b.ReleaseExchange(exchange_id=event.exchange_id, user_id=event.user_id))
+        await self.admissions.release(b.ReleaseExchange(exchange_id=event.exchange_id, user_id=event.user_id),
+                                      reason=event.reason or "abandoned")
 
     async def on_title_generated(self, event: TitleGenerated) -> None:
         await self.accounting.record_title(event)

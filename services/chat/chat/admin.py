@@ -1,5 +1,6 @@
 """Staff catalog management: AI models and chatbots with their plan links (api.md §5)."""
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -7,6 +8,7 @@ from sqlalchemy import func
 from sqlmodel import col, delete, select
 
 from chat.models import AiModel, AiModelPlan, Chatbot, ChatbotPlan, ChatSession
+from chat.openrouter_models import ListedModel
 from chat.views import chatbot_out, model_out
 from shared.bounds import (
     MAX_DESCRIPTION_CHARS,
@@ -22,7 +24,7 @@ from shared.bounds import (
 )
 from shared.contracts import chat as c
 from shared.db import SessionFactory, transaction
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, UpstreamFailed, ValidationFailed
 from shared.media import image_reference_ok
 from shared.text import ENGLISH as TEXT_PROBLEMS
 from shared.text import text_problem
@@ -90,9 +92,45 @@ def _decimal(value: Any, field: str, *, nullable: bool) -> Decimal | None:
     return number
 
 
+def _price(value: Decimal | None) -> Decimal | None:
+    if value is None:
+        return None
+    value = value.quantize(Decimal(1).scaleb(-PRICE_PLACES))
+    return value if value <= MAX_PRICE_USD_PER_MTOK else None
+
+
+def _apply_listing(model: AiModel, found: ListedModel) -> dict[str, list]:
+    """Set what OpenRouter says on `model`; returns field -> [old, new] (JSON values) of what changed."""
+    wanted: dict[str, Any] = {}
+    if found.name and text_problem(found.name) is None:
+        wanted["name"] = found.name[:MAX_NAME_CHARS]
+    if found.context_length is not None and MIN_MODEL_TOKENS <= found.context_length <= MAX_MODEL_TOKENS:
+        wanted["context_tokens"] = found.context_length
+    for field, price in (("prompt_price_usd_per_mtok", found.prompt_usd_per_mtok),
+                         ("completion_price_usd_per_mtok", found.completion_usd_per_mtok)):
+        if (value := _price(price)) is not None:
+            wanted[field] = value
+    cap = found.max_completion_tokens
+    if cap is not None and MIN_MODEL_TOKENS <= cap < model.max_reply_tokens:
+        wanted["max_reply_tokens"] = cap  # a cap above the provider's would be refused upstream
+    changes = {}
+    for field, new in wanted.items():
+        old = getattr(model, field)
+        if old is None or (Decimal(old) != Decimal(new) if isinstance(new, Decimal) else old != new):
+            changes[field] = [_json(old), _json(new)]
+            setattr(model, field, new)
+    return changes
+
+
+def _json(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
 class CatalogAdmin:
-    def __init__(self, factory: SessionFactory) -> None:
+    def __init__(self, factory: SessionFactory,
+                 openrouter_models: Callable[[], Awaitable[list[ListedModel]]] | None = None) -> None:
         self.factory = factory
+        self.openrouter_models = openrouter_models  # OpenRouter's model list (chat.openrouter_models)
 
     # --- AI models ---------------------------------------------------------------------------
     async def _model_view(self, s, model: AiModel) -> c.AdminAiModel:  # noqa: ANN001
@@ -165,6 +203,34 @@ class CatalogAdmin:
                 )
             await s.exec(delete(AiModelPlan).where(col(AiModelPlan.ai_model_id) == model.id))
             await s.delete(model)
+
+    # --- sync from OpenRouter ----------------------------------------------------------------
+    async def sync_from_openrouter(self) -> c.ModelsSynced:
+        if self.openrouter_models is None:
+            raise UpstreamFailed("No OpenRouter model list is configured.")
+        return await self.sync_models(await self.openrouter_models())
+
+    async def sync_models(self, listed: list[ListedModel]) -> c.ModelsSynced:
+        """Fill name, context length and prices of the catalog models whose model_id OpenRouter lists,
+        and lower a reply cap above the provider's; values outside the catalog's bounds are skipped.
+        Running it again changes nothing."""
+        by_id = {m.id: m for m in listed}
+        updated, unchanged = [], 0
+        async with transaction(self.factory) as s:
+            models = list((await s.exec(select(AiModel).order_by(AiModel.id))).all())
+            for model in models:
+                found = by_id.get(model.model_id)
+                if found is None:
+                    continue
+                changes = _apply_listing(model, found)
+                if changes:
+                    s.add(model)
+                    updated.append(c.SyncedModel(id=model.id, openrouter_id=model.model_id, changes=changes))
+                else:
+                    unchanged += 1
+        known = {m.model_id for m in models}
+        return c.ModelsSynced(updated=updated, unchanged=unchanged,
+                              not_in_catalog=sorted(m.id for m in listed if m.id not in known))
 
     # --- chatbots ----------------------------------------------------------------------------
     async def _chatbot_view(self, s, bot: Chatbot) -> c.AdminChatbot:  # noqa: ANN001

@@ -35,6 +35,12 @@ def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
         await admin.delete_model(q)
         service.catalog.clear()
 
+    @responder(router, A.SYNC_MODELS)
+    async def answer_admin_sync_models(q: c.AdminList) -> c.ModelsSynced:
+        synced = await admin.sync_from_openrouter()
+        service.catalog.clear()
+        return synced
+
     @responder(router, A.LIST_CHATBOTS)
     async def answer_admin_list_chatbots(q: c.AdminList) -> list[c.AdminChatbot]:
         return await admin.list_chatbots()

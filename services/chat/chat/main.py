@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from chat.admin import CatalogAdmin
 from chat.handlers import build_router
+from chat.openrouter_models import fetch_models
 from chat.outbox import OutboxRelay
 from chat.seed import seed_catalog
 from chat.service import ChatService
@@ -55,7 +56,9 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         broker = make_broker(settings.rabbit_url)
         relay = OutboxRelay(factory, broker, settings.outbox_poll_seconds)
         service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.kick)
-        broker.include_router(build_router(service, CatalogAdmin(factory)))
+        broker.include_router(build_router(service, CatalogAdmin(factory, lambda: fetch_models(
+            settings.openrouter_models_base, settings.openrouter_api_key, settings.models_sync_timeout_seconds,
+        ))))
         await broker.connect()
         await declare_topology(broker)
         await broker.start()

@@ -411,7 +411,8 @@ class ChatService:
                     failed += 1
                 await repo.release_reply(session.id, exchange_id, None)
                 await repo.enqueue(EVENTS.name, Keys.EXCHANGE_ABANDONED,
-                                   c.ExchangeAbandoned(exchange_id=exchange_id, user_id=session.user_id))
+                                   c.ExchangeAbandoned(exchange_id=exchange_id, user_id=session.user_id,
+                                                       reason="timed_out"))
         if failed:
             log.warning("failed %d exchange(s) with no reply after %ss", failed, self.settings.reply_stale_after_seconds)
             metrics.REPLIES.labels("timed_out").inc(failed)

@@ -4,6 +4,9 @@ from pydantic import AliasChoices, Field
 
 from shared.settings import ServiceSettings
 
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+EMULATOR_BASE_URL = "http://127.0.0.1:8090/api/v1"
+
 
 class ChatSettings(ServiceSettings):
     database_url: str = Field("sqlite+aiosqlite:///var/chat.db", alias="CHAT_DATABASE_URL")
@@ -21,6 +24,17 @@ class ChatSettings(ServiceSettings):
     # another chat replica show within this time (0: read them on every send).
     catalog_cache_seconds: float = Field(5.0, ge=0, le=300, alias="CATALOG_CACHE_SECONDS")
     seed_catalog: bool = True
+    # The catalog sync reads OpenRouter's model list (GET {base}/models), with the worker's settings:
+    # no key and no base → the local emulator, as for replies.
+    openrouter_api_key: str | None = Field(None, alias="OPENROUTER_API_KEY")
+    openrouter_base_url: str | None = Field(None, alias="OPENROUTER_BASE_URL")
+    models_sync_timeout_seconds: float = Field(8.0, gt=0, le=60, alias="MODELS_SYNC_TIMEOUT_SECONDS")
+
+    @property
+    def openrouter_models_base(self) -> str:
+        if self.openrouter_base_url:
+            return self.openrouter_base_url.rstrip("/")
+        return OPENROUTER_BASE_URL if self.openrouter_api_key else EMULATOR_BASE_URL
 
     model_config = {**ServiceSettings.model_config, "populate_by_name": True}
 

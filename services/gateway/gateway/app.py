@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from gateway import schemas
+from gateway.audit import AuditLog
 from gateway.client_ip import ProxyHeadersMiddleware, TrustedProxies, parse_networks
 from gateway.errors import install_error_handlers
 from gateway.events import UserEvents
@@ -35,10 +36,12 @@ from gateway.plans import PlanCache, build_plan_events_router
 from gateway.read_cache import VersionedCache
 from gateway.registrations import Registrations
 from gateway.routes import (
+    admin_audit,
     admin_billing,
     admin_catalog,
     admin_media,
     admin_payments,
+    admin_reports,
     auth,
     catalog,
     chat,
@@ -94,6 +97,8 @@ LOGGED_IN_ROUTERS: list[APIRouter] = [
     admin_billing.router,
     payments.router,
     admin_payments.router,
+    admin_reports.router,
+    admin_audit.router,
 ]
 
 
@@ -172,7 +177,8 @@ def create_app(
             app.state.runtime = Runtime(settings=settings, clock=clock, engine=engine, redis=redis, broker=broker,
                                         rpc=rpc, sessions=sessions, auth=service, session_lists=session_lists,
                                         plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds),
-                                        tokens=TokenStore(service.factory, clock))
+                                        tokens=TokenStore(service.factory, clock),
+                                        audit=AuditLog(service.factory, clock))
             app.state.rpc = rpc  # gateway.backends
             app.state.redis = redis
             app.state.stream_redis = stream_redis

@@ -14,6 +14,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from faststream.rabbit import RabbitBroker
 
+from gateway.audit import AuditLog
 from gateway.backends import RedisClient, Rpc
 from gateway.cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from gateway.errors import CsrfFailed, InvalidToken, NotAuthenticated, PermissionDenied
@@ -26,7 +27,7 @@ from gateway.sessions import LoginSession
 from shared.errors import NotFound
 
 __all__ = [
-    "Broker", "CurrentUser", "Lists", "MessageId", "OptionalSession", "Plans", "RedisClient", "Rpc", "SessionId",
+    "Audit", "Broker", "CurrentUser", "Lists", "MessageId", "OptionalSession", "Plans", "RedisClient", "Rpc", "SessionId",
     "StaffUser", "check_csrf", "runtime",
 ]
 
@@ -128,6 +129,13 @@ async def get_broker(request: Request) -> RabbitBroker:
 
 
 Broker = Annotated[RabbitBroker, Depends(get_broker)]
+
+
+async def get_audit(request: Request) -> AuditLog:
+    return runtime(request).audit
+
+
+Audit = Annotated[AuditLog, Depends(get_audit)]
 
 
 async def get_session_lists(request: Request) -> SessionLists:

@@ -25,6 +25,7 @@ from shared.errors import (
     LimitExceeded,
     NotFound,
     Timeout,
+    UpstreamFailed,
     ValidationFailed,
 )
 
@@ -225,6 +226,9 @@ async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
                             status_code=409)
     if isinstance(exc, LimitExceeded):
         return limit_exceeded(request, jsonable_encoder(details.get("limit") or {}))
+    if isinstance(exc, UpstreamFailed):
+        return JSONResponse({"error": phrase(request, exc.message, "upstream_error"), "code": "upstream_error"},
+                            status_code=502)
     if not isinstance(exc, Timeout):
         log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc.message)
     return unavailable(request.app.state.catalogue, request.headers.get("accept-language"),

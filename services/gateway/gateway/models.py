@@ -3,7 +3,7 @@ tokens; OTP codes live in Redis."""
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import JSON, Column, DateTime, Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -55,3 +55,23 @@ class ApiToken(GatewayTable, table=True):
     token_hash: str = Field(unique=True, index=True, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class AuditEntry(GatewayTable, table=True):
+    """One successful staff change made through the admin API: who, when, what (field -> [old, new]).
+    Written by the gateway after the owning service committed the change (gateway.audit)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        # the console's filters page by id within one object type or one actor
+        Index("ix_audit_log_object_type_id", "object_type", "id"),
+        Index("ix_audit_log_actor_id_id", "actor_id", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    actor_id: int
+    action: str = Field(max_length=32)  # create | update | delete | refund | change_plan | set_staff | sync_models
+    object_type: str = Field(max_length=32)  # plan | ai_model | chatbot | user | discount_code | payment
+    object_id: str = Field(max_length=64)
+    summary: str = Field(max_length=500)
+    changes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -6,6 +6,7 @@ from faststream.rabbit import RabbitBroker
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.audit import AuditLog
 from gateway.plans import PlanCache
 from gateway.service import AuthService
 from gateway.session_lists import SessionLists
@@ -29,3 +30,4 @@ class Runtime:
     auth: AuthService
     session_lists: SessionLists
     tokens: TokenStore
+    audit: AuditLog

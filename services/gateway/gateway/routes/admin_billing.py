@@ -8,8 +8,9 @@ from pydantic import BaseModel
 
 from gateway import admin_schemas as a
 from gateway.admin_schemas import StaffBody, StartSubscriptionBody
+from gateway.audit import diff
 from gateway.backends import Rpc
-from gateway.deps import StaffUser, runtime
+from gateway.deps import Audit, StaffUser, runtime
 from gateway.models import User
 from gateway.pagination import Pages, envelope, paged_list
 from gateway.repository import UserRepository
@@ -42,8 +43,10 @@ async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
 
 
 @router.post("/subscription-types/", status_code=201, response_model=PlanOut)
-async def create_plan(body: a.PlanCreate, _: StaffUser, rpc: Rpc):
-    return await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields=body.fields()))
+async def create_plan(body: a.PlanCreate, staff: StaffUser, rpc: Rpc, audit: Audit):
+    plan = await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields=body.fields()))
+    await audit.changed(staff, "plan", plan["id"], None, plan)
+    return plan
 
 
 @router.get("/subscription-types/{plan_id}/", response_model=PlanOut)
@@ -52,19 +55,27 @@ async def get_plan(plan_id: PathId, _: StaffUser, rpc: Rpc):
 
 
 @router.put("/subscription-types/{plan_id}/", response_model=PlanOut)
-async def replace_plan(plan_id: PathId, body: a.PlanFields, _: StaffUser, rpc: Rpc):
-    return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, fields=body.fields()))
+async def replace_plan(plan_id: PathId, body: a.PlanFields, staff: StaffUser, rpc: Rpc, audit: Audit):
+    before = await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
+    plan = await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, fields=body.fields()))
+    await audit.changed(staff, "plan", plan_id, before, plan)
+    return plan
 
 
 @router.patch("/subscription-types/{plan_id}/", response_model=PlanOut)
-async def update_plan(plan_id: PathId, body: a.PlanPatch, _: StaffUser, rpc: Rpc):
-    return await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, partial=True, fields=body.fields()))
+async def update_plan(plan_id: PathId, body: a.PlanPatch, staff: StaffUser, rpc: Rpc, audit: Audit):
+    before = await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
+    plan = await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, partial=True, fields=body.fields()))
+    await audit.changed(staff, "plan", plan_id, before, plan)
+    return plan
 
 
 @router.delete("/subscription-types/{plan_id}/", status_code=204, response_class=Response,
                responses=conflict("The default plan, or subscriptions use it (`code`: default_plan, in_use)"))
-async def delete_plan(plan_id: PathId, _: StaffUser, rpc: Rpc):
+async def delete_plan(plan_id: PathId, staff: StaffUser, rpc: Rpc, audit: Audit):
+    before = await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
     await rpc.call(Q.DELETE_PLAN, b.PlanQuery(plan_id=plan_id))
+    await audit.changed(staff, "plan", plan_id, before, None)
     return Response(status_code=204)
 
 
@@ -97,20 +108,52 @@ async def list_users(
 
 
 @router.post("/users/{user_id}/subscription/", response_model=SubscriptionOut)
-async def start_subscription(user_id: PathId, body: StartSubscriptionBody, _: StaffUser, rpc: Rpc, request: Request):
+async def start_subscription(user_id: PathId, body: StartSubscriptionBody, staff: StaffUser, rpc: Rpc,
+                             request: Request, audit: Audit):
     async with runtime(request).auth.factory() as s:
-        if await UserRepository(s).get(user_id) is None:
-            raise NotFound()
+        user = await UserRepository(s).get(user_id)
+    if user is None:
+        raise NotFound()
+    try:
+        before = await rpc.call(Q.GET_SUBSCRIPTION, b.GetSubscription(user_id=user_id))
+    except NotFound:
+        before = None
     command = b.StartSubscription(user_id=user_id, plan_id=body.subscription_type_id, duration_days=body.duration_days)
     subscription = await rpc.call(Q.START_SUBSCRIPTION, command)
     await runtime(request).plans.forget(user_id)  # the new plan applies to the user's next request
+    await audit.record(staff, "change_plan", "user", user_id,
+                       f"Moved user {user_id} ({user.phone_number}) to plan {subscription['subscription_type']['name']}",
+                       _period_changes(before, subscription))
     return subscription
+
+
+def _period_changes(before: dict | None, after: dict) -> dict:
+    def facts(sub: dict | None) -> dict:
+        if sub is None:
+            return {}
+        return {"subscription_type_id": sub["subscription_type"]["id"], "plan": sub["subscription_type"]["name"],
+                "start_date": sub["start_date"], "end_date": sub["end_date"]}
+
+    return diff(facts(before), facts(after))
 
 
 @router.post("/users/{user_id}/staff/", response_model=AdminUser,
              responses=conflict("The last staff user cannot lose the flag (`code`: last_staff_user)"))
-async def set_staff(user_id: PathId, body: StaffBody, _: StaffUser, rpc: Rpc, request: Request):
+async def set_staff(user_id: PathId, body: StaffBody, staff: StaffUser, rpc: Rpc, request: Request, audit: Audit):
+    was = await runtime(request).auth.get_user(user_id, fresh=True)
     user = await runtime(request).auth.set_staff(user_id, body.is_staff)
-    if user is None:
+    if user is None or was is None:
         raise NotFound()
+    verb = "Granted" if body.is_staff else "Removed"
+    await audit.record(staff, "set_staff", "user", user_id, f"{verb} staff for user {user_id} ({user.phone_number})",
+                       diff({"is_staff": was.is_staff}, {"is_staff": user.is_staff}))
     return await _admin_view(rpc, user)
+
+
+@router.get("/users/{user_id}/usage/", response_model=b.UsageReport,
+            summary="A user's limits: used, remaining, resets (as GET /api/users/usage/ shows them)")
+async def user_usage(user_id: PathId, _: StaffUser, rpc: Rpc, request: Request):
+    async with runtime(request).auth.factory() as s:
+        if await UserRepository(s).get(user_id) is None:
+            raise NotFound()
+    return await rpc.call(Q.GET_USAGE, b.UserQuery(user_id=user_id))

@@ -9,11 +9,12 @@ from pydantic import BaseModel
 
 from gateway.admin_schemas import DiscountCodeBody
 from gateway.backends import Rpc
-from gateway.deps import StaffUser, runtime
+from gateway.deps import Audit, StaffUser, runtime
 from gateway.pagination import Pages, envelope, paged_list
 from gateway.routes.payments import PaymentOut, shaped
 from gateway.schemas import Money, PathId, conflict
 from shared.contracts import payments as p
+from shared.errors import NotFound
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 P = p.Queries
@@ -56,8 +57,10 @@ async def list_codes(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
 
 
 @router.post("/discount-codes/", status_code=201, response_model=DiscountCodeOut)
-async def create_code(body: DiscountCodeBody, _: StaffUser, rpc: Rpc):
-    return _code(await rpc.call(P.CREATE_DISCOUNT_CODE, p.SaveDiscountCode(fields=_fields(body))))
+async def create_code(body: DiscountCodeBody, staff: StaffUser, rpc: Rpc, audit: Audit):
+    code = _code(await rpc.call(P.CREATE_DISCOUNT_CODE, p.SaveDiscountCode(fields=_fields(body))))
+    await audit.changed(staff, "discount_code", code["id"], None, code)
+    return code
 
 
 @router.get("/discount-codes/{code_id}/", response_model=DiscountCodeOut)
@@ -66,20 +69,33 @@ async def get_code(code_id: PathId, _: StaffUser, rpc: Rpc):
 
 
 @router.put("/discount-codes/{code_id}/", response_model=DiscountCodeOut)
-async def replace_code(code_id: PathId, body: DiscountCodeBody, _: StaffUser, rpc: Rpc):
-    return _code(await rpc.call(P.UPDATE_DISCOUNT_CODE, p.SaveDiscountCode(code_id=code_id, fields=_fields(body))))
+async def replace_code(code_id: PathId, body: DiscountCodeBody, staff: StaffUser, rpc: Rpc, audit: Audit):
+    before = _code(await rpc.call(P.GET_DISCOUNT_CODE, p.DiscountCodeQuery(code_id=code_id)))
+    code = _code(await rpc.call(P.UPDATE_DISCOUNT_CODE, p.SaveDiscountCode(code_id=code_id, fields=_fields(body))))
+    await audit.changed(staff, "discount_code", code_id, before, code)
+    return code
 
 
 @router.patch("/discount-codes/{code_id}/", response_model=DiscountCodeOut)
-async def update_code(code_id: PathId, body: DiscountCodeBody, _: StaffUser, rpc: Rpc):
+async def update_code(code_id: PathId, body: DiscountCodeBody, staff: StaffUser, rpc: Rpc, audit: Audit):
+    before = _code(await rpc.call(P.GET_DISCOUNT_CODE, p.DiscountCodeQuery(code_id=code_id)))
     query = p.SaveDiscountCode(code_id=code_id, partial=True, fields=_fields(body))
-    return _code(await rpc.call(P.UPDATE_DISCOUNT_CODE, query))
+    code = _code(await rpc.call(P.UPDATE_DISCOUNT_CODE, query))
+    await audit.changed(staff, "discount_code", code_id, before, code)
+    return code
 
 
 @router.delete("/discount-codes/{code_id}/", status_code=204, response_class=Response,
                summary="Delete a code; one that payments used is deactivated instead")
-async def delete_code(code_id: PathId, _: StaffUser, rpc: Rpc):
+async def delete_code(code_id: PathId, staff: StaffUser, rpc: Rpc, audit: Audit):
+    before = _code(await rpc.call(P.GET_DISCOUNT_CODE, p.DiscountCodeQuery(code_id=code_id)))
     await rpc.call(P.DELETE_DISCOUNT_CODE, p.DiscountCodeQuery(code_id=code_id))
+    try:  # a code that payments used is kept, deactivated
+        after = _code(await rpc.call(P.GET_DISCOUNT_CODE, p.DiscountCodeQuery(code_id=code_id)))
+    except NotFound:
+        after = None
+    note = " (deactivated: payments used it)" if after is not None else ""
+    await audit.changed(staff, "discount_code", code_id, before, after, action="delete", note=note)
     return Response(status_code=204)
 
 
@@ -102,8 +118,11 @@ async def list_payments(
 @router.post("/payments/{payment_id}/refund/", response_model=AdminPaymentOut,
              responses=conflict("Only a completed payment can be refunded (`code`: not_refundable)"),
              summary="Refund a completed payment; a current period falls back to the default plan")
-async def refund(payment_id: uuid.UUID, _: StaffUser, rpc: Rpc, request: Request):
+async def refund(payment_id: uuid.UUID, staff: StaffUser, rpc: Rpc, request: Request, audit: Audit):
     payment = await rpc.call(P.REFUND, p.Refund(payment_id=payment_id), p.Payment)
     await runtime(request).plans.forget(payment.user_id)
+    await audit.record(staff, "refund", "payment", payment_id,
+                       f"Refunded payment {payment_id} of user {payment.user_id}: {payment.amount} {payment.currency}",
+                       {"status": ["completed", payment.status]})
     return shaped(payment, AdminPaymentOut)
 
