@@ -31,8 +31,11 @@ export function niceTicks(max, count = 4) {
   return ticks;
 }
 
+// 1.2K, 3.4M; below one, two significant digits (a day's provider cost is often a fraction of a cent).
 export function compact(value) {
-  return new Intl.NumberFormat(lang.value === "fa" ? "fa-IR" : "en-US", { notation: "compact", maximumFractionDigits: 1 }).format(value);
+  const small = value !== 0 && Math.abs(value) < 1;
+  return new Intl.NumberFormat(lang.value === "fa" ? "fa-IR" : "en-US",
+    small ? { maximumSignificantDigits: 2 } : { notation: "compact", maximumFractionDigits: 1 }).format(value);
 }
 
 export function dayLabel(iso) {

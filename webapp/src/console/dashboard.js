@@ -98,9 +98,9 @@ export function Dashboard() {
       <${Card} title=${t("ch_cost")} testid="chart-cost">
         <${TimeChart} days=${days} label=${t("ch_cost")} format=${(v) => `$${compact(v)}`}
           series=${[{ label: t("s_cost"), cls: "s3", value: (d) => Number(d.provider_cost_usd) }]} /></${Card}>
-      <${Card} title=${t("ch_costRevenue")} testid="chart-cost-revenue"
-        tools=${html`<label class="inline-field rate"><span>${t("rateLabel")}</span><input type="text" inputmode="decimal" dir="ltr"
-          data-testid="usd-rate" value=${rate} size="8" onInput=${(e) => saveRate(e.currentTarget.value.replace(/[^\d.]/g, ""))} /></label>`}>
+      <${Card} title=${t("ch_costRevenue")} testid="chart-cost-revenue">
+        <label class="inline-field rate"><span>${t("rateLabel")}</span><input type="text" inputmode="decimal" dir="ltr"
+          data-testid="usd-rate" value=${rate} size="8" onInput=${(e) => saveRate(e.currentTarget.value.replace(/[^\d.]/g, ""))} /></label>
         ${perUsd > 0 ? html`<${TimeChart} days=${days} kind="line" label=${t("ch_costRevenue")} format=${fmtCompactMoney}
             series=${[{ label: t("s_revenue"), cls: "s1", value: revenueOf },
                       { label: t("s_cost"), cls: "s3", value: (d) => Number(d.provider_cost_usd) * perUsd }]} />`
@@ -116,21 +116,20 @@ export function Dashboard() {
       <${Card} title=${t("ch_subsByPlan")} testid="subs-by-plan">
         <${BarList} testid="subs-by-plan-bars" empty=${t("noData")} rows=${overview.active_subscriptions_by_plan
           .map((r) => ({ label: r.plan_name, value: r.count })).sort((a, b) => b.value - a.value)} /></${Card}>
-      <${Card} title=${t("ch_topUsers")} testid="top-users" wide>
-        <${DataTable} name=${`top-users-${range.from}-${range.to}`} testid="top-users-table"
-          csvHref=${`/api/admin/reports/top-users/?${query}&limit=10&format=csv`} rows=${topUsers.results.map((r) => ({ ...r, id: r.user_id }))}
+      <${Card} title=${t("ch_topUsers")} testid="top-users"
+        tools=${html`<${CsvLink} href=${`/api/admin/reports/top-users/?${query}&limit=10&format=csv`} testid="top-users-csv" />`}>
+        <${DataTable} bare testid="top-users-table" rows=${topUsers.results.map((r) => ({ ...r, id: r.user_id }))}
           empty=${t("noData")} columns=${[
             { key: "phone_number", label: t("col_phone"), render: (r) => html`<bdi dir="ltr">${r.phone_number}</bdi>` },
             { key: "messages", label: t("col_messages"), num: true, render: (r) => number(r.messages) },
             { key: "tokens", label: t("col_tokens"), num: true, render: (r) => number(r.tokens) },
             { key: "provider_cost_usd", label: t("col_cost"), num: true, render: (r) => usd(r.provider_cost_usd) },
           ]} /></${Card}>
-      <${Card} title=${t("ch_topModels")} testid="top-models" wide>
-        <${DataTable} name=${`top-models-${range.from}-${range.to}`} testid="top-models-table"
-          csvHref=${`/api/admin/reports/top-models/?${query}&limit=10&format=csv`} rows=${topModels.results.map((r) => ({ ...r, id: r.ai_model_id }))}
+      <${Card} title=${t("ch_topModels")} testid="top-models"
+        tools=${html`<${CsvLink} href=${`/api/admin/reports/top-models/?${query}&limit=10&format=csv`} testid="top-models-csv" />`}>
+        <${DataTable} bare testid="top-models-table" rows=${topModels.results.map((r) => ({ ...r, id: r.ai_model_id }))}
           empty=${t("noData")} columns=${[
             { key: "model_name", label: t("col_model"), render: (r) => html`<bdi>${r.model_name}</bdi>${r.is_free ? html` <span class="badge">${t("free")}</span>` : null}` },
-            { key: "is_free", label: t("col_free"), render: (r) => (r.is_free ? t("yes") : t("no")) },
             { key: "messages", label: t("col_messages"), num: true, render: (r) => number(r.messages) },
             { key: "tokens", label: t("col_tokens"), num: true, render: (r) => number(r.tokens) },
             { key: "provider_cost_usd", label: t("col_cost"), num: true, render: (r) => usd(r.provider_cost_usd) },

@@ -63,11 +63,12 @@ export const CsvButton = ({ name, columns, rows, testid }) => html`<button type=
 // columns: {key, label, render?(row), csv?(row), num?: right-aligned figures}; rows carry `id`.
 // csvHref: the API writes the CSV (reports, audit log); otherwise it is built here from `rows`.
 // csvColumns: what the CSV holds when it is more than the screen shows (raw values, keys as headers).
-export function DataTable({ columns, rows, name, testid, onRow, empty, actions, csvHref, csvColumns }) {
+// bare: no tool row (the card around it shows the CSV link in its own head).
+export function DataTable({ columns, rows, name, testid, onRow, empty, actions, csvHref, csvColumns, bare }) {
   return html`<div class="console-table">
-    <div class="table-tools">${actions}<span class="spacer"></span>
+    ${bare ? null : html`<div class="table-tools">${actions}<span class="spacer"></span>
       ${csvHref ? html`<${CsvLink} href=${csvHref} testid=${`${testid}-csv`} />`
-        : html`<${CsvButton} name=${name} columns=${csvColumns || columns} rows=${rows} testid=${`${testid}-csv`} />`}</div>
+        : html`<${CsvButton} name=${name} columns=${csvColumns || columns} rows=${rows} testid=${`${testid}-csv`} />`}</div>`}
     ${!rows.length ? html`<p class="muted empty-row">${empty || t("nothingHere")}</p>` : html`<div class="table-wrap">
       <table class="grid" data-testid=${testid}>
         <thead><tr>${columns.map((c) => html`<th scope="col" class=${c.num ? "num" : ""}>${c.label}</th>`)}</tr></thead>
