@@ -8,6 +8,8 @@ import csv
 import io
 import re
 import struct
+import time
+from datetime import UTC, datetime, timedelta
 import uuid
 import zlib
 
@@ -39,9 +41,23 @@ def figure(page, testid: str) -> float:
 
 
 def open_dashboard(page):
+    """The dashboard on its "last 7 days" range, once the figures of that range are on screen."""
     page.goto("/admin")
     expect(page.get_by_test_id("kpis")).to_be_visible()
-    page.get_by_test_id("range-7").click()  # today is in every preset; a short range reads quickly
+    page.get_by_test_id("range-7").click()
+    today = datetime.now(UTC).date()
+    expect(page.get_by_test_id("dashboard")).to_have_attribute("data-range", f"{today - timedelta(days=6)}/{today}")
+
+
+def wait_for_totals(admin, **wanted) -> dict:
+    """Billing records usage and payments when it hears of them, a moment after the reply or the
+    callback: wait until the report has counted them, so the page is loaded after that."""
+    deadline = time.monotonic() + 60
+    while True:
+        totals = admin.get("/api/admin/reports/overview/").json()["totals"]
+        if all(totals[key] >= value for key, value in wanted.items()) or time.monotonic() > deadline:
+            return totals
+        time.sleep(0.2)
 
 
 def pay_through_zibal(client, plan_id: int) -> dict:
@@ -117,9 +133,10 @@ def test_staff_runs_the_business_from_the_console(browsing, system, admin):
     for n in range(3):
         exchange(user, session["id"], f"Question {n} [[reply:words=12]]")
     payment = pay_through_zibal(new_user(system), BASIC)
+    wait_for_totals(admin, messages=before["messages"] + 3, payments=before["payments"] + 1)
 
     open_dashboard(page)
-    expect(page.get_by_test_id("kpi-messages").get_by_test_id("kpi-value")).to_have_text(f"{before['messages'] + 3:,}")
+    expect(page.get_by_test_id("kpi-messages").get_by_test_id("kpi-value")).to_have_text(f"{int(before['messages']) + 3:,}")
     assert figure(page, "kpi-payments") == before["payments"] + 1
     assert figure(page, "kpi-revenue") == before["revenue"] + float(payment["amount"])
     top_users = page.get_by_test_id("top-users-table")
@@ -135,6 +152,15 @@ def test_staff_runs_the_business_from_the_console(browsing, system, admin):
     expect(audit.get_by_test_id("row").first).to_contain_text("changed plan")
     expect(audit).to_contain_text(name)
     expect(audit.get_by_test_id("row").filter(has_text="Model")).not_to_have_count(0)
+
+
+def test_models_are_synced_from_openrouter(browsing, admin):
+    page = browsing.page(admin)
+    page.goto("/admin/models")
+    page.get_by_test_id("sync-models").click()
+    expect(page.get_by_test_id("notice")).to_have_text(re.compile(r"^\d+ updated, \d+ unchanged, \d+ on OpenRouter but not in the catalog\.$"))
+    page.get_by_test_id("console-tab-audit").click()
+    expect(page.get_by_test_id("audit-table").get_by_test_id("row").first).to_contain_text("synced models")
 
 
 def test_a_chatbot_picture_is_uploaded_and_saved(browsing, system, admin, tmp_path):
@@ -191,6 +217,52 @@ def test_tables_export_csv(browsing, admin):
     assert overview_download.value.suggested_filename.startswith("overview-")
     days = list(csv.DictReader(io.StringIO(open(overview_download.value.path(), encoding="utf-8-sig").read())))
     assert len(days) == 7 and "messages" in days[0]
+
+
+def test_a_payment_is_found_by_user_and_refunded(browsing, system, admin):
+    buyer = new_user(system)
+    payment = pay_through_zibal(buyer, BASIC)
+    page = browsing.page(admin)
+    page.goto("/admin/payments")
+    page.get_by_test_id("payment-user").fill(str(buyer.user_id))
+    page.get_by_test_id("payment-user").press("Enter")
+    expect(page.get_by_test_id("row")).to_have_count(1)
+    row = page.get_by_test_id("row")
+    expect(row.get_by_test_id("status")).to_have_attribute("data-status", "completed")
+    row.get_by_test_id("refund").click()  # asks first, in the page
+    expect(row.get_by_role("group")).to_contain_text("70,000 toman")
+    row.get_by_test_id("refund-yes").click()
+    expect(page.get_by_test_id("notice")).to_have_text("Refunded.")
+    expect(row.get_by_test_id("status")).to_have_attribute("data-status", "refunded")
+    assert buyer.get(f"/api/payments/{payment['id']}/").json()["status"] == "refunded"
+    assert buyer.get("/api/users/subscription/").json()["subscription_type"]["id"] == FREE
+    page.get_by_test_id("payment-status").select_option("refunded")
+    expect(page.get_by_test_id("row").filter(has_text=str(buyer.user_id)).first).to_be_visible()
+    page.get_by_test_id("console-tab-audit").click()
+    expect(page.get_by_test_id("audit-table").get_by_test_id("row").first).to_contain_text("refunded")
+
+
+def test_a_discount_code_is_created_and_switched_off(browsing, admin):
+    code = f"YALDA{uuid.uuid4().hex[:5].upper()}"
+    page = browsing.page(admin)
+    page.goto("/admin/discounts")
+    page.get_by_test_id("new-code").click()
+    editor = page.get_by_test_id("editor")
+    editor.get_by_test_id("field-code").fill(code)
+    editor.get_by_test_id("field-discount_value").fill("15")
+    editor.get_by_test_id("field-max_uses").fill("100")
+    editor.get_by_test_id("field-subscription_type_ids").get_by_label("Basic").check()
+    editor.get_by_test_id("save").click()
+    expect(page.get_by_test_id("notice")).to_have_text("Saved.")
+    row = page.get_by_test_id("row").filter(has_text=code)
+    expect(row).to_contain_text("15%")
+    row.get_by_test_id("open-row").click()
+    page.get_by_test_id("field-is_active").uncheck()
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("notice")).to_have_text("Saved.")
+    saved = next(c for c in admin.get("/api/admin/discount-codes/").json() if c["code"] == code)
+    assert (saved["discount_type"], saved["discount_value"], saved["max_uses"]) == ("percentage", "15.00", 100)
+    assert saved["subscription_type_ids"] == [BASIC] and saved["is_active"] is False
 
 
 def test_non_staff_see_no_console_and_are_not_allowed_in(browsing, system):

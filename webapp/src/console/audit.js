@@ -14,8 +14,9 @@ const when = (iso) => new Intl.DateTimeFormat(lang.value === "fa" ? "fa-IR" : "e
 function Changes({ changes }) {
   const entries = Object.entries(changes || {});
   if (!entries.length) return null;
-  return html`<ul class="changes">${entries.map(([field, [before, after]]) => html`<li><code>${field}</code>:
-    <span class="old" dir="auto">${JSON.stringify(before)}</span> → <span class="new" dir="auto">${JSON.stringify(after)}</span></li>`)}</ul>`;
+  const shown = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+  return html`<ul class="changes">${entries.map(([field, [before, after]]) => html`<li><code>${field}</code>${" "}
+    ${before === null || before === undefined ? null : html`<span class="old" dir="auto">${shown(before)}</span> → `}<span class="new" dir="auto">${shown(after)}</span></li>`)}</ul>`;
 }
 
 export function AuditScreen() {

@@ -19,12 +19,13 @@ function useWidth(fallback = 560) {
   return [ref, width];
 }
 
-// 0 and four round steps above the largest value (1, 2, 2.5 or 5 times a power of ten).
-export function niceTicks(max, count = 4) {
+// 0 and about four round steps up to the largest value (1, 2, 2.5 or 5 times a power of ten; whole
+// steps for counts: half a message is no tick).
+export function niceTicks(max, count = 4, integer = false) {
   if (!(max > 0)) return [0, 1];
   const raw = max / count;
   const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  const step = Math.max(integer ? 1 : 0, [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= raw && (!integer || Number.isInteger(s))) || 10 * power);
   const ticks = [];
   for (let v = 0; v <= max + step * 1e-9; v += step) ticks.push(v);
   if (ticks[ticks.length - 1] < max) ticks.push(ticks[ticks.length - 1] + step);
@@ -46,11 +47,11 @@ export function dayLabel(iso) {
 const PAD = { top: 12, right: 12, bottom: 26, left: 48 };
 
 // days: [{date, ...}]; series: [{label, cls, value(day)}]. "bar" stacks the series, "line" overlays them.
-export function TimeChart({ days, series, kind = "bar", height = 190, format = compact, testid, label }) {
+export function TimeChart({ days, series, kind = "bar", height = 190, format = compact, testid, label, integer = false }) {
   const [ref, width] = useWidth();
   const inner = { w: width - PAD.left - PAD.right, h: height - PAD.top - PAD.bottom };
   const totals = days.map((d) => (kind === "bar" ? series.reduce((sum, s) => sum + s.value(d), 0) : Math.max(...series.map((s) => s.value(d)))));
-  const ticks = niceTicks(Math.max(0, ...totals));
+  const ticks = niceTicks(Math.max(0, ...totals), 4, integer);
   const top = ticks[ticks.length - 1] || 1;
   const y = (v) => PAD.top + inner.h - (v / top) * inner.h;
   const slot = inner.w / Math.max(1, days.length);

@@ -48,7 +48,7 @@ export function Dashboard() {
   const [range, setRange] = useState(() => lastDays(30));
   const [rate, setRate] = useState(() => localStorage.getItem(RATE_KEY) || "");
   const query = `from=${range.from}&to=${range.to}`;
-  const { data, error } = useLoad(() => Promise.all([
+  const { data, error, busy } = useLoad(() => Promise.all([
     get(`/api/admin/reports/overview/?${query}`),
     get(`/api/admin/reports/top-users/?${query}&limit=10`),
     get(`/api/admin/reports/top-models/?${query}&limit=10`),
@@ -69,7 +69,8 @@ export function Dashboard() {
   const fmtMoney = (v) => money(Math.round(v), currency);
   const fmtCompactMoney = (v) => compact(v);
 
-  return html`<div class="dashboard">
+  // data-range: the range of the figures shown (tests and people can tell a fresh answer from the last one)
+  return html`<div class="dashboard" data-testid="dashboard" data-range=${`${overview.from}/${overview.to}`} aria-busy=${busy}>
     ${head}
     <div class="kpis" data-testid="kpis">
       <${Kpi} testid="kpi-revenue" label=${t("k_revenue")} value=${money(revenue, currency)}
@@ -88,11 +89,11 @@ export function Dashboard() {
         <${TimeChart} days=${days} label=${t("ch_revenue")} format=${fmtCompactMoney}
           series=${[{ label: t("s_revenue"), cls: "s1", value: revenueOf }]} /></${Card}>
       <${Card} title=${t("ch_messages")} testid="chart-messages">
-        <${TimeChart} days=${days} label=${t("ch_messages")}
+        <${TimeChart} days=${days} integer label=${t("ch_messages")}
           series=${[{ label: t("s_paid"), cls: "s1", value: (d) => d.messages - d.free_model_messages },
                     { label: t("s_free"), cls: "s2", value: (d) => d.free_model_messages }]} /></${Card}>
       <${Card} title=${t("ch_tokens")} testid="chart-tokens">
-        <${TimeChart} days=${days} label=${t("ch_tokens")}
+        <${TimeChart} days=${days} integer label=${t("ch_tokens")}
           series=${[{ label: t("s_prompt"), cls: "s1", value: (d) => d.prompt_tokens },
                     { label: t("s_completion"), cls: "s2", value: (d) => d.completion_tokens }]} /></${Card}>
       <${Card} title=${t("ch_cost")} testid="chart-cost">
@@ -106,7 +107,7 @@ export function Dashboard() {
                       { label: t("s_cost"), cls: "s3", value: (d) => Number(d.provider_cost_usd) * perUsd }]} />`
           : html`<p class="muted">${t("rateHint")}</p>`}</${Card}>
       <${Card} title=${t("ch_failures")} testid="chart-failures">
-        <${TimeChart} days=${days} label=${t("ch_failures")}
+        <${TimeChart} days=${days} integer label=${t("ch_failures")}
           series=${[{ label: t("s_failed"), cls: "s3", value: (d) => d.failed_replies },
                     { label: t("s_stopped"), cls: "s2", value: (d) => d.stopped_replies }]} /></${Card}>
       <${Card} title=${t("ch_revenueByPlan")} testid="revenue-by-plan">

@@ -8,13 +8,14 @@ import { forbidden } from "./gate.js";
 
 // Loads on mount and whenever `deps` change; `reload()` asks again. A 403 means the staff flag is gone.
 export function useLoad(load, deps = []) {
-  const [state, setState] = useState({ data: null, error: null });
+  const [state, setState] = useState({ data: null, error: null, busy: true });
   const [round, setRound] = useState(0);
   useEffect(() => {
     let live = true;
-    load().then((data) => live && setState({ data, error: null }), (error) => {
+    setState((old) => ({ ...old, busy: true })); // the last answer stays on screen until the next one
+    load().then((data) => live && setState({ data, error: null, busy: false }), (error) => {
       if (error instanceof ApiError && error.status === 403) forbidden.value = true;
-      if (live) setState({ data: null, error });
+      if (live) setState({ data: null, error, busy: false });
     });
     return () => { live = false; };
   }, [...deps, round]);

@@ -55,9 +55,9 @@ export function PaymentsScreen() {
     ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} name="payments" testid="payments-table" rows=${payments}
         columns=${columns.filter((c) => !c.hidden)} csvColumns=${columns.map((c) => ({ ...c, render: undefined }))} />
       <div class="pager">
-        <button type="button" class="ghost small" disabled=${!envelope.previous} onClick=${() => setPage(page - 1)}>‹</button>
-        <span class="muted small">${number(page)} · ${number(envelope.count)}</span>
-        <button type="button" class="ghost small" disabled=${!envelope.next} onClick=${() => setPage(page + 1)}>›</button>
+        <button type="button" class="ghost small" aria-label=${t("previousPage")} disabled=${!envelope.previous} onClick=${() => setPage(page - 1)}>‹</button>
+        <span class="muted small" data-testid="pager">${number(page)} / ${number(Math.max(1, Math.ceil(envelope.count / PAGE)))}</span>
+        <button type="button" class="ghost small" aria-label=${t("nextPage")} disabled=${!envelope.next} onClick=${() => setPage(page + 1)}>›</button>
       </div>`}
   </div>`;
 }

@@ -56,7 +56,7 @@ function UserPanel({ user, plans, onChanged, onClose }) {
     </div>
     <${Notice} text=${notice} />
     ${failure ? html`<p class="form-error" role="alert">${failure}</p>` : null}
-    <h3 class="section-title">${t("usageOf", { phone: user.phone_number })}</h3>
+    <h3 class="section-title">${t("usage")}</h3>
     <${UsageList} userId=${user.id} key=${`${user.id}-${sub?.id}`} />
   </section>`;
 }

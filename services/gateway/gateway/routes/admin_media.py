@@ -39,7 +39,7 @@ async def upload(request: Request, _: StaffUser) -> UploadedMedia:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data = await request.body()  # the gateway's body limit (1 MiB, 413 beyond) already applies
     if not data or not _matches(content_type, data):
-        raise ValidationFailed(NOT_AN_IMAGE, {"fields": {"file": [NOT_AN_IMAGE]}})
+        raise ValidationFailed(NOT_AN_IMAGE, fields={"file": [NOT_AN_IMAGE]})
     settings = runtime(request).settings
     store = LocalMediaStore(settings.media_root, settings.media_base_url)
     return UploadedMedia(url=await store.save(MediaBlob(content_type, data), FOLDER))
