@@ -50,7 +50,7 @@ export function AuditScreen() {
         <select id="audit-object" data-testid="audit-object" value=${objectType} onChange=${(e) => setObjectType(e.currentTarget.value)}>
           <option value="">${t("objectTypes")}</option>
           ${OBJECT_TYPES.map((o) => html`<option value=${o}>${t(`o_${o}`)}</option>`)}</select></div></div>
-    ${entries === null ? html`<${Loading} error=${error} />` : html`<${DataTable} name="audit-log" testid="audit-table" rows=${entries}
+    ${entries === null ? html`<${Loading} error=${error} />` : html`<${DataTable} label=${t("c_audit")} name="audit-log" testid="audit-table" rows=${entries}
         columns=${columns} csvHref=${`/api/admin/audit-log/?limit=200${filter}&format=csv`} />
       ${error ? html`<p class="form-error" role="alert">${messageOf(error)}</p>` : null}
       ${more ? html`<p><button type="button" class="ghost" data-testid="audit-more" onClick=${() => load(entries[entries.length - 1].id)}>${t("olderEntries")}</button></p>` : null}`}

@@ -105,7 +105,7 @@ export function ChatbotsScreen() {
             options=${plans.map((p) => [p.id, p.name])} />
         </div>
       </${Editor}>` : null}
-    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} name="chatbots" testid="chatbots-table" onRow=${edit} rows=${bots}
+    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} label=${t("c_chatbots")} name="chatbots" testid="chatbots-table" onRow=${edit} rows=${bots}
       columns=${columns} csvColumns=${[...columns, { key: "image" }, { key: "description" }, { key: "system_prompt" }]} />`}
   </div>`;
 }

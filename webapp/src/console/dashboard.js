@@ -119,7 +119,7 @@ export function Dashboard() {
           .map((r) => ({ label: r.plan_name, value: r.count })).sort((a, b) => b.value - a.value)} /></${Card}>
       <${Card} title=${t("ch_topUsers")} testid="top-users"
         tools=${html`<${CsvLink} href=${`/api/admin/reports/top-users/?${query}&limit=10&format=csv`} testid="top-users-csv" />`}>
-        <${DataTable} bare testid="top-users-table" rows=${topUsers.results.map((r) => ({ ...r, id: r.user_id }))}
+        <${DataTable} bare label=${t("ch_topUsers")} testid="top-users-table" rows=${topUsers.results.map((r) => ({ ...r, id: r.user_id }))}
           empty=${t("noData")} columns=${[
             { key: "phone_number", label: t("col_phone"), render: (r) => html`<bdi dir="ltr">${r.phone_number}</bdi>` },
             { key: "messages", label: t("col_messages"), num: true, render: (r) => number(r.messages) },
@@ -128,7 +128,7 @@ export function Dashboard() {
           ]} /></${Card}>
       <${Card} title=${t("ch_topModels")} testid="top-models"
         tools=${html`<${CsvLink} href=${`/api/admin/reports/top-models/?${query}&limit=10&format=csv`} testid="top-models-csv" />`}>
-        <${DataTable} bare testid="top-models-table" rows=${topModels.results.map((r) => ({ ...r, id: r.ai_model_id }))}
+        <${DataTable} bare label=${t("ch_topModels")} testid="top-models-table" rows=${topModels.results.map((r) => ({ ...r, id: r.ai_model_id }))}
           empty=${t("noData")} columns=${[
             { key: "model_name", label: t("col_model"), render: (r) => html`<bdi>${r.model_name}</bdi>${r.is_free ? html` <span class="badge">${t("free")}</span>` : null}` },
             { key: "messages", label: t("col_messages"), num: true, render: (r) => number(r.messages) },

@@ -70,6 +70,6 @@ export function DiscountsScreen() {
           <${IdPicker} form=${form} name="subscription_type_ids" label=${t("f_codePlans")} options=${plans.map((p) => [p.id, p.name])} />
         </div>
       </${Editor}>` : null}
-    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} name="discount-codes" testid="codes-table" onRow=${edit} rows=${codes} columns=${columns} />`}
+    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} label=${t("c_discounts")} name="discount-codes" testid="codes-table" onRow=${edit} rows=${codes} columns=${columns} />`}
   </div>`;
 }

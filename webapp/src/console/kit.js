@@ -65,12 +65,14 @@ export const CsvButton = ({ name, columns, rows, testid }) => html`<button type=
 // csvHref: the API writes the CSV (reports, audit log); otherwise it is built here from `rows`.
 // csvColumns: what the CSV holds when it is more than the screen shows (raw values, keys as headers).
 // bare: no tool row (the card around it shows the CSV link in its own head).
-export function DataTable({ columns, rows, name, testid, onRow, empty, actions, csvHref, csvColumns, bare }) {
+// label: what the table holds, for screen readers (the wrapper scrolls sideways on narrow screens, so it
+// is a focusable region keyboard users can scroll).
+export function DataTable({ columns, rows, name, testid, onRow, empty, actions, csvHref, csvColumns, bare, label }) {
   return html`<div class="console-table">
     ${bare ? null : html`<div class="table-tools">${actions}<span class="spacer"></span>
       ${csvHref ? html`<${CsvLink} href=${csvHref} testid=${`${testid}-csv`} />`
         : html`<${CsvButton} name=${name} columns=${csvColumns || columns} rows=${rows} testid=${`${testid}-csv`} />`}</div>`}
-    ${!rows.length ? html`<p class="muted empty-row">${empty || t("nothingHere")}</p>` : html`<div class="table-wrap">
+    ${!rows.length ? html`<p class="muted empty-row">${empty || t("nothingHere")}</p>` : html`<div class="table-wrap" tabindex="0" role="region" aria-label=${label}>
       <table class="grid" data-testid=${testid}>
         <thead><tr>${columns.map((c) => html`<th scope="col" class=${c.num ? "num" : ""}>${c.label}</th>`)}</tr></thead>
         <tbody>${rows.map((row) => html`<tr key=${row.id} data-testid="row" data-id=${row.id}

@@ -104,6 +104,6 @@ export function ModelsScreen() {
           <${TextArea} form=${form} name="fallback_model_ids" label=${t("f_fallbacks")} rows=${3} />
         </div>
       </${Editor}>` : null}
-    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} name="models" testid="models-table" onRow=${edit} rows=${models} columns=${columns} csvColumns=${csvColumns} />`}
+    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} label=${t("c_models")} name="models" testid="models-table" onRow=${edit} rows=${models} columns=${columns} csvColumns=${csvColumns} />`}
   </div>`;
 }

@@ -52,7 +52,7 @@ export function PaymentsScreen() {
         <button type="submit" class="ghost">${t("search")}</button>
       </form></div>
     <${Notice} text=${notice} />
-    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} name="payments" testid="payments-table" rows=${payments}
+    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} label=${t("c_payments")} name="payments" testid="payments-table" rows=${payments}
         columns=${columns.filter((c) => !c.hidden)} csvColumns=${columns.map((c) => ({ ...c, render: undefined }))} />
       <div class="pager">
         <button type="button" class="ghost small" aria-label=${t("previousPage")} disabled=${!envelope.previous} onClick=${() => setPage(page - 1)}>‹</button>

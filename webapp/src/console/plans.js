@@ -105,7 +105,7 @@ export function PlansScreen() {
         </div></fieldset>
         <${Limits} form=${form} />
       </${Editor}>` : null}
-    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} name="plans" testid="plans-table" onRow=${edit}
+    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} label=${t("c_plans")} name="plans" testid="plans-table" onRow=${edit}
       rows=${plans} columns=${columns.filter((c) => !c.hidden)}
       csvColumns=${[{ key: "id" }, ...columns.map((c) => ({ key: c.key, csv: c.csv })), { key: "description" }]} />`}
   </div>`;

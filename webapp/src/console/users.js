@@ -91,7 +91,7 @@ export function UsersScreen() {
         <button type="submit" class="ghost" data-testid="user-search-submit">${t("search")}</button>
       </form></div>
     ${open ? html`<${UserPanel} key=${open.id} user=${open} plans=${plans} onChanged=${reload} onClose=${() => setOpenId(null)} />` : null}
-    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} name="users" testid="users-table" onRow=${(u) => setOpenId(u.id)}
+    ${!data ? html`<${Loading} error=${error} />` : html`<${DataTable} label=${t("c_users")} name="users" testid="users-table" onRow=${(u) => setOpenId(u.id)}
       rows=${users} columns=${columns} empty=${t("noUsers")} />
       ${page.count > users.length ? html`<p class="muted small">${number(users.length)} / ${number(page.count)}</p>` : null}`}
   </div>`;
