@@ -91,6 +91,6 @@ export function BarList({ rows, testid, empty }) {
   if (!rows.length) return html`<p class="muted">${empty}</p>`;
   return html`<ul class="bar-list" data-testid=${testid}>${rows.map((r) => html`<li data-testid="bar-row" data-label=${r.label}>
     <span class="bar-label"><bdi>${r.label}</bdi></span>
-    <span class="bar-track"><span class="bar-fill" style=${{ width: `${max ? Math.max(1, (r.value / max) * 100) : 0}%` }}></span></span>
+    <span class="bar-track"><span class="bar-fill" style=${{ width: `${max && r.value ? Math.max(1, (r.value / max) * 100) : 0}%` }}></span></span>
     <span class="bar-value" data-testid="bar-value">${r.text ?? number(r.value)}</span></li>`)}</ul>`;
 }

@@ -112,7 +112,7 @@ export function Dashboard() {
                     { label: t("s_stopped"), cls: "s2", value: (d) => d.stopped_replies }]} /></${Card}>
       <${Card} title=${t("ch_revenueByPlan")} testid="revenue-by-plan">
         <${BarList} testid="revenue-by-plan-bars" empty=${t("noData")} rows=${overview.revenue_by_plan
-          .map((r) => ({ label: r.plan_name, value: Number(r.revenue), text: `${money(r.revenue, r.currency)} · ${number(r.payments)}×` }))
+          .map((r) => ({ label: r.plan_name, value: Number(r.revenue), text: `${money(r.revenue, r.currency)} · ${t("nPayments", { n: number(r.payments) })}` }))
           .sort((a, b) => b.value - a.value)} /></${Card}>
       <${Card} title=${t("ch_subsByPlan")} testid="subs-by-plan">
         <${BarList} testid="subs-by-plan-bars" empty=${t("noData")} rows=${overview.active_subscriptions_by_plan

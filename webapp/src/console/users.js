@@ -37,10 +37,10 @@ function UserPanel({ user, plans, onChanged, onClose }) {
   const sub = user.subscription;
   return html`<section class="card editor" data-testid="user-panel" aria-labelledby="user-title">
     <div class="editor-head"><h2 id="user-title"><bdi dir="ltr">${user.phone_number}</bdi> · <bdi>${user.name}</bdi></h2>
-      <button type="button" class="ghost small" onClick=${onClose}>${t("cancel")}</button></div>
+      <button type="button" class="ghost small" onClick=${onClose}>${t("close")}</button></div>
     <p class="muted">${t("col_plan")}: <strong data-testid="user-plan">${sub ? sub.subscription_type.name : t("noSubscription")}</strong>
-      ${sub ? html` · ${sub.end_date ? t("until", { d: date(sub.end_date) }) : t("noEnd")}` : null}
-      · ${t("col_joined")}: ${date(user.date_joined)}</p>
+      ${[sub ? (sub.end_date ? t("until", { d: date(sub.end_date) }) : t("noEnd")) : null, `${t("col_joined")}: ${date(user.date_joined)}`]
+        .filter(Boolean).map((part) => ` · ${part}`).join("")}</p>
     <form class="inline-form" onSubmit=${movePlan}>
       <div class="field"><label for="move-plan">${t("changePlan")}</label>
         <select id="move-plan" data-testid="move-plan" value=${planId} onChange=${(e) => setPlanId(e.currentTarget.value)}>
