@@ -10,7 +10,7 @@ from tests.api.harness import BASIC, PREMIUM, Client, SystemSlot, new_user
 # (storing and paging messages, sending, sessions, the usage ledger, the admin catalog) run once more
 # on PostgreSQL, the production database. One system at a time: every SQLite test runs first.
 POSTGRES_MODULES = frozenset({"test_send.py", "test_sessions.py", "test_messages.py", "test_usage.py",
-                              "test_admin.py"})
+                              "test_admin.py", "test_console.py"})
 HERE = Path(__file__).parent
 
 

@@ -14,7 +14,7 @@ from devinfra import asyncapi
 from faststream.rabbit import RabbitRouter
 
 from shared import topology
-from shared.contracts import billing, chat, payments
+from shared.contracts import billing, chat, payments, reports
 from shared.contracts.base import Contract, Message
 from shared.errors import NotFound
 from shared.rpc import REPLY_TO, responder
@@ -109,7 +109,7 @@ def test_every_contract_on_the_wire_has_a_schema():
     not_schemas = {Contract, Message, billing.DeniedLimit}
     contracts = {
         cls.__name__
-        for module in ("base", "gateway", "llm", "chat", "billing", "payments")
+        for module in ("base", "gateway", "llm", "chat", "billing", "payments", "reports")
         for cls in vars(importlib.import_module(f"shared.contracts.{module}")).values()
         if inspect.isclass(cls) and issubclass(cls, Contract) and cls not in not_schemas
     }
@@ -118,7 +118,7 @@ def test_every_contract_on_the_wire_has_a_schema():
 
 def test_every_rpc_query_documents_its_reply():
     queries = (_queries(chat.Queries) | _queries(chat.AdminQueries) | _queries(billing.Queries)
-               | _queries(payments.Queries))
+               | _queries(payments.Queries) | _queries(reports.Queries))
     replies = {
         name.removesuffix(":reply")
         for document in DOCUMENTS.values()

@@ -55,6 +55,8 @@ def test_operation_ids_are_short_unique_and_readable(schema):
         assert re.fullmatch(r"[a-z][a-z_]{1,40}", op_id), op_id
         assert "_api_" not in op_id and not op_id.endswith(("_get", "_post", "_put", "_patch", "_delete")), op_id
     assert {"send", "list_sessions", "stream", "obtain_token", "admin_list_models", "list_models"} <= set(ids)
+    assert {"admin_report_overview", "admin_report_top_users", "admin_report_top_models", "admin_audit_log",
+            "admin_sync_models", "admin_user_usage"} <= set(ids)
 
 
 def test_every_tag_is_declared_with_a_description(schema):
@@ -92,8 +94,36 @@ def test_paged_lists_are_typed(schema):
         assert envelope["required"] == ["count", "next", "previous", "results"], path
         assert envelope["properties"]["results"]["items"]["$ref"] == item, path
     # sessions, usages, chatbots, models, plans for sale, payments; admin models, chatbots, plans, users,
-    # discount codes, payments
+    # discount codes, payments (the audit log pages by keyset instead: test_the_operator_console_is_documented)
     assert paged == 12
+
+
+CONSOLE_REPORTS = ("/api/admin/reports/overview/", "/api/admin/reports/top-users/", "/api/admin/reports/top-models/")
+
+
+def test_the_operator_console_is_documented(schema):
+    components = schema["components"]["schemas"]
+    for path in (*CONSOLE_REPORTS, "/api/admin/audit-log/"):
+        op = schema["paths"][path]["get"]
+        params = {p["name"]: p for p in op["parameters"]}
+        assert params["format"]["schema"]["$ref"] == "#/components/schemas/ExportFormat", path
+        content = op["responses"]["200"]["content"]
+        assert set(content) == {"application/json", "text/csv"}, path
+        assert {"401", "403", "400"} <= set(op["responses"]), path
+        assert op["security"] == [{"session": []}, {"bearer": []}], path
+    for path in CONSOLE_REPORTS:
+        params = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
+        assert params["from"]["schema"]["anyOf"][0]["pattern"] == r"^\d{4}-\d{2}-\d{2}$"
+        assert "to" in params
+    audit = schema["paths"]["/api/admin/audit-log/"]["get"]
+    assert {p["name"] for p in audit["parameters"]} == {"limit", "before", "object_type", "actor_id", "format"}
+    assert components["AuditPageOut"]["required"] == ["results", "has_more"]
+    assert components["AuditEntryOut"]["properties"]["action"] == {"$ref": "#/components/schemas/AuditAction"}
+    sync = schema["paths"]["/api/admin/ai-models/sync/"]["post"]
+    assert sync["responses"]["502"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert sync["security"] == [{"session": [], "csrf": []}, {"bearer": []}]
+    usage = schema["paths"]["/api/admin/users/{user_id}/usage/"]["get"]
+    assert usage["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/UsageReport"}
 
 
 def test_security_schemes_and_public_routes(schema):

@@ -136,5 +136,5 @@ def test_staff_pass_the_same_routes(admin, ops):
     assert code.status_code == 201, code.text
     for method, path, _ in ops:
         if path.startswith(ADMIN_PREFIX) and method == "GET":
-            response = admin.get(fill(path, {"item_id": 1, "plan_id": 1, "code_id": code.json()["id"]}))
+            response = admin.get(fill(path, {"item_id": 1, "plan_id": 1, "code_id": code.json()["id"], "user_id": 1}))
             assert response.status_code == 200, (path, response.text)

@@ -67,6 +67,7 @@ def snapshot(owner, admin) -> dict:
         "plans": admin.get("/api/admin/subscription-types/").json(),
         "models": admin.get("/api/admin/ai-models/").json(),
         "chatbots": admin.get("/api/admin/chatbots/").json(),
+        "audit": admin.get("/api/admin/audit-log/").json(),  # a refused change is not recorded
         "me": owner.client.get("/api/users/").status_code,
     }
 

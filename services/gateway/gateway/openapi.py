@@ -41,8 +41,8 @@ TAGS: list[dict[str, str]] = [
     {"name": "streaming", "description": "Replies as Server-Sent Events, resumable with `Last-Event-ID`."},
     {"name": "payments", "description": "Buying a plan: the plans for sale, a quote (with a discount code), checkout "
      "through Zibal or Stripe, your payments; and the providers' own return and webhook routes."},
-    {"name": "admin", "description": "Staff only: the catalog, plans, users and their subscriptions, discount "
-     "codes, payments and refunds."},
+    {"name": "admin", "description": "Staff only: the catalog (and its sync from OpenRouter), plans, users, their "
+     "subscriptions and usage, discount codes, payments and refunds; reports from the ledger; the audit log."},
 ]
 
 DESCRIPTION = f"""Subscription AI chat: sessions with chatbots on AI models, metered against the user's plan.
@@ -79,6 +79,11 @@ ENUMS: dict[tuple[str, ...], tuple[str, str]] = {
     ("stripe", "zibal"): ("PaymentProvider", "Who takes the payment: `zibal` (IRT) or `stripe` (card)."),
     ("fixed", "percentage"): ("DiscountType", "How a discount code lowers the price: a `percentage` of it, or a "
                               "`fixed` amount in the plan's currency."),
+    ("csv", "json"): ("ExportFormat", "`json` (the default), or `csv`: a download with one row per list item."),
+    ("change_plan", "create", "delete", "refund", "set_staff", "sync_models", "update"): (
+        "AuditAction", "What a staff change did."),
+    ("ai_model", "chatbot", "discount_code", "payment", "plan", "user"): (
+        "AuditObject", "What kind of object a staff change was made to."),
 }
 
 # Public operations (no login). `logout` and `csrf` also work for a logged-in browser.

@@ -8,6 +8,7 @@ from gateway import report_schemas as rs
 from gateway.csv_export import csv_response
 from gateway.deps import Audit, StaffUser, runtime
 from gateway.routes.admin_reports import CSV, AsCsv
+from gateway.schemas import MAX_ID
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -19,9 +20,9 @@ async def audit_log(
     _: StaffUser,
     audit: Audit,
     limit: Annotated[int, Query(ge=1, le=200, description="Entries per page (1–200)")] = 50,
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Only entries older than this id")] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only entries older than this id")] = None,
     object_type: Annotated[rs.AuditObject | None, Query(description="Only changes of this kind of object")] = None,
-    actor_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Only changes by this staff user")] = None,
+    actor_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only changes by this staff user")] = None,
     fmt: AsCsv = "json",
 ):
     entries, more = await audit.page(limit=limit, before=before, object_type=object_type, actor_id=actor_id)

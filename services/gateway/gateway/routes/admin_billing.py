@@ -33,6 +33,12 @@ class AdminUser(BaseModel):
     subscription: SubscriptionOut | None
 
 
+def _shown(plan: dict) -> dict:
+    """The plan as the API shows it: money with two places however billing wrote it ("1000" after a
+    save, "1000.00" read back), so the audit diff holds only real changes."""
+    return PlanOut.model_validate(plan).model_dump(mode="json")
+
+
 @router.get("/subscription-types/", response_model=list[PlanOut] | dict)
 async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
     async def fetch() -> list[dict]:
@@ -45,7 +51,7 @@ async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
 @router.post("/subscription-types/", status_code=201, response_model=PlanOut)
 async def create_plan(body: a.PlanCreate, staff: StaffUser, rpc: Rpc, audit: Audit):
     plan = await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields=body.fields()))
-    await audit.changed(staff, "plan", plan["id"], None, plan)
+    await audit.changed(staff, "plan", plan["id"], None, _shown(plan))
     return plan
 
 
@@ -58,7 +64,7 @@ async def get_plan(plan_id: PathId, _: StaffUser, rpc: Rpc):
 async def replace_plan(plan_id: PathId, body: a.PlanFields, staff: StaffUser, rpc: Rpc, audit: Audit):
     before = await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
     plan = await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, fields=body.fields()))
-    await audit.changed(staff, "plan", plan_id, before, plan)
+    await audit.changed(staff, "plan", plan_id, _shown(before), _shown(plan))
     return plan
 
 
@@ -66,7 +72,7 @@ async def replace_plan(plan_id: PathId, body: a.PlanFields, staff: StaffUser, rp
 async def update_plan(plan_id: PathId, body: a.PlanPatch, staff: StaffUser, rpc: Rpc, audit: Audit):
     before = await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
     plan = await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, partial=True, fields=body.fields()))
-    await audit.changed(staff, "plan", plan_id, before, plan)
+    await audit.changed(staff, "plan", plan_id, _shown(before), _shown(plan))
     return plan
 
 
@@ -75,7 +81,7 @@ async def update_plan(plan_id: PathId, body: a.PlanPatch, staff: StaffUser, rpc:
 async def delete_plan(plan_id: PathId, staff: StaffUser, rpc: Rpc, audit: Audit):
     before = await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
     await rpc.call(Q.DELETE_PLAN, b.PlanQuery(plan_id=plan_id))
-    await audit.changed(staff, "plan", plan_id, before, None)
+    await audit.changed(staff, "plan", plan_id, _shown(before), None)
     return Response(status_code=204)
 
 

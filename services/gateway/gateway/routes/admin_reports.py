@@ -25,13 +25,20 @@ CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 
+# Days a report can name: the arithmetic of a range (a day before, the day after) stays in range.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
 def _day(raw: str | None, field: str) -> date | None:
     if raw is None:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        raise ValidationFailed("Enter a valid date.", fields={field: ["Enter a valid date."]}) from None
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationFailed("Enter a valid date.", fields={field: ["Enter a valid date."]})
+    return day
 
 
 async def report_range(
@@ -42,7 +49,7 @@ async def report_range(
                                      description="YYYY-MM-DD (UTC), included; default: today")] = None,
 ) -> r.ReportRange:
     last = _day(end, "to") or runtime(request).clock.now().date()
-    first = _day(start, "from") or last - timedelta(days=DEFAULT_DAYS - 1)
+    first = _day(start, "from") or max(FIRST_DAY, last - timedelta(days=DEFAULT_DAYS - 1))
     if first > last:
         raise ValidationFailed("The start date is after the end date.",
                                fields={"from": ["The start date is after the end date."]})
@@ -63,7 +70,7 @@ def _name(kind: str, q: r.ReportRange) -> str:
 
 @router.get("/overview/", response_model=rs.OverviewOut, responses=CSV,
             summary="Revenue, payments, messages, tokens, provider cost and failures per UTC day")
-async def overview(q: Range, _: StaffUser, rpc: Rpc, fmt: AsCsv = "json"):
+async def report_overview(q: Range, _: StaffUser, rpc: Rpc, fmt: AsCsv = "json"):
     report = await rpc.call(R.OVERVIEW, q, r.Overview)
     out = rs.OverviewOut.model_validate({**report.model_dump(), "from": q.start, "to": q.end})
     if fmt == "csv":
@@ -74,7 +81,7 @@ async def overview(q: Range, _: StaffUser, rpc: Rpc, fmt: AsCsv = "json"):
 
 @router.get("/top-users/", response_model=rs.TopUsersOut, responses=CSV,
             summary="Users by provider cost, then messages")
-async def top_users(q: Range, _: StaffUser, rpc: Rpc, request: Request, fmt: AsCsv = "json", limit: Limit = 10):
+async def report_top_users(q: Range, _: StaffUser, rpc: Rpc, request: Request, fmt: AsCsv = "json", limit: Limit = 10):
     figures = await rpc.call(R.TOP_USERS, r.TopQuery(start=q.start, end=q.end, limit=limit), list[r.UserFigures])
     ids = [f.user_id for f in figures]
     async with runtime(request).auth.factory() as s:
@@ -89,7 +96,7 @@ async def top_users(q: Range, _: StaffUser, rpc: Rpc, request: Request, fmt: AsC
 
 @router.get("/top-models/", response_model=rs.TopModelsOut, responses=CSV,
             summary="Models by provider cost, then messages")
-async def top_models(q: Range, _: StaffUser, rpc: Rpc, fmt: AsCsv = "json", limit: Limit = 10):
+async def report_top_models(q: Range, _: StaffUser, rpc: Rpc, fmt: AsCsv = "json", limit: Limit = 10):
     figures = await rpc.call(R.TOP_MODELS, r.TopQuery(start=q.start, end=q.end, limit=limit), list[r.ModelFigures])
     # Names come from the catalog (chat's); the ledger keeps the slug that answered.
     catalog = {m.model_id: m for m in await rpc.call(c.AdminQueries.LIST_MODELS, c.AdminList(), list[c.AdminAiModel])}
