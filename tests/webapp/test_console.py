@@ -219,6 +219,11 @@ def test_tables_export_csv(browsing, admin):
     assert overview_download.value.suggested_filename.startswith("overview-")
     days = list(csv.DictReader(io.StringIO(open(overview_download.value.path(), encoding="utf-8-sig").read())))
     assert len(days) == 7 and "messages" in days[0]
+    with page.expect_download() as subs_download:
+        page.get_by_test_id("subs-by-plan-csv").click()
+    counts = list(csv.DictReader(io.StringIO(open(subs_download.value.path(), encoding="utf-8-sig").read())))
+    shown = admin.get("/api/admin/reports/overview/").json()["active_subscriptions_by_plan"]
+    assert [(r["plan_name"], int(r["count"])) for r in counts] == [(p["plan_name"], p["count"]) for p in shown]
 
 
 def test_a_payment_is_found_by_user_and_refunded(browsing, system, admin):

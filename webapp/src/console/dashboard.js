@@ -5,7 +5,7 @@ import { get } from "../api.js";
 import { money, number, t } from "../i18n.js";
 import { html } from "../ui.js";
 import { BarList, TimeChart, compact } from "./charts.js";
-import { CsvLink, DataTable, Loading, useLoad } from "./kit.js";
+import { CsvButton, CsvLink, DataTable, Loading, useLoad } from "./kit.js";
 
 const RATE_KEY = "mobix.console.usdRate";
 const PRESETS = [7, 30, 90];
@@ -110,11 +110,15 @@ export function Dashboard() {
         <${TimeChart} days=${days} integer label=${t("ch_failures")}
           series=${[{ label: t("s_failed"), cls: "s3", value: (d) => d.failed_replies },
                     { label: t("s_stopped"), cls: "s2", value: (d) => d.stopped_replies }]} /></${Card}>
-      <${Card} title=${t("ch_revenueByPlan")} testid="revenue-by-plan">
+      <${Card} title=${t("ch_revenueByPlan")} testid="revenue-by-plan"
+        tools=${html`<${CsvButton} name=${`revenue-by-plan-${range.from}-${range.to}`} testid="revenue-by-plan-csv"
+          rows=${overview.revenue_by_plan} columns=${["plan_id", "plan_name", "currency", "revenue", "payments"].map((key) => ({ key }))} />`}>
         <${BarList} testid="revenue-by-plan-bars" empty=${t("noData")} rows=${overview.revenue_by_plan
           .map((r) => ({ label: r.plan_name, value: Number(r.revenue), text: `${money(r.revenue, r.currency)} · ${t("nPayments", { n: number(r.payments) })}` }))
           .sort((a, b) => b.value - a.value)} /></${Card}>
-      <${Card} title=${t("ch_subsByPlan")} testid="subs-by-plan">
+      <${Card} title=${t("ch_subsByPlan")} testid="subs-by-plan"
+        tools=${html`<${CsvButton} name="active-subscriptions-by-plan" testid="subs-by-plan-csv"
+          rows=${overview.active_subscriptions_by_plan} columns=${["plan_id", "plan_name", "count"].map((key) => ({ key }))} />`}>
         <${BarList} testid="subs-by-plan-bars" empty=${t("noData")} rows=${overview.active_subscriptions_by_plan
           .map((r) => ({ label: r.plan_name, value: r.count })).sort((a, b) => b.value - a.value)} /></${Card}>
       <${Card} title=${t("ch_topUsers")} testid="top-users"
