@@ -9,9 +9,10 @@ import io
 import re
 import struct
 import time
-from datetime import UTC, datetime, timedelta
 import uuid
 import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from playwright.sync_api import expect
@@ -32,6 +33,10 @@ def tiny_png(path) -> None:
 
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
                      + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def read_csv(path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8-sig"))))
 
 
 def figure(page, testid: str) -> float:
@@ -208,7 +213,7 @@ def test_tables_export_csv(browsing, admin):
     page.goto("/admin/plans")
     with page.expect_download() as plans_download:
         page.get_by_test_id("plans-table-csv").click()
-    rows = list(csv.DictReader(io.StringIO(open(plans_download.value.path(), encoding="utf-8-sig").read())))
+    rows = read_csv(plans_download.value.path())
     plans = admin.get("/api/admin/subscription-types/").json()
     assert [r["name"] for r in rows] == [p["name"] for p in plans]
     assert rows[0]["daily_max_messages"] == str(plans[0]["daily_max_messages"]) and "monthly_max_tokens" in rows[0]
@@ -217,11 +222,11 @@ def test_tables_export_csv(browsing, admin):
     with page.expect_download() as overview_download:
         page.get_by_test_id("overview-csv").click()
     assert overview_download.value.suggested_filename.startswith("overview-")
-    days = list(csv.DictReader(io.StringIO(open(overview_download.value.path(), encoding="utf-8-sig").read())))
+    days = read_csv(overview_download.value.path())
     assert len(days) == 7 and "messages" in days[0]
     with page.expect_download() as subs_download:
         page.get_by_test_id("subs-by-plan-csv").click()
-    counts = list(csv.DictReader(io.StringIO(open(subs_download.value.path(), encoding="utf-8-sig").read())))
+    counts = read_csv(subs_download.value.path())
     shown = admin.get("/api/admin/reports/overview/").json()["active_subscriptions_by_plan"]
     assert [(r["plan_name"], int(r["count"])) for r in counts] == [(p["plan_name"], p["count"]) for p in shown]
 
