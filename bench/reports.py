@@ -75,6 +75,7 @@ INSERT INTO subscription (user_id, plan_id, start_date, end_date, is_active)
 SELECT u, 1 + u % 3, now() - interval '3 days', now() + interval '27 days', true FROM generate_series(1, 10000) u;
 """
 COVERING = "ix_usage_ledger_created"
+COUNT = text("SELECT count(*) FROM usage_ledger WHERE created_at >= :a AND created_at < :b")
 
 
 def _url(server: str, database: str, driver: str = "postgresql") -> str:
@@ -120,11 +121,10 @@ async def _measure(engine, reports: AdminReports, runs: int) -> list[tuple[str, 
         q = r.TopQuery(start=today - timedelta(days=days - 1), end=today, limit=10)
         start = datetime.combine(q.start, datetime.min.time(), UTC)
         end = datetime.combine(q.end + timedelta(days=1), datetime.min.time(), UTC)
-        count_sql = text("SELECT count(*) FROM usage_ledger WHERE created_at >= :a AND created_at < :b")
 
-        async def baseline() -> int:
+        async def baseline(start: datetime = start, end: datetime = end) -> int:
             async with engine.connect() as conn:
-                return (await conn.execute(count_sql, {"a": start, "b": end})).scalar_one()
+                return (await conn.execute(COUNT, {"a": start, "b": end})).scalar_one()
 
         in_range = await baseline()
         base = await _p50(runs, baseline)

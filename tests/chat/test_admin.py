@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from chat.admin import CatalogAdmin
+from chat.openrouter_models import ListedModel
 
 from shared.contracts import chat as c
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -101,3 +102,28 @@ async def test_chat_refuses_what_the_gateway_refuses(admin, fields, field):
     with pytest.raises(ValidationFailed) as invalid:
         await admin.save_model(c.SaveAiModel(fields=fields))
     assert field in invalid.value.details["fields"]
+
+
+async def test_sync_fills_listed_models_within_bounds_and_changes_nothing_twice(admin):
+    mine = await admin.save_model(c.SaveAiModel(fields={"name": "Mine", "model_id": "vendor/mine",
+                                                        "max_reply_tokens": 1_024, "context_tokens": 8_000}))
+    small_cap = await admin.save_model(c.SaveAiModel(fields={"name": "Capped", "model_id": "vendor/capped",
+                                                             "max_reply_tokens": 512}))
+    listed = [
+        ListedModel("vendor/mine", "Vendor: Mine", 64_000, Decimal("0.25"), Decimal("1.0000004"), 4_096),
+        ListedModel("vendor/capped", "", 10**12, Decimal(10**9), None, 8_192),  # out of bounds: skipped
+        ListedModel("vendor/not-ours", "Other", 1_000, None, None, None),
+    ]
+    synced = await admin.sync_models(listed)
+    ours = {u.openrouter_id: u.changes for u in synced.updated}
+    # the reply cap is only ever lowered to the provider's: 1,024 is under 4,096, so it stays
+    assert ours == {"vendor/mine": {"name": ["Mine", "Vendor: Mine"], "context_tokens": [8_000, 64_000],
+                                    "prompt_price_usd_per_mtok": [None, "0.250000"],
+                                    "completion_price_usd_per_mtok": [None, "1.000000"]}}
+    assert "vendor/not-ours" in synced.not_in_catalog
+    assert (await admin.get_model(c.AdminItem(item_id=small_cap.id))).max_reply_tokens == 512
+    again = await admin.sync_models(listed)
+    assert again.updated == [] and again.unchanged == synced.unchanged + 1
+    lowered = await admin.sync_models([ListedModel("vendor/mine", None, None, None, None, 256)])
+    assert [u.changes for u in lowered.updated] == [{"max_reply_tokens": [1_024, 256]}]
+    assert (await admin.get_model(c.AdminItem(item_id=mine.id))).max_reply_tokens == 256
