@@ -1,6 +1,8 @@
 """The web app's files as the gateway serves them: CSP, cache lifetimes, client routes, and the API's
 own paths left alone (gateway/webapp.py)."""
 
+import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -9,6 +11,10 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+# The console's screens as the web app routes them (webapp/src/console/screens.js): the gateway must
+# answer the page for each, or a reload on one would get the API's 404.
+SCREENS_JS = Path(__file__).resolve().parents[2] / "webapp" / "src" / "console" / "screens.js"
+CONSOLE_SCREENS = re.findall(r'^\s*"(\w+)",$', SCREENS_JS.read_text(), re.MULTILINE)
 INDEX = b"<!doctype html><html><head><script type=module src=/assets/app-1a2b3c.js></script></head></html>"
 
 
@@ -47,9 +53,14 @@ async def test_index_is_never_cached_and_carries_a_strict_csp(dist):
     assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
 
 
+def test_the_console_screens_are_known():
+    assert "plans" in CONSOLE_SCREENS and "audit" in CONSOLE_SCREENS  # the pattern above still reads the file
+
+
 async def test_client_routes_answer_the_app(dist):
     async with client(dist) as http:
-        for path in ("/", "/chat/12", "/usage", "/plan", "/new", "/login", "/signup", "/usage/", "/payments/return"):
+        for path in ("/", "/chat/12", "/usage", "/plan", "/new", "/login", "/signup", "/usage/", "/payments/return",
+                     "/admin", "/admin/", *(f"/admin/{screen}" for screen in CONSOLE_SCREENS)):
             response = await http.get(path)
             assert response.status_code == 200, path
             assert response.content == INDEX
@@ -99,6 +110,7 @@ async def test_api_paths_pass_through(dist):
         health = await http.get("/healthz")
         post_page = await http.post("/chat/1")
         other = await http.get("/nothing")
+        not_a_screen = await http.get("/admin/nothing")
         health_slash = await http.get("/healthz/")
     assert users.json() == {"route": "/api/users/"}
     assert posted.json() == {"route": "/api/users/"}
@@ -106,6 +118,7 @@ async def test_api_paths_pass_through(dist):
     assert health.json() == {"route": "/healthz"}
     assert post_page.status_code != 200  # only GET/HEAD are the app's
     assert other.status_code == 404 and other.json() == {"detail": "Not found."}
+    assert not_a_screen.status_code == 404 and not_a_screen.json() == {"detail": "Not found."}
     assert health_slash.status_code != 200 or health_slash.json() == {"route": "/healthz"}
 
 

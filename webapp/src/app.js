@@ -4,6 +4,7 @@ import { ApiError, api, get, setApiLanguage } from "./api.js";
 import { AuthScreen } from "./auth.js";
 import { RETURN_PATH, ReturnPage } from "./buy.js";
 import { ChatView } from "./chat.js";
+import { NotAllowed } from "./console/gate.js";
 import { lang, t } from "./i18n.js";
 import { NewChat, PlanPage, UsagePage } from "./pages.js";
 import { navigate, onLinkClick, route } from "./router.js";
@@ -75,6 +76,8 @@ function Sidebar({ path, open, onClose }) {
     <div class="side-bottom">
       ${nav("/usage", ICONS.gauge, t("usage"), "nav-usage")}
       ${nav("/plan", ICONS.card, t("plan"), "nav-plan")}
+      ${me?.is_staff ? html`<a href="/admin" data-nav data-testid="nav-console" class=${`nav-link ${path.startsWith("/admin") ? "on" : ""}`}
+        aria-current=${path.startsWith("/admin") ? "page" : undefined}><${Icon} d=${ICONS.console} size=${18} /><span>${t("console")}</span></a>` : null}
       <div class="me"><span class="avatar" aria-hidden="true">${(me?.name || "?").slice(0, 1)}</span>
         <span class="me-name">${me?.name}<small dir="ltr">${me?.phone_number}</small></span>
         <button type="button" class="icon-btn" data-testid="sign-out" aria-label=${t("signOut")} title=${t("signOut")} onClick=${signOut}>
@@ -83,7 +86,20 @@ function Sidebar({ path, open, onClose }) {
   </nav>`;
 }
 
+// The console's code is loaded the first time a staff user opens it: nobody else downloads it.
+let consoleModule = null;
+function StaffConsole({ path }) {
+  const [loaded, setLoaded] = useState(consoleModule);
+  useEffect(() => {
+    if (!loaded) import("./console/index.js").then((m) => { consoleModule = m; setLoaded(m); });
+  }, []);
+  return loaded ? html`<${loaded.Console} path=${path} />` : html`<div class="page"><p class="muted">${t("loading")}</p></div>`;
+}
+
 function Main({ path }) {
+  if (/^\/admin(\/|$)/.test(path)) {
+    return user.value?.is_staff ? html`<${StaffConsole} path=${path} />` : html`<${NotAllowed} />`;
+  }
   const chat = /^\/chat\/(\d+)\/?$/.exec(path);
   if (chat) return html`<${ChatView} sessionId=${Number(chat[1])} />`;
   if (path.startsWith("/new")) return html`<${NewChat} />`;

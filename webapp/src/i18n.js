@@ -45,6 +45,8 @@ const en = {
   somethingWrong: "Something went wrong. Try again.", inProgress: "A reply is still being written.",
   you: "You", assistant: "Assistant", images: "Image", skip: "Skip to conversation",
   messages: "messages", tokens: "tokens", images_: "images", usd: "USD",
+  console: "Console", notAllowedTitle: "Staff only",
+  notAllowed: "This part of MobixAI is for staff. Your account cannot open it.", backHome: "Back to your chats",
 };
 
 const fa = {
@@ -90,6 +92,8 @@ const fa = {
   somethingWrong: "مشکلی پیش آمد. دوباره تلاش کنید.", inProgress: "پاسخی هنوز در حال نوشته شدن است.",
   you: "شما", assistant: "دستیار", images: "تصویر", skip: "رفتن به گفتگو",
   messages: "پیام", tokens: "توکن", images_: "تصویر", usd: "دلار",
+  console: "کنسول", notAllowedTitle: "فقط برای کارکنان",
+  notAllowed: "این بخش از موبیکس‌ای‌آی ویژهٔ کارکنان است و حساب شما به آن دسترسی ندارد.", backHome: "بازگشت به گفتگوها",
 };
 
 const LIMITS = {

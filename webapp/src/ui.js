@@ -67,5 +67,6 @@ export const ICONS = {
   card: "M3 6h18v12H3zM3 10h18",
   out: "M15 4h4v16h-4M10 8l-4 4 4 4M6 12h10",
   close: "M6 6l12 12M18 6 6 18",
+  console: "M4 19V9M10 19V5M16 19v-7M22 19H2",
   globe: "M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18zM3 12h18M12 3c3 3 3 15 0 18M12 3c-3 3-3 15 0 18",
 };

@@ -266,6 +266,8 @@ FA_PHRASES: dict[str, str] = {
     'Must be "text" or "image".': "باید «text» یا «image» باشد.",
     "A decimal number is required.": "یک عدد اعشاری معتبر لازم است.",
     "Enter a path under /media/ or an https:// URL.": "مسیری زیر /media/ یا نشانی‌ای با https:// وارد کنید.",
+    "Upload a PNG, JPEG, WebP or GIF picture (up to 1 MiB).":
+        "تصویری با قالب PNG، JPEG، WebP یا GIF (حداکثر ۱ مگابایت) بارگذاری کنید.",
     "Enter the 6-digit code.": "کد ۶ رقمی را وارد کنید.",
     "The code is invalid or has expired.": "کد نادرست است یا منقضی شده است.",
     "Enter a valid phone number.": "یک شماره تلفن معتبر وارد کنید.",

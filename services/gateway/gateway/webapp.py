@@ -4,7 +4,7 @@ Pure ASGI in front of the API: GET/HEAD of the app's own paths are answered here
 passes through untouched (so unknown routes keep the API's JSON 404 and 405).
 - `/assets/*`: Vite's content-hashed files, cached for a year (`immutable`): a new build has new names.
 - other files at the top of the build (favicon): cached for an hour.
-- the app's client routes (`/`, `/chat/12`, `/usage`, …; the same list as webapp/src/app.js):
+- the app's client routes (`/`, `/chat/12`, `/usage`, the staff console under `/admin`, …; the same list as webapp/src/app.js):
   index.html, never cached, so a deploy is seen on the next load.
 Every answer carries the Content-Security-Policy: scripts only from this origin, no inline script
 or style attribute, no eval, no framing; model output that slipped through the sanitiser still could
@@ -22,7 +22,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # The app's pages (webapp/src/app.js `Main` and the sign-in screens); any other path is the API's.
-CLIENT_ROUTE = re.compile(r"^/(?:login|signup|new|usage|plan|payments/return|chat/\d{1,20})?/?$")
+CLIENT_ROUTE = re.compile(
+    r"^/(?:login|signup|new|usage|plan|payments/return|chat/\d{1,20}"
+    r"|admin(?:/(?:plans|models|chatbots|users|discounts|payments|audit))?)?/?$"
+)
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=3600"
 NO_CACHE = "no-cache"

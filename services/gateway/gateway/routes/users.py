@@ -8,6 +8,6 @@ from gateway.deps import CurrentUser
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 
-@router.get("/", response_model=s.UserOut, summary="The logged-in user")
-async def me(user: CurrentUser) -> s.UserOut:
-    return s.UserOut.of(user)
+@router.get("/", response_model=s.MeOut, summary="The logged-in user (and whether they are staff)")
+async def me(user: CurrentUser) -> s.MeOut:
+    return s.MeOut.of(user)
