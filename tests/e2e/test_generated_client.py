@@ -97,7 +97,7 @@ def test_a_whole_journey_through_the_generated_client(gen, system, account):
     assert isinstance(issued, models.NewApiToken), issued
     client = gen.AuthenticatedClient(base_url=system.gateway_url, token=issued.token, raise_on_unexpected_status=True)
     me = api["users.me"].sync(client=client)
-    assert isinstance(me, models.MeOut) and me.id == account["id"]
+    assert isinstance(me, models.UserOut) and me.id == account["id"]
 
     # The catalog: plain arrays, and a typed page with ?page=.
     chatbots = api["catalog.list_chatbots"].sync(client=client)

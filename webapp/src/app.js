@@ -9,7 +9,7 @@ import { lang, t } from "./i18n.js";
 import { NewChat, PlanPage, UsagePage } from "./pages.js";
 import { navigate, onLinkClick, route } from "./router.js";
 import { useSignal, signal } from "./state.js";
-import { refreshSessions, sessions, user } from "./store.js";
+import { refreshAccess, refreshSessions, sessions, staff, user } from "./store.js";
 import { ICONS, Icon, html } from "./ui.js";
 
 const AFTER_SIGN_IN = "mobix.afterSignIn";
@@ -49,6 +49,7 @@ function Toolbar() {
 function Sidebar({ path, open, onClose }) {
   const list = useSignal(sessions);
   const me = useSignal(user);
+  const isStaff = useSignal(staff);
   const current = /^\/chat\/(\d+)/.exec(path)?.[1];
   async function signOut() {
     try { await api("POST", "/api/auth/logout/"); } catch { /* signed out either way */ }
@@ -76,7 +77,7 @@ function Sidebar({ path, open, onClose }) {
     <div class="side-bottom">
       ${nav("/usage", ICONS.gauge, t("usage"), "nav-usage")}
       ${nav("/plan", ICONS.card, t("plan"), "nav-plan")}
-      ${me?.is_staff ? html`<a href="/admin" data-nav data-testid="nav-console" class=${`nav-link ${path.startsWith("/admin") ? "on" : ""}`}
+      ${isStaff ? html`<a href="/admin" data-nav data-testid="nav-console" class=${`nav-link ${path.startsWith("/admin") ? "on" : ""}`}
         aria-current=${path.startsWith("/admin") ? "page" : undefined}><${Icon} d=${ICONS.console} size=${18} /><span>${t("console")}</span></a>` : null}
       <div class="me"><span class="avatar" aria-hidden="true">${(me?.name || "?").slice(0, 1)}</span>
         <span class="me-name">${me?.name}<small dir="ltr">${me?.phone_number}</small></span>
@@ -97,8 +98,10 @@ function StaffConsole({ path }) {
 }
 
 function Main({ path }) {
+  const isStaff = useSignal(staff);
   if (/^\/admin(\/|$)/.test(path)) {
-    return user.value?.is_staff ? html`<${StaffConsole} path=${path} />` : html`<${NotAllowed} />`;
+    if (isStaff === undefined) return html`<div class="page"><p class="muted">${t("loading")}</p></div>`;
+    return isStaff ? html`<${StaffConsole} path=${path} />` : html`<${NotAllowed} />`;
   }
   const chat = /^\/chat\/(\d+)\/?$/.exec(path);
   if (chat) return html`<${ChatView} sessionId=${Number(chat[1])} />`;
@@ -130,7 +133,7 @@ export function App() {
       user.value = err instanceof ApiError && err.status === 401 ? null : null;
     });
   }, []);
-  useEffect(() => { if (me) refreshSessions(); }, [me?.id]);
+  useEffect(() => { if (me) { refreshSessions(); refreshAccess(); } }, [me?.id]);
   useEffect(() => {
     if (me === null && !/^\/(login|signup)/.test(path)) {
       // A payment's result (the provider sent the browser back after the session ended) is shown after sign-in.

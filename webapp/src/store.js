@@ -4,6 +4,17 @@ import { signal } from "./state.js";
 
 export const user = signal(undefined); // undefined: not known yet; null: signed out
 export const sessions = signal(null);
+// Whether the signed-in user is staff (GET /api/users/access/): undefined while not known.
+export const staff = signal(undefined);
+
+export async function refreshAccess() {
+  staff.value = undefined;
+  try {
+    staff.value = (await get("/api/users/access/")).is_staff === true;
+  } catch {
+    staff.value = false; // the admin API refuses anyone who is not staff anyway
+  }
+}
 
 export async function refreshSessions() {
   try {

@@ -76,15 +76,12 @@ class UserOut(BaseModel):
                    date_joined=user.joined_utc)
 
 
-class MeOut(UserOut):
-    """GET /api/users/ adds whether the caller is staff: the web app shows its console link only then
-    (the admin routes check the flag on every request regardless)."""
+class AccessOut(BaseModel):
+    """GET /api/users/access/: whether the caller is staff, so the web app shows its console link only
+    then (the admin routes check the flag on every request regardless). Kept out of the user object,
+    whose documented shape clients rely on (api.md §3.1)."""
 
     is_staff: bool
-
-    @classmethod
-    def of(cls, user: User) -> "MeOut":
-        return cls(**UserOut.of(user).model_dump(), is_staff=user.is_staff)
 
 
 class Success(BaseModel):

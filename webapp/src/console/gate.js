@@ -1,4 +1,4 @@
-// Who may see the console: staff only. The link and the page follow GET /api/users/ (`is_staff`); the
+// Who may see the console: staff only. The link and the page follow GET /api/users/access/; the
 // API refuses every admin call of anyone else regardless, and a 403 there (the flag was just taken
 // away) turns the console into this same page.
 import { t } from "../i18n.js";

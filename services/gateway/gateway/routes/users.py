@@ -8,6 +8,11 @@ from gateway.deps import CurrentUser
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 
-@router.get("/", response_model=s.MeOut, summary="The logged-in user (and whether they are staff)")
-async def me(user: CurrentUser) -> s.MeOut:
-    return s.MeOut.of(user)
+@router.get("/", response_model=s.UserOut, summary="The logged-in user")
+async def me(user: CurrentUser) -> s.UserOut:
+    return s.UserOut.of(user)
+
+
+@router.get("/access/", response_model=s.AccessOut, summary="Whether the logged-in user is staff")
+async def access(user: CurrentUser) -> s.AccessOut:
+    return s.AccessOut(is_staff=user.is_staff)
