@@ -14,8 +14,8 @@ from llm_worker.settings import WorkerSettings
 from llm_worker.stops import StopRegistry
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
-from shared.media import MediaStore, make_media_store
 from shared.loop_lag import LoopLagMonitor
+from shared.media import MediaStore, make_media_store
 from shared.metrics import QueueDepthPoller, queues_of
 from shared.service_app import add_health_routes
 
