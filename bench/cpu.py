@@ -33,6 +33,15 @@ def used(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, f
     return {name: after[name] - before[name] for name in before if name in after}
 
 
+def fold(spent: Mapping[str, float]) -> dict[str, float]:
+    """Processes named "group#n" (say, PostgreSQL's backends) summed under "group"."""
+    folded: dict[str, float] = {}
+    for name, seconds in spent.items():
+        group = name.split("#", 1)[0]
+        folded[group] = folded.get(group, 0.0) + seconds
+    return folded
+
+
 async def wait_idle(pids: Mapping[str, int], timeout_s: float, window_s: float = 0.5, cores: float = 0.1,
                     calm_windows: int = 2) -> bool:
     """Wait until the processes together use under `cores` CPUs for `calm_windows` windows in a row: the
@@ -78,7 +87,7 @@ class CpuMeter:
         spent = {} if spent is None else spent
         before, started = snapshot(self.pids), time.monotonic()
         yield spent
-        spent.update(used(before, snapshot(self.pids)))
+        spent.update(fold(used(before, snapshot(self.pids))))
         self.rows.append(cpu_row(self.prefix + name, time.monotonic() - started, spent))
 
     def per_operation(self, what: str, spent: dict[str, float], operations: int) -> None:

@@ -59,3 +59,16 @@ def descendants(pid: int) -> list[int]:
         found += children
         frontier = children
     return found
+
+
+async def postgres_backends(admin_url: str, databases: list[str]) -> dict[str, int]:
+    """The server processes serving connections to `databases` now, as "postgresql#n" (bench.cpu.fold
+    sums them): the database's own CPU, counted like RabbitMQ's and Redis's."""
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])", databases)
+    finally:
+        await conn.close()
+    return {f"postgresql#{n}": row["pid"] for n, row in enumerate(rows)}

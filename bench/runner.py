@@ -26,7 +26,7 @@ from bench.loadgen import ensure_wrk
 from bench.machine import describe
 from bench.peers import LiteLLM
 from bench.population import BenchUser, create_plan, open_sessions, populate, register, staff
-from bench.procs import pid_listening
+from bench.procs import pid_listening, postgres_backends
 from bench.sends import run_sends
 from bench.session_list import run_session_list
 from bench.ttft import TtftResult, run_ttft
@@ -124,6 +124,9 @@ async def realistic_phase(config: BenchConfig, system: System, say: Progress, re
     metrics = {n: system.metrics_url(n) for n in system.metrics_ports if n in system.procs}
     try:
         await realistic.closed_loop(ours.reply, conversations, min(2.0, config.seconds))  # warm the streams
+        if system.database == "postgresql" and config.postgres_url:  # the pools are open by now
+            names = [urlparse(url).path.lstrip("/") for url in system.database_urls.values()]
+            meter.pids.update(await postgres_backends(config.postgres_url, names))
         await wait_idle(meter.pids, config.drain_timeout_s)
         spent: dict[str, float] = {}
         with lag.measured(metrics) as lags, meter.phase("realistic: MobixAI, until idle again", spent):

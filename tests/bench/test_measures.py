@@ -10,6 +10,7 @@ import pytest
 
 from bench import lag
 from bench.config import parse_args
+from bench.cpu import fold
 from bench.procs import descendants, listening_inodes, parent_of, pid_listening
 from bench.realistic import Conversations, closed_loop, paced
 from bench.report import Side, lag_rows, peer_rows, per_reply_ms, ratio
@@ -130,3 +131,7 @@ def test_database_and_peer_settings(monkeypatch):
     monkeypatch.setenv("BENCH_PEERS", "0")
     assert not parse_args([]).peers
     assert parse_args(["--quick"]).realistic_conversations == 8
+
+
+def test_processes_of_a_group_are_summed_under_its_name():
+    assert fold({"postgresql#0": 1.0, "postgresql#1": 0.5, "chat": 2.0}) == {"postgresql": 1.5, "chat": 2.0}
