@@ -23,6 +23,7 @@ import queue
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Self, TypeVar
 
@@ -48,6 +49,7 @@ class _WriterGate:
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
 
     async def enter(self) -> None:
         left = deadlines.remaining()
@@ -60,14 +62,20 @@ class _WriterGate:
     def leave(self) -> None:
         self._lock.release()
 
+    def leave_from_any_thread(self) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._lock.release)
+        except RuntimeError:  # the loop is closed, and its lock with it
+            pass
+
 
 # By loop and file: asyncio's lock belongs to the loop that first waits on it (tests run many loops).
-_GATES: dict[tuple[int, str], _WriterGate] = {}
+_GATES: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _WriterGate]]" = weakref.WeakKeyDictionary()
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
 def _gate(path: str) -> _WriterGate:
-    return _GATES.setdefault((id(asyncio.get_running_loop()), path), _WriterGate())
+    return _GATES.setdefault(asyncio.get_running_loop(), {}).setdefault(path, _WriterGate())
 
 
 def _settle(future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
@@ -86,6 +94,9 @@ class _Thread:
 
     def __init__(self) -> None:
         self._calls: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple] | None] = queue.SimpleQueue()
+        # Nothing is queued after the stop: it would wait forever for a thread that is gone.
+        self._stopping = threading.Lock()
+        self._stopped = False
         threading.Thread(target=self._serve, name="sqlite", daemon=True).start()
 
     def _serve(self) -> None:
@@ -102,7 +113,10 @@ class _Thread:
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
         future = asyncio.get_running_loop().create_future()
-        self._calls.put((future, call, args))
+        with self._stopping:
+            if self._stopped:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+            self._calls.put((future, call, args))
         return await future
 
     async def until_unlocked(self, call: Callable[..., T], *args: Any) -> T:
@@ -123,7 +137,10 @@ class _Thread:
             pause = min(pause * 2, _LONGEST_PAUSE)
 
     def stop(self) -> None:
-        self._calls.put(None)
+        with self._stopping:
+            if not self._stopped:
+                self._stopped = True
+                self._calls.put(None)  # served after everything queued before it
 
 
 def _execute(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> list[Any] | None:
@@ -233,6 +250,11 @@ class ThreadConnection:
             self._gate, gate = None, self._gate
             gate.leave()
 
+    def _abandon_gate(self) -> None:  # the connection is closed: its transaction ended with it
+        if self._gate is not None:
+            self._gate, gate = None, self._gate
+            gate.leave_from_any_thread()
+
     @property
     def isolation_level(self) -> str | None:
         return self._connection.isolation_level
@@ -257,11 +279,14 @@ class ThreadConnection:
             await self._thread.run(self._connection.close)
         finally:
             self._thread.stop()
-            self.after()
+            self._abandon_gate()
 
     def stop(self) -> None:  # the pool's forced close, possibly from another thread
-        self._connection.close()
-        self._thread.stop()
+        try:
+            self._connection.close()
+        finally:
+            self._thread.stop()
+            self._abandon_gate()
 
 
 def _open(path: str) -> sqlite3.Connection:

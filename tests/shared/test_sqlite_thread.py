@@ -141,3 +141,14 @@ async def test_a_lock_never_released_fails_after_the_wait_limit(engine, tmp_path
     async with engine.begin() as conn:  # and the next writer of this process is not stuck behind it
         await asyncio.wait_for(conn.execute(insert(notes).values(text="later")), 5)
     assert await _count(engine) == 1
+
+
+async def test_a_connection_closed_inside_a_write_lets_the_next_writer_in(engine):
+    async with engine.connect() as conn:
+        await conn.execute(insert(notes).values(text="never committed"))  # the gate is this connection's
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.close()  # e.g. the pool throwing away a broken connection
+        await conn.invalidate()
+    async with engine.begin() as conn:
+        await asyncio.wait_for(conn.execute(insert(notes).values(text="next")), 5)
+    assert await _count(engine) == 1
