@@ -85,11 +85,12 @@ async def test_closed_loop_starts_each_reply_after_the_last_and_counts_failures(
     async def reply(index: int) -> float:
         nonlocal calls
         calls += 1
+        this_call = calls
         in_flight[index] = in_flight.get(index, 0) + 1
         assert in_flight[index] == 1, "a conversation sent again before its reply ended"
         await asyncio.sleep(0.01)
         in_flight[index] -= 1
-        if calls % 5 == 0:
+        if this_call % 5 == 0:
             raise TimeoutError
         return 7.0
 
