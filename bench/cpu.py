@@ -1,4 +1,5 @@
-"""CPU time each process of the system used during a phase (from /proc), to show where the time goes."""
+"""CPU time each process of the system used during a phase (from /proc), to show where the time goes: the
+services, and in the realistic mode RabbitMQ and Redis too (bench.procs finds them)."""
 
 import asyncio
 import os
@@ -30,6 +31,15 @@ def snapshot(pids: Mapping[str, int]) -> dict[str, float]:
 
 def used(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
     return {name: after[name] - before[name] for name in before if name in after}
+
+
+def fold(spent: Mapping[str, float]) -> dict[str, float]:
+    """Processes named "group#n" (say, PostgreSQL's backends) summed under "group"."""
+    folded: dict[str, float] = {}
+    for name, seconds in spent.items():
+        group = name.split("#", 1)[0]
+        folded[group] = folded.get(group, 0.0) + seconds
+    return folded
 
 
 async def wait_idle(pids: Mapping[str, int], timeout_s: float, window_s: float = 0.5, cores: float = 0.1,
@@ -66,9 +76,10 @@ def load_average() -> str:
 class CpuMeter:
     """CPU seconds each service process spends during a phase."""
 
-    def __init__(self, pids: Mapping[str, int], rows: list[Row]) -> None:
+    def __init__(self, pids: Mapping[str, int], rows: list[Row], prefix: str = "") -> None:
         self.pids = dict(pids)
         self.rows = rows
+        self.prefix = prefix  # which run the rows belong to (e.g. the database)
 
     @contextmanager
     def phase(self, name: str, spent: dict[str, float] | None = None) -> Iterator[dict[str, float]]:
@@ -76,12 +87,12 @@ class CpuMeter:
         spent = {} if spent is None else spent
         before, started = snapshot(self.pids), time.monotonic()
         yield spent
-        spent.update(used(before, snapshot(self.pids)))
-        self.rows.append(cpu_row(name, time.monotonic() - started, spent))
+        spent.update(fold(used(before, snapshot(self.pids))))
+        self.rows.append(cpu_row(self.prefix + name, time.monotonic() - started, spent))
 
     def per_operation(self, what: str, spent: dict[str, float], operations: int) -> None:
         if operations:
-            self.rows.append(Row(f"CPU ms per {what}", ", ".join(
+            self.rows.append(Row(f"{self.prefix}CPU ms per {what}", ", ".join(
                 f"{name} {1000 * seconds / operations:.1f}"
                 for name, seconds in sorted(spent.items(), key=lambda item: -item[1]))
                 + f"; total {1000 * sum(spent.values()) / operations:.1f}"))

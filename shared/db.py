@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import deadlines, sqlite_inline
+from shared import deadlines, sqlite_thread
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -19,9 +19,9 @@ def make_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # Statements run on the loop's thread (shared.sqlite_inline); a fixed pool, as a connection
-        # costs the pragmas to open.
-        connect = functools.partial(sqlite_inline.connect, parsed.database)
+        # Each connection's statements run on a thread of its own, one hand-off each
+        # (shared.sqlite_thread); a fixed pool, as a connection costs the pragmas to open.
+        connect = functools.partial(sqlite_thread.connect, parsed.database)
         engine = create_async_engine(url, async_creator=connect, pool_size=20, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -30,7 +30,7 @@ def make_engine(url: str) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     # WAL lets readers work while one writer commits. No busy_timeout: a writer that finds the
-    # database locked waits in the event loop, not inside SQLite (shared.sqlite_inline).
+    # database locked waits in the event loop, not inside SQLite (shared.sqlite_thread).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

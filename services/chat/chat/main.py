@@ -19,6 +19,7 @@ from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
+from shared.loop_lag import LoopLagMonitor
 from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
 from shared.prompt_refs import PromptStore
@@ -72,6 +73,8 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         sweeper = asyncio.create_task(_sweep_stale(service, settings), name="stale-exchanges")
         queue_metrics = QueueDepthPoller(broker, queues_of("chat."), settings.queue_metrics_seconds)
         queue_metrics.start()
+        loop_lag = LoopLagMonitor()
+        loop_lag.start()
         state.update(engine=engine, broker=broker, service=service, relay=relay)
         app.state.chat = state
         try:
@@ -79,6 +82,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         finally:
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
+            await loop_lag.stop()
             await queue_metrics.stop()
             # Stop consuming first (in-flight handlers finish, within the graceful timeout), then
             # publish what they stored while the connection is still open, then close it.

@@ -72,6 +72,7 @@ from shared.contracts import billing as b
 from shared.contracts import chat as c
 from shared.db import make_engine, make_session_factory
 from shared.errors import ValidationFailed
+from shared.loop_lag import LoopLagMonitor
 from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
 from shared.rpc import RpcClient
@@ -162,6 +163,9 @@ def create_app(
             queue_metrics = QueueDepthPoller(broker, queues_of("gateway."), settings.queue_metrics_seconds)
             queue_metrics.start()
             stack.push_async_callback(queue_metrics.stop)
+            loop_lag = LoopLagMonitor()
+            loop_lag.start()
+            stack.push_async_callback(loop_lag.stop)
             await rpc.connect()
             stack.push_async_callback(rpc.close)
             service = AuthService(

@@ -14,6 +14,7 @@ from llm_worker.settings import WorkerSettings
 from llm_worker.stops import StopRegistry
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
+from shared.loop_lag import LoopLagMonitor
 from shared.media import MediaStore, make_media_store
 from shared.metrics import QueueDepthPoller, queues_of
 from shared.prompt_refs import PromptStore
@@ -46,11 +47,14 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
         await broker.start()
         queue_metrics = QueueDepthPoller(broker, queues_of("llm-worker."), settings.queue_metrics_seconds)
         queue_metrics.start()
+        loop_lag = LoopLagMonitor()
+        loop_lag.start()
         state.update(broker=broker, service=service, client=openrouter)
         app.state.worker = state
         try:
             yield
         finally:
+            await loop_lag.stop()
             await queue_metrics.stop()
             await broker.stop()  # stop consuming, then wait for in-flight generations
             await openrouter.aclose()
