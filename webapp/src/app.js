@@ -4,6 +4,7 @@ import { ApiError, api, get, setApiLanguage } from "./api.js";
 import { AuthScreen } from "./auth.js";
 import { RETURN_PATH, ReturnPage } from "./buy.js";
 import { ChatView } from "./chat.js";
+import { STRIPE_PATH, StripePayPage } from "./stripe.js";
 import { lang, t } from "./i18n.js";
 import { NewChat, PlanPage, UsagePage } from "./pages.js";
 import { navigate, onLinkClick, route } from "./router.js";
@@ -90,6 +91,7 @@ function Main({ path }) {
   if (path.startsWith("/usage")) return html`<${UsagePage} />`;
   if (path.startsWith("/plan")) return html`<${PlanPage} />`;
   if (path.startsWith(RETURN_PATH)) return html`<${ReturnPage} />`;
+  if (path.startsWith(STRIPE_PATH)) return html`<${StripePayPage} />`;
   return html`<${Home} />`;
 }
 
