@@ -8,8 +8,15 @@ chatbot, a user and an API token made for this run), logged in by an API token (
 no cookie, no CSRF), so request bodies reach the services' own rules under both ways of logging in.
 Operations without ids are tried once, alternately by cookie and by token. The staff user changes the catalog at random, so this test runs on
 a system of its own, discarded afterwards.
+
+A stateful run then follows the document's links (a created session to its messages, send, edit and
+delete; a created token to its revocation; a checkout to its payment; an admin create to get, replace,
+update and delete) with the bearer token: sequences of calls, each answer's ids feeding the next.
 """
 
+from collections import Counter
+
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -31,6 +38,10 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # security suite and tests/e2e cover it.
 SKIPPED = {("GET", "/api/chat-sessions/{session_id}/stream/")}
 NO_INPUT = {"/api/auth/logout/", "/api/auth/csrf/"}
+# The stateful run: the operations the links join (the stream never ends, so it is left out).
+STATEFUL_PATHS = (r"^/api/(chat-sessions/|auth/tokens/|payments/(checkout|quote|\{payment_id\})/|"
+                  r"admin/(ai-models|chatbots|subscription-types|discount-codes)/)")
+STATEFUL_SCENARIOS, STATEFUL_STEPS = 25, 6  # bounded: a minute or two
 
 
 @pytest.fixture
@@ -55,11 +66,12 @@ def resources(scratch, slot) -> dict:
     payment = admin.post("/api/payments/checkout/", json={"subscription_type_id": 2}).json()
     code = admin.post("/api/admin/discount-codes/", json={"code": "FUZZ", "discount_type": "fixed",
                                                           "discount_value": "1"}).json()
-    bearer = admin.post("/api/auth/tokens/", json={"name": "schemathesis"}).json()["token"]
+    bearer = admin.post("/api/auth/tokens/", json={"name": "schemathesis"}).json()
     throwaway = admin.post("/api/auth/tokens/", json={"name": "to revoke"}).json()
     return {
         "cookies": dict(admin.http.cookies),
-        "bearer": bearer,
+        "bearer": bearer["token"],
+        "bearer_id": bearer["token_id"],
         "ids": {
             "session_id": session["id"], "message_id": user_message["message_id"], "chatbot_id": 1, "model_pk": 1,
             "plan_id": plan["id"], "user_id": bystander.user_id, "payment_id": payment["id"], "code_id": code["id"],
@@ -131,3 +143,37 @@ def test_every_operation_keeps_the_documented_promises(scratch, resources):
     assert tried >= 48, tried  # the whole document, not an empty one
     assert not failures, "\n\n".join(failures)
 
+
+
+@pytest.mark.timeout(900)
+def test_following_the_links_keeps_the_documented_promises(scratch, resources):
+    schema = schemathesis.openapi.from_url(f"{scratch.gateway_url}/api/schema/")
+    linked = schema.include(path_regex=STATEFUL_PATHS).exclude(path_regex=r"/stream/$")
+    # valid requests only: a sequence moves on from what was created (invalid input is the test above's)
+    linked.config.generation.update(modes=[GenerationMode.POSITIVE])
+    own_token, throwaway = resources["bearer"], resources["ids"]["token_id"]
+    own_token_id = resources["bearer_id"]
+    followed: Counter[str] = Counter()
+
+    class Workflow(linked.as_state_machine()):
+        def step(self, input):
+            if input.case.path_parameters and input.case.path_parameters.get("token_id") == own_token_id:
+                input.case.path_parameters["token_id"] = throwaway  # never revoke the run's own token
+            if input.transition is not None and not input.transition.is_inferred and input.is_applied:
+                followed[input.transition.id] += 1
+            return super().step(input)
+
+        def get_call_kwargs(self, case):
+            return {"base_url": scratch.gateway_url, "headers": {"Authorization": f"Bearer {own_token}"}, "timeout": 60}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS)
+
+    # generate only: the system's state moves on, so replaying or shrinking a sequence is not the same run
+    Workflow.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS, deadline=None,
+                                   database=None, derandomize=True, suppress_health_check=list(HealthCheck),
+                                   phases=[Phase.generate]))
+    assert sum(followed.values()) >= 10, followed  # the run went through the links, not only single calls
+    # and kept its own token to the end
+    assert httpx.get(f"{scratch.gateway_url}/api/users/", headers={"Authorization": f"Bearer {own_token}"},
+                     timeout=30).status_code == 200
