@@ -10,8 +10,8 @@ Operations without ids are tried once, alternately by cookie and by token. The s
 a system of its own, discarded afterwards.
 
 A stateful run then follows the document's links (a created session to its messages, send, edit and
-delete; a created token to its revocation; a checkout to its payment; an admin create to get, replace,
-update and delete) with the bearer token: sequences of calls, each answer's ids feeding the next.
+delete; a created token to its revocation; a checkout to its payment) with the bearer token: sequences
+of calls, each answer's ids feeding the next.
 """
 
 from collections import Counter
@@ -38,10 +38,14 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # security suite and tests/e2e cover it.
 SKIPPED = {("GET", "/api/chat-sessions/{session_id}/stream/")}
 NO_INPUT = {"/api/auth/logout/", "/api/auth/csrf/"}
-# The stateful run: the operations the links join (the stream never ends, so it is left out).
-STATEFUL_PATHS = (r"^/api/(chat-sessions/|auth/tokens/|payments/(checkout|quote|\{payment_id\})/|"
-                  r"admin/(ai-models|chatbots|subscription-types|discount-codes)/)")
-STATEFUL_SCENARIOS, STATEFUL_STEPS = 25, 6  # bounded: a minute or two
+# The stateful run: the user's side the links join — sessions, messages, tokens, payments (the stream
+# never ends, so it is left out; the admin CRUD links are checked by tests/ops/test_openapi.py, and with
+# them in the run would be a few of forty competing rules).
+STATEFUL_PATHS = r"^/api/(chat-sessions/|auth/tokens/|payments/(checkout|\{payment_id\})/)"
+STATEFUL_SCENARIOS, STATEFUL_STEPS = 40, 8  # bounded: a minute or two
+# Body fields naming a catalog entry get a real one (a random id is almost always a 400), so sessions
+# and payments get created and their links followed: the first chatbot, the Basic plan (Zibal).
+REAL_BODY_IDS = {"chatbot_id": 1, "subscription_type_id": 2}
 
 
 @pytest.fixture
@@ -154,26 +158,41 @@ def test_following_the_links_keeps_the_documented_promises(scratch, resources):
     own_token, throwaway = resources["bearer"], resources["ids"]["token_id"]
     own_token_id = resources["bearer_id"]
     followed: Counter[str] = Counter()
+    failures: list[str] = []
+
+    calls: Counter = Counter()
 
     class Workflow(linked.as_state_machine()):
         def step(self, input):
+            if input.case.method == "POST" and isinstance(input.case.body, dict):
+                input.case.body.update({k: v for k, v in REAL_BODY_IDS.items() if k in input.case.body})
             if input.case.path_parameters and input.case.path_parameters.get("token_id") == own_token_id:
                 input.case.path_parameters["token_id"] = throwaway  # never revoke the run's own token
             if input.transition is not None and not input.transition.is_inferred and input.is_applied:
                 followed[input.transition.id] += 1
             return super().step(input)
 
+        def after_call(self, response, case):
+            calls[(case.operation.label, response.status_code)] += 1
+
         def get_call_kwargs(self, case):
             return {"base_url": scratch.gateway_url, "headers": {"Authorization": f"Bearer {own_token}"}, "timeout": 60}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
-            case.validate_response(response, checks=CHECKS)
+            # Collected, not raised: Hypothesis would replay a failing sequence, and against a system
+            # whose state has moved on the replay draws differently ("flaky strategy"), hiding the failure.
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except (AssertionError, BaseExceptionGroup) as exc:
+                failures.append(f"{case.operation.label}: {exc}")
 
     # generate only: the system's state moves on, so replaying or shrinking a sequence is not the same run
     Workflow.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS, deadline=None,
                                    database=None, derandomize=True, suppress_health_check=list(HealthCheck),
                                    phases=[Phase.generate]))
-    assert sum(followed.values()) >= 10, followed  # the run went through the links, not only single calls
+    assert not failures, "\n\n".join(failures[:20])
+    # the run went through the links, not only single calls
+    assert len(followed) >= 3, (followed, sorted(calls.items()))
     # and kept its own token to the end
     assert httpx.get(f"{scratch.gateway_url}/api/users/", headers={"Authorization": f"Bearer {own_token}"},
                      timeout=30).status_code == 200
