@@ -27,7 +27,8 @@ STANDIN_PATH = "/stripe-js/v3/"
 DEFAULT_PORT = 8094
 
 
-# Made-up credentials: localstripe accepts any sk_/pk_ key, and the secret only signs its webhooks.
+# Made-up keys: localstripe takes any sk_/pk_ key. (The webhook secret is the caller's: make run makes
+# one per run.)
 SECRET_KEY, PUBLISHABLE_KEY = "sk_test_localstripe", "pk_test_localstripe"
 WEBHOOK_PATH = "/api/payments/webhook/stripe/"
 
@@ -51,14 +52,15 @@ def _publishable(data: dict) -> bool:
     return isinstance(key, str) and key.startswith("pk_")
 
 
-def _confirm_middleware():
+def _browser_side():
     from aiohttp import web
     from localstripe.errors import UserError
     from localstripe.resources import PaymentIntent, PaymentMethod
     from localstripe.server import get_post_data, json_response
 
     @web.middleware
-    async def confirm_with_client_secret(request, handler):
+    async def browser_side(request, handler):
+        """What a browser asks of Stripe: Stripe.js itself, and the publishable-key confirm."""
         if request.method in ("GET", "HEAD") and request.path == STANDIN_PATH:
             return _standin()  # ahead of localstripe's key check: a page loads it with no key
         match = CONFIRM.match(request.path)
@@ -86,7 +88,7 @@ def _confirm_middleware():
             return exc.to_response()
         return json_response(intent._export())
 
-    return confirm_with_client_secret
+    return browser_side
 
 
 def _standin():
@@ -104,7 +106,7 @@ def build_app():
 
     store.dump_to_disk = lambda: None  # in memory only: see the module's docstring
     app = server.app
-    app.middlewares.insert(0, _confirm_middleware())
+    app.middlewares.insert(0, _browser_side())  # ahead of localstripe's key check
     url, secret = os.environ.get("STRIPE_WEBHOOK_URL", ""), os.environ.get("STRIPE_WEBHOOK_SECRET", "")
     if url and secret:
         register_webhook("mobix", url, secret, None)
