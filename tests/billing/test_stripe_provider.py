@@ -8,11 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from billing.models import Plan
-from billing.providers import ProviderError, Stripe, minor_units, stripe_outcome
+from billing.payments import Payments
+from billing.providers import ProviderError, Stripe, Zibal, minor_units, stripe_outcome
 from sqlalchemy import update
 
 from shared.contracts import payments as p
 from shared.db import transaction
+from shared.errors import ValidationFailed
 from tests.payments.conftest import STRIPE_KEY, localstripe  # noqa: F401 (localstripe: the process fixture)
 
 BASIC = 2
@@ -101,3 +103,18 @@ async def test_a_payment_paid_before_reconciliation_completes_even_past_its_expi
     env.clock.advance(minutes=31)
     assert (await payments.reconcile()).settled == 1
     assert await status(payments, payment) == "completed"
+
+
+def test_a_checkout_without_a_provider_goes_to_one_that_takes_the_plans_currency():
+    zibal = Zibal("http://127.0.0.1:9", "zibal")
+    stripe = Stripe("sk_test_x", api_base="http://127.0.0.1:9", page_url="/pay/stripe/")
+    both = Payments(None, None, None, None, {"zibal": zibal, "stripe": stripe}, default_provider="zibal",
+                    expire_minutes=30, default_sku="FREE")
+    assert both._provider_for(None, "IRT") is zibal
+    assert both._provider_for(None, "USD") is stripe  # the default (Zibal) does not take dollars
+    assert both._provider_for("zibal", "USD") is zibal  # asked for: Zibal refuses it when opening
+    with pytest.raises(ValidationFailed):
+        both._provider_for("paypal", "IRT")
+    zibal_only = Payments(None, None, None, None, {"zibal": zibal}, default_provider="zibal",
+                          expire_minutes=30, default_sku="FREE")
+    assert zibal_only._provider_for(None, "USD") is zibal  # nothing takes dollars: the default says so

@@ -28,7 +28,7 @@ def dist(tmp_path):
     return tmp_path
 
 
-def client(directory, media_base_url="/media/") -> httpx.AsyncClient:
+def client(directory, media_base_url="/media/", stripe_js_url="https://js.stripe.com/v3/") -> httpx.AsyncClient:
     async def api_route(request):
         return JSONResponse({"route": request.url.path})
 
@@ -37,7 +37,7 @@ def client(directory, media_base_url="/media/") -> httpx.AsyncClient:
 
     inner = Starlette(routes=[Route("/api/users/", api_route, methods=["GET", "POST"]),
                               Route("/healthz", api_route)], exception_handlers={404: not_found})
-    app = WebAppMiddleware(inner, directory=directory, media_base_url=media_base_url)
+    app = WebAppMiddleware(inner, directory=directory, media_base_url=media_base_url, stripe_js_url=stripe_js_url)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
 
@@ -142,3 +142,29 @@ async def test_not_built_says_how_to_build(tmp_path):
 def test_images_from_a_separate_media_server_are_allowed():
     assert "img-src 'self' data: blob: https://cdn.example.com" in content_security_policy("https://cdn.example.com/media/")
     assert "img-src 'self' data: blob:;" in content_security_policy("/media/")
+
+
+def _directives(csp: str) -> dict[str, list[str]]:
+    return {part.split()[0]: part.split()[1:] for part in csp.split("; ")}
+
+
+async def test_only_the_stripe_page_admits_stripe_js(dist):
+    async with client(dist) as http:
+        page = _directives((await http.get("/pay/stripe/", params={"payment_id": "x"})).headers["content-security-policy"])
+        others = [_directives((await http.get(path)).headers["content-security-policy"])
+                  for path in ("/", "/plan", "/payments/return", "/assets/app-1a2b3c.js")]
+    assert page["script-src"] == ["'self'", "https://js.stripe.com", "https://*.js.stripe.com"]
+    assert page["frame-src"] == ["'self'", "https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"]
+    assert page["connect-src"] == ["'self'", "https://api.stripe.com"]
+    assert page["frame-ancestors"] == ["'none'"] and page["style-src"] == ["'self'"]
+    for other in others:
+        assert other["script-src"] == ["'self'"] and other["connect-src"] == ["'self'"]
+        assert other["frame-src"] == ["'self'"]
+
+
+async def test_a_stripe_js_stand_in_is_admitted_by_its_origin_only(dist):
+    async with client(dist, stripe_js_url="http://127.0.0.1:8094/stripe-js/v3/") as http:
+        page = _directives((await http.get("/pay/stripe/")).headers["content-security-policy"])
+    assert page["script-src"] == ["'self'", "http://127.0.0.1:8094"]
+    assert page["connect-src"] == ["'self'", "http://127.0.0.1:8094"]
+    assert page["frame-src"] == ["'self'"]

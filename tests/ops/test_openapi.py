@@ -179,6 +179,39 @@ def test_the_schema_says_what_the_server_enforces(schema):
             assert nullable == (field in body.NULLABLE), (body.__name__, field)
 
 
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def test_links_lead_from_a_created_resource_to_the_operations_on_it(schema):
+    by_id = {op["operationId"]: (path, op) for path, _, op in operations(schema)}
+    links = [(source, status, name, link) for _, _, source in operations(schema)
+             for status, response in source["responses"].items() for name, link in response.get("links", {}).items()]
+    for source, status, name, link in links:
+        path, target = by_id[link["operationId"]]
+        needed = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+        assert set(link["parameters"]) == needed, (source["operationId"], name)
+        for expression in link["parameters"].values():
+            if expression.startswith("$request.path."):  # the source's own path parameter
+                assert expression.removeprefix("$request.path.") in {
+                    p["name"] for p in source.get("parameters", []) if p["in"] == "path"}, expression
+                continue
+            assert expression.startswith("$response.body#/"), expression
+            node = source["responses"][status]["content"]["application/json"]["schema"]
+            for part in expression.removeprefix("$response.body#/").split("/"):
+                node = _resolve(schema, node)
+                assert part in node["properties"], (source["operationId"], expression)
+                node = node["properties"][part]
+        assert link["description"]
+    targets = {(source["operationId"], link["operationId"]) for source, _, _, link in links}
+    assert {("create_session", "get_session"), ("create_session", "patch_session"), ("create_session", "delete_session"),
+            ("create_session", "list_messages"), ("send", "edit_message"), ("create_token", "revoke_token"),
+            ("checkout", "get_payment"), ("admin_create_plan", "admin_delete_plan")} <= targets
+    assert not any(target == "stream" for _, target in targets)  # it never ends: no tool should follow into it
+
+
 # --- third-party linters --------------------------------------------------------------------------
 
 

@@ -9,8 +9,10 @@ from tests.api.harness import PREMIUM, Client, create_session, exchange, new_use
 
 PUBLIC_PREFIX = "/api/auth/"
 ADMIN_PREFIX = "/api/admin/"
-# Public outside /api/auth/: the plans for sale, where Zibal sends the browser back, and Stripe's signed webhook.
-PUBLIC_PATHS = ("/api/plans/", "/api/payments/callback/zibal/", "/api/payments/webhook/stripe/")
+# Public outside /api/auth/: the plans for sale, where Zibal sends the browser back, Stripe's signed webhook,
+# and what the card page loads Stripe.js with (the publishable key is public by Stripe's design).
+PUBLIC_PATHS = ("/api/plans/", "/api/payments/callback/zibal/", "/api/payments/webhook/stripe/",
+                "/api/payments/stripe/config/")
 PUBLIC = (PUBLIC_PREFIX, *PUBLIC_PATHS)  # for str.startswith
 
 # Valid bodies by (METHOD, path template); operations without an entry take no body.

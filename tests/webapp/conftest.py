@@ -33,7 +33,8 @@ def system(infra, tmp_path_factory):
         rabbit_url = infra["rabbit_url"]
     redis_url = urlunparse(urlparse(infra["redis_url"])._replace(path=f"/{REDIS_DB}"))
     redis.Redis.from_url(redis_url).flushdb()
-    running = System(tmp_path_factory.mktemp("system"), rabbit_url, redis_url,
+    # stripe: localstripe as `make run` starts it, for the card payment page (test_paying_by_card)
+    running = System(tmp_path_factory.mktemp("system"), rabbit_url, redis_url, stripe=True,
                      extra_env={"WEBAPP_DIR": str(ROOT / "webapp" / "dist")})
     try:
         running.start_all()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devinfra import stripe_local
 from devinfra.servers import describe, ensure_rabbitmq, ensure_redis, say
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +50,13 @@ def run(selected: list[str]) -> int:
         env["ZIBAL_BASE_URL"] = f"http://127.0.0.1:{port}"
         say(f"no ZIBAL_MERCHANT: payments go to the bundled Zibal emulator on {env['ZIBAL_BASE_URL']}")
         processes.append("zibal-emulator")
+    if not selected and not env.get("STRIPE_API_KEY"):
+        gateway_url = f"http://127.0.0.1:{env.get('GATEWAY_PORT', '8000')}"
+        port = int(env.setdefault("LOCALSTRIPE_PORT", str(stripe_local.DEFAULT_PORT)))
+        env.update(stripe_local.dev_env(port, gateway_url, "whsec_" + secrets.token_urlsafe(24)))
+        say(f"no STRIPE_API_KEY: Stripe payments (plans in currencies other than IRT) go to localstripe on "
+            f"{env['STRIPE_API_BASE']}; the card page /pay/stripe/ uses its Stripe.js stand-in (card 4242 4242 4242 4242)")
+        processes.append("localstripe")
     # The gateway and the bot share the bot's credential for linking; one made up per run will do.
     env.setdefault("TELEGRAM_BOT_SERVICE_TOKEN", secrets.token_urlsafe(32))
     if not selected and not env.get("TELEGRAM_BOT_TOKEN"):

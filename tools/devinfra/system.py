@@ -20,6 +20,8 @@ from urllib.parse import urlparse, urlunparse
 
 import httpx
 
+from devinfra import stripe_local
+
 MODULES = {
     "emulator": "openrouter_emulator",
     "sms": "sms_emulator",
@@ -30,10 +32,14 @@ MODULES = {
     "gateway": "gateway",
     "telegram-emulator": "telegram_emulator",
     "telegram-bot": "telegram_bot",
+    "localstripe": "devinfra.stripe_local",
 }
 START_ORDER = ("emulator", "sms", "zibal", "chat", "billing", "llm-worker", "gateway")
 # Started only by `System(telegram=True)`: the other suites do not pay for the bot.
 TELEGRAM_ORDER = ("telegram-emulator", "telegram-bot")
+# Started only by `System(stripe=True)`: localstripe, which billing and the gateway then sell through.
+STRIPE_ORDER = ("localstripe",)
+STRIPE_WEBHOOK_SECRET = "whsec_mobix_system_tests"
 TELEGRAM_SERVICE_TOKEN = "telegram-bot-service-token-for-tests-0123456789"
 TELEGRAM_WEBHOOK_SECRET = "telegram-webhook-secret-for-tests"
 # Each service's metrics port setting (the emulator has none).
@@ -159,6 +165,7 @@ class System:
     postgres_url: str | None = None  # the server's admin URL, for "postgresql"
     database_urls: dict[str, str] = field(default_factory=dict)
     telegram: bool = False  # also the Telegram emulator and the bot (webhook mode) against it
+    stripe: bool = False  # also localstripe (devinfra.stripe_local), and Stripe set up against it
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -215,7 +222,11 @@ class System:
 
     @property
     def start_order(self) -> tuple[str, ...]:
-        return START_ORDER + (TELEGRAM_ORDER if self.telegram else ())
+        return START_ORDER + (TELEGRAM_ORDER if self.telegram else ()) + (STRIPE_ORDER if self.stripe else ())
+
+    @property
+    def localstripe_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['localstripe']}"
 
     def env(self) -> dict[str, str]:
         var = self.workdir
@@ -256,6 +267,8 @@ class System:
             "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{self.ports['telegram-bot']}/telegram/webhook",
             "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_WEBHOOK_SECRET,
             "MOBIX_API_URL": self.gateway_url,
+            **(stripe_local.dev_env(self.ports["localstripe"], self.gateway_url, STRIPE_WEBHOOK_SECRET)
+               if self.stripe else {}),
             **self.extra_env,
         }
 
@@ -263,7 +276,8 @@ class System:
         return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
     def health_url(self, name: str) -> str:
-        paths = {"emulator": "api/v1/models", "sms": "messages", "zibal": "healthz", "telegram-emulator": "emulator/webhook"}
+        paths = {"emulator": "api/v1/models", "sms": "messages", "zibal": "healthz", "telegram-emulator": "emulator/webhook",
+                 "localstripe": "stripe-js/v3/"}
         return f"http://127.0.0.1:{self.ports[name]}/" + paths.get(name, "readyz")
 
     def start(self, name: str, wait: bool = True) -> None:

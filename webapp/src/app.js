@@ -5,6 +5,7 @@ import { AuthScreen } from "./auth.js";
 import { RETURN_PATH, ReturnPage } from "./buy.js";
 import { ChatView } from "./chat.js";
 import { NotAllowed } from "./console/gate.js";
+import { STRIPE_PATH, StripePayPage } from "./stripe.js";
 import { lang, t } from "./i18n.js";
 import { NewChat, PlanPage, UsagePage } from "./pages.js";
 import { navigate, onLinkClick, route } from "./router.js";
@@ -109,6 +110,7 @@ function Main({ path }) {
   if (path.startsWith("/usage")) return html`<${UsagePage} />`;
   if (path.startsWith("/plan")) return html`<${PlanPage} />`;
   if (path.startsWith(RETURN_PATH)) return html`<${ReturnPage} />`;
+  if (path.startsWith(STRIPE_PATH)) return html`<${StripePayPage} />`;
   return html`<${Home} />`;
 }
 

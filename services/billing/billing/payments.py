@@ -107,15 +107,26 @@ class Payments:
         return p.Quoted(**vars(priced.amounts), currency=priced.plan.currency,
                         discount_code=priced.code.code if priced.code else None)
 
+    def _provider_for(self, asked: str | None, currency: str) -> PaymentProvider:
+        """The provider asked for; else the default one, or the first set up that takes the plan's
+        currency (a dollar plan goes to Stripe even where Zibal is the default)."""
+        if asked is not None:
+            provider = self.providers.get(asked)
+            if provider is None:
+                message = f"Choose one of: {', '.join(sorted(self.providers))}."
+                raise ValidationFailed(message, fields={"provider": [message]})
+            return provider
+        default = self.providers[self.default_provider]
+        if default.takes(currency):
+            return default
+        return next((p for p in self.providers.values() if p.takes(currency)), default)
+
     async def checkout(self, q: p.Checkout) -> p.Payment:
-        provider = self.providers.get(q.provider or self.default_provider)
-        if provider is None:
-            message = f"Choose one of: {', '.join(sorted(self.providers))}."
-            raise ValidationFailed(message, fields={"provider": [message]})
         held = await self.subscriptions.current(q.user_id)  # before the transaction: one connection at a time
         now = floor_ms(self.clock.now())
         async with transaction(self.factory) as s:
             priced = await self._price(s, q.user_id, q.plan_id, q.discount_code, now, held)
+            provider = self._provider_for(q.provider, priced.plan.currency)
             if priced.code is not None and not await hold_use(s, priced.code.id):
                 raise refused("used_up")  # concurrent checkouts took the last uses
             row = Payment(

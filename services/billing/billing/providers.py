@@ -36,6 +36,9 @@ class ProviderError(Exception):
 class PaymentProvider(Protocol):
     name: str
 
+    def takes(self, currency: str) -> bool:
+        """Whether this provider can take payments in `currency`."""
+
     async def open(self, payment_id: UUID, amount: Decimal, currency: str, callback_url: str,
                    description: str) -> Opened: ...
 
@@ -57,6 +60,7 @@ class PaymentProvider(Protocol):
 
 # Zibal: https://help.zibal.ir/IPG/API/ — amounts in rials; result 100 = success.
 RIALS_PER_TOMAN = 10
+IRANIAN = frozenset({"IRT", "IRR"})  # Zibal's currencies, and the ones Stripe does not take
 # inquiry `status`: -1 waiting, 1 paid and verified, 2 paid not verified, 3 cancelled by the user,
 # 4–12 and -2 failed (card, balance, password, limits, bank errors, expired).
 ZIBAL_WAITING, ZIBAL_VERIFIED, ZIBAL_PAID_UNVERIFIED, ZIBAL_CANCELLED = -1, 1, 2, 3
@@ -74,6 +78,9 @@ class Zibal:
 
     async def close(self) -> None:
         await self.http.aclose()
+
+    def takes(self, currency: str) -> bool:
+        return currency.upper() in IRANIAN
 
     async def _post(self, path: str, body: dict) -> dict:
         try:
@@ -167,7 +174,7 @@ def minor_units(currency: str) -> int:
         return 1
     if code in THREE_DECIMAL:
         return 1000
-    if code in ("IRT", "IRR"):  # Stripe does not take Iran's currencies (and IRT is no ISO code)
+    if code in IRANIAN:  # Stripe does not take Iran's currencies (and IRT is no ISO code)
         raise ProviderError(f"stripe does not take {currency}")
     return 100
 
@@ -209,6 +216,9 @@ class Stripe:
 
     async def close(self) -> None:
         await self.http.close_async()
+
+    def takes(self, currency: str) -> bool:
+        return currency.upper() not in IRANIAN
 
     async def _call(self, what: str, call) -> dict:
         try:

@@ -210,7 +210,8 @@ def create_app(
     # Added innermost first: requests pass NoSniff → RequestId → Metrics → CatchAll → ProxyHeaders →
     # AllowedHosts → TrailingSlash → Methods → BodyLimit → WebApp (GET/HEAD outside the API's paths are
     # the browser app's pages and files).
-    app.add_middleware(WebAppMiddleware, directory=settings.webapp_dir, media_base_url=settings.media_base_url)
+    app.add_middleware(WebAppMiddleware, directory=settings.webapp_dir, media_base_url=settings.media_base_url,
+                       stripe_js_url=settings.stripe_js_url)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MethodsMiddleware)
     app.add_middleware(TrailingSlashMiddleware)

@@ -4,7 +4,8 @@ FastAPI writes the paths and models; the steps below add what it cannot know, al
 (routes stay as they are): our error answers instead of its 422, the security of each route (cookie +
 CSRF or a bearer token; none for the public ones), the headers (X-Request-ID on every answer,
 Retry-After, X-RateLimit-*, Idempotency-Key), a typed envelope per paged list, one named schema per
-enum, the stream's events, and bounds the services enforce. Every step is idempotent.
+enum, the stream's events, bounds the services enforce, and the links from a created resource to the
+operations on it. Every step is idempotent.
 """
 
 from collections.abc import Iterator
@@ -133,6 +134,34 @@ queued or streaming replays that reply from its start.
 | event | `data` (JSON) |
 |---|---|
 """ + "\n".join(f"| `{name}` | `{model.__name__}` |" for name, model in EVENTS.items())
+
+
+# OpenAPI links: what an answer's ids lead to (client generators and stateful testers follow them).
+# (operation, status) → {target operation: {target path parameter: runtime expression}}. The stream is
+# left out: it never ends, so a tool following every link would wait on it forever.
+SESSION_ID = {"session_id": "$response.body#/id"}
+IN_SESSION = {"session_id": "$request.path.session_id"}
+ADMIN_ITEM = {"item_id": "$response.body#/id"}
+LINKS: dict[tuple[str, str], dict[str, dict[str, str]]] = {
+    ("create_session", "201"): {op: SESSION_ID for op in (
+        "get_session", "put_session", "patch_session", "delete_session", "list_messages", "send", "update_title",
+        "regenerate", "stop")},
+    ("get_session", "200"): {op: IN_SESSION for op in ("list_messages", "send", "patch_session", "delete_session")},
+    ("send", "201"): {
+        "edit_message": {**IN_SESSION, "message_id": "$response.body#/user_message/message_id"},
+        "list_messages": IN_SESSION, "stop": IN_SESSION, "regenerate": IN_SESSION,
+    },
+    ("create_token", "201"): {"revoke_token": {"token_id": "$response.body#/token_id"}},
+    ("checkout", "201"): {"get_payment": {"payment_id": "$response.body#/id"},
+                          "admin_refund": {"payment_id": "$response.body#/id"}},
+    ("admin_create_model", "201"): {f"admin_{verb}_model": ADMIN_ITEM for verb in ("get", "replace", "update", "delete")},
+    ("admin_create_chatbot", "201"): {f"admin_{verb}_chatbot": ADMIN_ITEM for verb in ("get", "replace", "update",
+                                                                                        "delete")},
+    ("admin_create_plan", "201"): {f"admin_{verb}_plan": {"plan_id": "$response.body#/id"}
+                                   for verb in ("get", "replace", "update", "delete")},
+    ("admin_create_code", "201"): {f"admin_{verb}_code": {"code_id": "$response.body#/id"}
+                                   for verb in ("get", "replace", "update", "delete")},
+}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -385,6 +414,23 @@ def _unique(models: Any) -> list[type[BaseModel]]:
     return seen
 
 
+def _links(schema: dict[str, Any]) -> dict[str, Any]:
+    by_id = {operation["operationId"]: (path, operation) for path, _, operation in _operations(schema)}
+    for (source, status), targets in LINKS.items():
+        response = by_id[source][1]["responses"][status]
+        for target, parameters in targets.items():
+            path, operation = by_id[target]
+            needed = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"}
+            if needed != set(parameters):  # a renamed route or parameter must not leave a dead link
+                raise ValueError(f"link {source} → {target}: parameters {sorted(parameters)}, path needs {sorted(needed)}")
+            names = ", ".join(f"`{name}`" for name in parameters)
+            response.setdefault("links", {})[target] = {
+                "operationId": target, "parameters": parameters,
+                "description": f"{operation.get('summary') or target} ({names} from this call)",
+            }
+    return schema
+
+
 def _descriptions(schema: dict[str, Any]) -> dict[str, Any]:
     # Every operation says what it does (linters and generated docstrings read `description`).
     for _, _, operation in _operations(schema):
@@ -400,4 +446,4 @@ def _descriptions(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 STEPS = (_without_422, _with_not_found, _redirect_defaults, _security, _headers, _paged_lists, _stream_events, _named_enums,
-         _admin_nulls, _bounds, _descriptions)
+         _admin_nulls, _bounds, _links, _descriptions)

@@ -83,6 +83,12 @@ class GatewaySettings(ServiceSettings):
     # Where the browser lands after paying (`?payment_id=&status=` appended): by default the web app's
     # result page (webapp/src/buy.js RETURN_PATH); a mobile app's URL otherwise.
     payment_return_url: str = Field("/payments/return", min_length=1, alias="PAYMENT_RETURN_URL")
+    # The web app's Stripe page (/pay/stripe/) confirms a PaymentIntent with Stripe.js, loaded from
+    # STRIPE_JS_URL with the publishable key; that page's Content-Security-Policy admits the script's
+    # origin (and Stripe's frames and API when it is Stripe's own). `make run` without STRIPE_API_KEY
+    # points both at localstripe's stand-in (devinfra.stripe_local). No key: no Stripe page.
+    stripe_publishable_key: str = Field("", max_length=255, alias="STRIPE_PUBLISHABLE_KEY")
+    stripe_js_url: str = Field("https://js.stripe.com/v3/", min_length=1, alias="STRIPE_JS_URL")
 
     model_config = SettingsConfigDict(populate_by_name=True)  # merged with the base config
 

@@ -18,7 +18,7 @@ from gateway.messages import EN
 from gateway.pagination import Pages, envelope, paged_list
 from gateway.schemas import Body, Id, Money, PlanOut
 from shared.contracts import payments as p
-from shared.errors import DomainError, ValidationFailed
+from shared.errors import DomainError, NotFound, ValidationFailed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -166,6 +166,22 @@ async def zibal_callback(
     payment_id = str(outcome.payment_id) if outcome.payment_id else None
     return RedirectResponse(return_url(base, payment_id, outcome.status), status_code=302)
 
+
+
+class StripeConfigOut(BaseModel):
+    publishable_key: str = Field(description="Stripe's publishable key (pk_…), for `Stripe(key)`")
+    js_url: str = Field(description="Where the page loads Stripe.js from (Stripe's own: https://js.stripe.com/v3/)")
+
+
+@public.get("/payments/stripe/config/", response_model=StripeConfigOut,
+            responses={404: {"description": "This server does not sell through Stripe",
+                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DetailBody"}}}}},
+            summary="What a Stripe payment page needs to confirm a PaymentIntent in the browser with Stripe.js")
+async def stripe_config(request: Request):
+    settings = runtime(request).settings
+    if not settings.stripe_publishable_key:
+        raise NotFound()
+    return StripeConfigOut(publishable_key=settings.stripe_publishable_key, js_url=settings.stripe_js_url)
 
 
 class WebhookOut(BaseModel):
