@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import deadlines, sqlite_inline
@@ -16,6 +17,9 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def make_engine(url: str) -> AsyncEngine:
+    # `create_async_engine` looked up on its module at each call: where tracing is on, OpenTelemetry's
+    # SQLAlchemy instrumentation has wrapped it there (shared.tracing.instrument_clients).
+    create_async_engine = sqlalchemy_asyncio.create_async_engine
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
