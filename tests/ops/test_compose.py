@@ -70,6 +70,7 @@ def test_builds_use_the_repository_root_and_an_existing_dockerfile(doc, deployab
     build = doc["services"][deployable.name]["build"]
     assert (ROOT / build["context"]).resolve() == ROOT
     assert (ROOT / build["context"] / build["dockerfile"]).resolve() == deployable.dockerfile_path
+    assert {k: str(v) for k, v in build.get("args", {}).items()} == dict(deployable.build_args)
 
 
 def test_depends_on_names_defined_services_with_health_checks(doc):

@@ -4,7 +4,7 @@ the references between objects and the facts each service depends on."""
 import kubernetes_validate
 import pytest
 
-from tests.ops import dockerfile, kustomize
+from tests.ops import kustomize
 from tests.ops.deployables import ROOT, SERVICES, all_setting_names, route_paths, setting_env_names
 
 K8S = ROOT / "deploy/k8s"
@@ -137,7 +137,7 @@ def test_probes_hit_real_endpoints_on_the_service_port(base, deployable):
 def test_pods_run_as_the_image_user_and_locked_down(base, deployable):
     deployment = base[("Deployment", deployable.name)]
     pod = pod_spec(deployment)
-    image_user = dockerfile.parse(deployable.dockerfile_path)[-1].last("USER").split(":")[0]
+    image_user = deployable.stages()[-1].last("USER").split(":")[0]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert str(pod["securityContext"]["runAsUser"]) == image_user
     main = container(deployment)
