@@ -32,7 +32,7 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets readers work while one writer commits. No busy_timeout: a writer that finds the
     # database locked waits in the event loop, not inside SQLite (shared.sqlite_inline).
     cursor = dbapi_connection.cursor()
@@ -63,7 +63,7 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
             deadlines.check_can_commit()
 
 
-async def create_schema(engine: AsyncEngine, metadata) -> None:  # noqa: ANN001
+async def create_schema(engine: AsyncEngine, metadata) -> None:
     """Create missing tables (development default; Alembic migrations in production)."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)

@@ -17,7 +17,6 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     rpc_timeout_seconds: float = 10.0
-    queue_metrics_seconds: float = Field(15.0, gt=0, description="How often each service reads its queues' depths")
     # Transient consumer failures (a database, Redis or peer down) are retried with a backoff that
     # doubles from RETRY_BASE_SECONDS up to RETRY_CAP_SECONDS, for RETRY_MAX_SECONDS in all (as long as
     # an outage may last); then the message is dead-lettered like poison (shared.consumers).

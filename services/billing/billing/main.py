@@ -20,7 +20,6 @@ from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
-from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
 from shared.service_app import add_health_routes
 
@@ -74,8 +73,6 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
         await broker.connect()
         await declare_topology(broker)
         await broker.start()
-        queue_metrics = QueueDepthPoller(broker, queues_of("billing."), settings.queue_metrics_seconds)
-        queue_metrics.start()
         reconciler = asyncio.create_task(_reconcile_forever(service, settings.payment_reconcile_seconds))
         state.update(engine=engine, broker=broker, redis=redis, service=service)
         app.state.billing = state
@@ -83,7 +80,6 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
             yield
         finally:
             reconciler.cancel()
-            await queue_metrics.stop()
             await broker.stop()  # stop consuming first; in-flight handlers finish (graceful timeout)
             for provider in providers.values():
                 await provider.close()

@@ -17,7 +17,6 @@ from chat.settings import ChatSettings
 from shared.broker import declare_topology, make_broker
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
-from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
 from shared.service_app import add_health_routes
 from shared.tokens import warm_up
@@ -61,8 +60,6 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         await broker.start()
         relay.start()
         sweeper = asyncio.create_task(_sweep_stale(service, settings), name="stale-exchanges")
-        queue_metrics = QueueDepthPoller(broker, queues_of("chat."), settings.queue_metrics_seconds)
-        queue_metrics.start()
         state.update(engine=engine, broker=broker, service=service, relay=relay)
         app.state.chat = state
         try:
@@ -70,7 +67,6 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         finally:
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
-            await queue_metrics.stop()
             # Stop consuming first (in-flight handlers finish, within the graceful timeout), then
             # publish what they stored while the connection is still open, then close it.
             for subscriber in broker.subscribers:

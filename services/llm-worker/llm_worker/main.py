@@ -15,7 +15,6 @@ from llm_worker.stops import StopRegistry
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.media import MediaStore, make_media_store
-from shared.metrics import QueueDepthPoller, queues_of
 from shared.service_app import add_health_routes
 
 
@@ -42,14 +41,11 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
         await broker.connect()
         await declare_topology(broker)
         await broker.start()
-        queue_metrics = QueueDepthPoller(broker, queues_of("llm-worker."), settings.queue_metrics_seconds)
-        queue_metrics.start()
         state.update(broker=broker, service=service, client=openrouter)
         app.state.worker = state
         try:
             yield
         finally:
-            await queue_metrics.stop()
             await broker.stop()  # stop consuming, then wait for in-flight generations
             await openrouter.aclose()
             await redis.aclose()
