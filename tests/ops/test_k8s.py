@@ -262,3 +262,20 @@ def test_minimal_renderer_refuses_features_it_does_not_know(tmp_path):
     (tmp_path / "kustomization.yaml").write_text("resources: []\nconfigMapGenerator: []\n")
     with pytest.raises(NotImplementedError, match="configMapGenerator"):
         kustomize.render_minimal(tmp_path)
+
+
+def test_a_job_migrates_every_database_once_per_deploy(base):
+    job = base[("Job", "migrate")]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    (main,) = pod["containers"]
+    assert main["command"] == ["python", "-m", "shared.migrate"]
+    env = container_env(list(base.values()), job)
+    assert env["ENVIRONMENT"] == "production"
+    for deployable in SERVICES:
+        deployment_env = container_env(list(base.values()), base[("Deployment", deployable.name)])
+        if deployable.database_env:
+            assert deployable.database_env in env, deployable.name
+            assert "MIGRATE_ON_START" not in deployment_env, f"{deployable.name} leaves the migrations to the Job"
+    assert str(pod["securityContext"]["runAsUser"]) == deployable.stages()[-1].last("USER").split(":")[0]
+

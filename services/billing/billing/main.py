@@ -52,7 +52,8 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
     async def lifespan(app: FastAPI):
         engine = make_engine(settings.database_url)
         factory = make_session_factory(engine)
-        await upgrade_to_head(settings.database_url, MIGRATIONS)
+        if settings.migrates_on_start():  # else `python -m shared.migrate` ran before the deploy
+            await upgrade_to_head(settings.database_url, MIGRATIONS)
         try:
             async with transaction(factory) as s:
                 if await seed_plans(s, floor_ms(clock.now()), settings.billing_currency):

@@ -46,7 +46,8 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         engine = make_engine(settings.database_url)
         factory = make_session_factory(engine)
-        await upgrade_to_head(settings.database_url, MIGRATIONS)
+        if settings.migrates_on_start():  # else `python -m shared.migrate` ran before the deploy
+            await upgrade_to_head(settings.database_url, MIGRATIONS)
         await asyncio.to_thread(warm_up)  # the first send must not pay for loading the encoding
         if settings.seed_catalog:
             async with transaction(factory) as s:

@@ -129,7 +129,8 @@ def create_app(
         async with AsyncExitStack() as stack:
             engine = make_engine(settings.database_url)
             stack.push_async_callback(engine.dispose)
-            await upgrade_to_head(settings.database_url, MIGRATIONS)
+            if settings.migrates_on_start():  # else `python -m shared.migrate` ran before the deploy
+                await upgrade_to_head(settings.database_url, MIGRATIONS)
             redis = make_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)
             stream_redis = make_stream_redis(settings.redis_url)  # blocking reads of event streams
