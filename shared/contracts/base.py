@@ -3,7 +3,13 @@
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+
+# The fields an admin request set, by name, as JSON values: what the owning service validates with its
+# own model (billing.plans.PlanFields, chat's catalog models, billing.discounts.CodeFields); names it
+# does not know are ignored there.
+FieldValues = dict[str, JsonValue]
 
 
 def _now() -> datetime:
@@ -11,7 +17,10 @@ def _now() -> datetime:
 
 
 class Contract(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=False)
+    # Frozen: a payload is a fact sent or received; a consumer that needs another value makes a new
+    # one (`model_copy(update=…)`) instead of changing what others may hold. Extra fields are ignored
+    # so that a newer sender's additions never break an older consumer.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class Message(Contract):

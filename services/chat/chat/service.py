@@ -291,9 +291,9 @@ class ChatService:
         return messages, before, target, target.content
 
     def _prompt(self, bot: Chatbot, model: AiModel, before: list[Message], text: str) -> tuple[list[ChatTurn], int]:
-        turn = ChatTurn(role="user", content=text)
-        if bot.chatbot_type == "image" and (image := latest_image(before)):
-            turn.image_urls = [image]
+        # The image chatbot's follow-up carries the latest image it made (contracts are frozen).
+        image = latest_image(before) if bot.chatbot_type == "image" else None
+        turn = ChatTurn(role="user", content=text, image_urls=[image] if image else [])
         return build_prompt(bot.system_prompt, before, turn, model.context_tokens)
 
     async def prepare_exchange(self, q: c.PrepareExchange) -> c.ExchangePlan:
