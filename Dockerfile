@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
-# One image recipe for every service; build arguments say which (docker-compose.yml and deploy/k8s
-# build each image this way), from the repository root:
+# One image recipe for every service and emulator; build arguments say which (docker-compose.yml and
+# deploy/k8s build each image this way), from the repository root:
 #   docker build --build-arg SERVICE=chat --build-arg PORT=8001 -t mobixai/chat .
 #   docker build --build-arg SERVICE=gateway --build-arg PORT=8000 --build-arg WEBAPP=built -t mobixai/gateway .
 # SERVICE: the package run as `python -m SERVICE`; PORT: its HTTP port (health check, EXPOSE);
+# HEALTH_PATH: what the health check asks for (the emulators, development tools, have no /readyz);
 # WEBAPP: `built` copies the browser web app into the image (the gateway serves it), `none` leaves it out.
 ARG WEBAPP=none
 
@@ -38,15 +39,17 @@ FROM webapp-${WEBAPP} AS webapp
 FROM python:3.11-slim
 ARG SERVICE=gateway
 ARG PORT=8000
-# HTTP_HOST: every service's settings read it (a container listens on all interfaces); the port is
-# the settings' own default (compose and Kubernetes set it too). MOBIX_SERVICE and MOBIX_PORT carry the
-# build arguments to CMD and HEALTHCHECK, which do not expand variables themselves.
+ARG HEALTH_PATH=/readyz
+# HTTP_HOST: every process's settings read it (a container listens on all interfaces); the port is
+# the settings' own default (compose and Kubernetes set it too). MOBIX_SERVICE, MOBIX_PORT and
+# MOBIX_HEALTH_PATH carry the build arguments to CMD and HEALTHCHECK, which expand no variables.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HTTP_HOST=0.0.0.0 \
     MOBIX_SERVICE=${SERVICE} \
-    MOBIX_PORT=${PORT}
+    MOBIX_PORT=${PORT} \
+    MOBIX_HEALTH_PATH=${HEALTH_PATH}
 # A numeric user, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 RUN groupadd --system --gid 10001 mobix \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin mobix
@@ -65,6 +68,6 @@ USER 10001:10001
 EXPOSE ${PORT}
 # Slim images have no curl: probe readiness with the standard library.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['MOBIX_PORT']}/readyz\", timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['MOBIX_PORT']}{os.environ['MOBIX_HEALTH_PATH']}\", timeout=4)"]
 # exec: the service is PID 1's replacement and receives the stop signal itself.
 CMD ["sh", "-c", "exec python -m \"$MOBIX_SERVICE\""]

@@ -76,12 +76,16 @@ SERVICES = (
                "HTTP_HOST", metrics_port=9115, metrics_env="TELEGRAM_BOT_METRICS_PORT",
                build_args=(("SERVICE", "telegram_bot"), ("PORT", "8005"))),
 )
-EMULATOR = Deployable("emulator", "openrouter_emulator", "tools/openrouter_emulator/Dockerfile", 8090,
-                      "EMULATOR_PORT", "EMULATOR_HOST", probe="/api/v1/models")
-SMS_EMULATOR = Deployable("sms-emulator", "sms_emulator", "tools/sms_emulator/Dockerfile", 8091,
-                          "SMS_EMULATOR_PORT", "SMS_EMULATOR_HOST", probe="/messages")
-TELEGRAM_EMULATOR = Deployable("telegram-emulator", "telegram_emulator", "tools/telegram_emulator/Dockerfile", 8093,
-                               "TELEGRAM_EMULATOR_PORT", "TELEGRAM_EMULATOR_HOST", probe="/emulator/webhook")
+EMULATOR = Deployable("emulator", "openrouter_emulator", "Dockerfile", 8090, "EMULATOR_PORT", "EMULATOR_HOST",
+                      probe="/api/v1/models", build_args=(("SERVICE", "openrouter_emulator"), ("PORT", "8090"),
+                                                          ("HEALTH_PATH", "/api/v1/models")))
+SMS_EMULATOR = Deployable("sms-emulator", "sms_emulator", "Dockerfile", 8091, "SMS_EMULATOR_PORT", "SMS_EMULATOR_HOST",
+                          probe="/messages", build_args=(("SERVICE", "sms_emulator"), ("PORT", "8091"),
+                                                         ("HEALTH_PATH", "/messages")))
+TELEGRAM_EMULATOR = Deployable("telegram-emulator", "telegram_emulator", "Dockerfile", 8093, "TELEGRAM_EMULATOR_PORT",
+                               "TELEGRAM_EMULATOR_HOST", probe="/emulator/webhook",
+                               build_args=(("SERVICE", "telegram_emulator"), ("PORT", "8093"),
+                                           ("HEALTH_PATH", "/emulator/webhook")))
 ALL = (*SERVICES, EMULATOR, SMS_EMULATOR, TELEGRAM_EMULATOR)
 BY_NAME = {d.name: d for d in ALL}
 
