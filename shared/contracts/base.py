@@ -1,15 +1,16 @@
 """Base class of every command, event and RPC payload."""
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 
-# The fields an admin request set, by name, as JSON values: what the owning service validates with its
-# own model (billing.plans.PlanFields, chat's catalog models, billing.discounts.CodeFields); names it
-# does not know are ignored there.
-FieldValues = dict[str, JsonValue]
+# The fields an admin request set, by name: the owning service validates the values with its own model
+# (billing.plans.PlanFields, chat's catalog models, billing.discounts.CodeFields) and ignores names it
+# does not know. Values as the gateway sends them (JSON) or as internal callers have them (Decimal…).
+FieldValues = dict[str, Any]
 
 
 def _now() -> datetime:
