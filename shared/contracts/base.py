@@ -6,7 +6,6 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 # The fields an admin request set, by name: the owning service validates the values with its own model
 # (billing.plans.PlanFields, chat's catalog models, billing.discounts.CodeFields) and ignores names it
 # does not know. Values as the gateway sends them (JSON) or as internal callers have them (Decimal…).

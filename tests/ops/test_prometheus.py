@@ -6,7 +6,7 @@ import re
 import yaml
 from prometheus_client import REGISTRY
 
-from shared import metrics, topology  # noqa: F401 - registers the services' metrics
+from shared import metrics, topology
 from tests.ops.deployables import ROOT
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
