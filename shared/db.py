@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import deadlines, sqlite_thread
@@ -16,6 +17,9 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def make_engine(url: str) -> AsyncEngine:
+    # `create_async_engine` looked up on its module at each call: where tracing is on, OpenTelemetry's
+    # SQLAlchemy instrumentation has wrapped it there (shared.tracing.instrument_clients).
+    create_async_engine = sqlalchemy_asyncio.create_async_engine
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -28,7 +32,7 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets readers work while one writer commits. No busy_timeout: a writer that finds the
     # database locked waits in the event loop, not inside SQLite (shared.sqlite_thread).
     cursor = dbapi_connection.cursor()
@@ -59,7 +63,7 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
             deadlines.check_can_commit()
 
 
-async def create_schema(engine: AsyncEngine, metadata) -> None:  # noqa: ANN001
+async def create_schema(engine: AsyncEngine, metadata) -> None:
     """Create missing tables (development default; Alembic migrations in production)."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)

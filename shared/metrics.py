@@ -3,30 +3,20 @@
 
 Message traffic (received, published, processing time, in flight — per queue and exchange) comes
 from FastStream's own Prometheus middleware on every broker; the gateway adds HTTP request metrics
-(`gateway.middleware`). Here are the domain metrics and the queue-depth poller. Labels stay small
-and bounded: never a user, session or message id.
+(`gateway.middleware`). Here are the domain metrics. Queue depths come from RabbitMQ's own Prometheus
+plugin, scraped once for the whole broker (deploy/prometheus), not polled by every replica. Labels
+stay small and bounded: never a user, session or message id.
 """
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Iterable
 
-from aio_pika.exceptions import ChannelNotFoundEntity
-from faststream.rabbit import RabbitBroker
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
-
-from shared import topology
 
 log = logging.getLogger(__name__)
 
 # One instance per process: it registers its metrics once, however many brokers a process makes.
 BROKER_METRICS = RabbitPrometheusMiddleware(registry=REGISTRY, metrics_prefix="faststream")
-
-QUEUE_MESSAGES = Gauge("mobix_queue_messages", "Messages ready in a queue (work and dead-letter queues)",
-                       ["queue"])
-QUEUE_CONSUMERS = Gauge("mobix_queue_consumers", "Consumers attached to a queue", ["queue"])
 
 GENERATIONS = Counter("mobix_generations_total", "Replies generated, by outcome (completed, stopped, failed)",
                       ["outcome"])
@@ -64,13 +54,6 @@ OUTBOX_PENDING = Gauge("mobix_outbox_pending", "Outbox rows the relay last found
                        "(at most one batch); stays up while publishing fails")
 
 
-def queues_of(prefix: str) -> list[str]:
-    """The queues whose names start with `prefix` (a service's own), with their dead-letter queues."""
-    work = [q.name for q in topology.WORK_QUEUES if q.name.startswith(prefix)]
-    own = work + [topology.dead_letter_queue(name).name for name in work]
-    return own + ([topology.GATEWAY_STREAM.name] if topology.GATEWAY_STREAM.name.startswith(prefix) else [])
-
-
 def record_denial(limit: str) -> None:
     ADMISSIONS.labels("denied").inc()
     DENIALS.labels(limit).inc()
@@ -86,59 +69,6 @@ def record_upstream_error(code: str | None, status: int | None) -> None:
     # A status inside a stream error is whatever the provider wrote: keep the label set bounded.
     label = str(status) if status is not None and 100 <= status <= 599 else "none"
     UPSTREAM_ERRORS.labels(code or "unknown", label).inc()
-
-
-class QueueDepthPoller:
-    """Every `interval` seconds, passively declares `queues` and sets their depth and consumer
-    gauges. A broker outage only pauses it: a scrape then shows the last known depths."""
-
-    def __init__(self, broker: RabbitBroker, queues: Iterable[str], interval: float = 15.0) -> None:
-        self.broker = broker
-        self.queues = tuple(queues)
-        self.interval = interval
-        self._task: asyncio.Task | None = None
-
-    async def poll_once(self) -> None:
-        connection = self.broker._connection  # short-lived channels of its own
-        channel = await connection.channel()
-        try:
-            for name in self.queues:
-                try:
-                    declared = await channel.declare_queue(name, passive=True)
-                except ChannelNotFoundEntity:  # deleted by hand: the broker closed the channel
-                    log.debug("queue %s not found for its depth", name)
-                    channel = await connection.channel()
-                    continue
-                QUEUE_MESSAGES.labels(name).set(declared.declaration_result.message_count)
-                QUEUE_CONSUMERS.labels(name).set(declared.declaration_result.consumer_count)
-        finally:
-            await channel.close()
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - the broker may be away; try again next time
-                log.debug("queue depth poll failed: %r", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
-
-    def start(self) -> None:
-        self._stopping = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="queue-depth-poller")
-
-    async def stop(self) -> None:
-        """Let a poll in progress finish: cancelling it while a channel opens or closes on the
-        broker's connection leaves that connection unusable for the broker's own shutdown."""
-        if self._task is None:
-            return
-        self._stopping.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), 10)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 def serve_metrics(port: int, host: str) -> None:

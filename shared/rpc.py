@@ -30,6 +30,10 @@ from shared.tracing import inject_headers
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 REPLY_TO = "amq.rabbitmq.reply-to"
+# What each query's responder returns (its handler's return annotation), by query: the AsyncAPI
+# document (tools/devinfra/asyncapi.py) describes the replies with it. `responder` hides the annotation
+# from FastStream, which has no public accessor for the handler function anyway.
+RESULT_TYPES: dict[str, Any] = {}
 
 
 def to_jsonable(value: Any) -> Any:
@@ -159,6 +163,9 @@ def responder(router: RabbitRouter, query: str) -> Callable[[Callable[..., Await
         # handler's own return type, so the return annotation must not be used to cast it.
         answer.__signature__ = inspect.signature(fn).replace(return_annotation=RabbitResponse)  # type: ignore[attr-defined]
         del answer.__wrapped__  # type: ignore[attr-defined]
+        annotations = inspect.get_annotations(fn)
+        if "return" in annotations:
+            RESULT_TYPES[query] = annotations["return"]
         return router.subscriber(rpc_queue(query), exchange=RPC)(answer)
 
     return decorator

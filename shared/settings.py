@@ -17,7 +17,6 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     rpc_timeout_seconds: float = 10.0
-    queue_metrics_seconds: float = Field(15.0, gt=0, description="How often each service reads its queues' depths")
     # Transient consumer failures (a database, Redis or peer down) are retried with a backoff that
     # doubles from RETRY_BASE_SECONDS up to RETRY_CAP_SECONDS, for RETRY_MAX_SECONDS in all (as long as
     # an outage may last); then the message is dead-lettered like poison (shared.consumers).
@@ -27,11 +26,18 @@ class ServiceSettings(BaseSettings):
     secret_key: str = DEFAULT_SECRET
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    # Whether the service upgrades its own database at start-up. Unset: yes, except in production,
+    # where `python -m shared.migrate` runs once per deploy (compose's `migrate`, the Kubernetes Job)
+    # instead of every replica racing through the same migration.
+    migrate_on_start: bool | None = None
 
     def configure_retries(self) -> None:
         from shared.consumers import RetryPolicy, configure_retries  # noqa: PLC0415 - settings stay light
 
         configure_retries(RetryPolicy(self.retry_base_seconds, self.retry_cap_seconds, self.retry_max_seconds))
+
+    def migrates_on_start(self) -> bool:
+        return self.migrate_on_start if self.migrate_on_start is not None else self.environment != "production"
 
     def check_production_safety(self) -> None:
         """Refuse to start in production with a default secret."""

@@ -49,7 +49,25 @@ def setup_tracing(service: str) -> bool:
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # endpoint etc. from OTEL_* env
     trace.set_tracer_provider(provider)
+    instrument_clients()
     return True
+
+
+def instrument_clients(tracer_provider: Any = None) -> list[Any]:
+    """Client spans for every HTTP call (the OpenRouter request above all), Redis command and SQL
+    statement, from OpenTelemetry's standard instrumentations; answers the instrumentors (a test
+    uninstruments them). Called before the clients and engines are made: the SQLAlchemy one wraps
+    `create_async_engine`, which `shared.db` looks up at call time for that reason."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    HTTPXClientInstrumentor().instrument(tracer_provider=tracer_provider)
+    RedisInstrumentor().instrument(tracer_provider=tracer_provider)
+    # Its declared range stops below SQLAlchemy 2.1, which the project runs; it only listens to the
+    # engine's public events, and tests/llm_worker/test_client_tracing.py checks the spans still come.
+    SQLAlchemyInstrumentor().instrument(tracer_provider=tracer_provider, skip_dep_check=True)
+    return [HTTPXClientInstrumentor(), RedisInstrumentor(), SQLAlchemyInstrumentor()]
 
 
 def inject_headers(headers: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,9 +1,15 @@
 """Base class of every command, event and RPC payload."""
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The fields an admin request set, by name: the owning service validates the values with its own model
+# (billing.plans.PlanFields, chat's catalog models, billing.discounts.CodeFields) and ignores names it
+# does not know. Values as the gateway sends them (JSON) or as internal callers have them (Decimal…).
+FieldValues = dict[str, Any]
 
 
 def _now() -> datetime:
@@ -11,7 +17,10 @@ def _now() -> datetime:
 
 
 class Contract(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=False)
+    # Frozen: a payload is a fact sent or received; a consumer that needs another value makes a new
+    # one (`model_copy(update=…)`) instead of changing what others may hold. Extra fields are ignored
+    # so that a newer sender's additions never break an older consumer.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class Message(Contract):

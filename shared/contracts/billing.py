@@ -4,9 +4,10 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, create_model
 
-from shared.contracts.base import Contract, Message
+from shared.contracts.base import Contract, FieldValues, Message
+from shared.contracts.plans import WINDOW_FIELDS, limit_fields
 
 
 class Queries:
@@ -25,8 +26,6 @@ class Queries:
     DELETE_PLAN = "billing.delete_plan"  # PlanQuery -> None (Conflict "in_use" while subscribed)
 
 
-WINDOW_FIELDS = ("hourly", "three_hours", "twelve_hours", "daily", "weekly", "monthly")
-
 # Every limit name (api.md §4), in the order GET_USAGE reports them.
 LIMIT_NAMES: tuple[str, ...] = (
     *(f"{w}_{kind}" for w in WINDOW_FIELDS for kind in ("messages", "tokens")),
@@ -41,39 +40,24 @@ LIMIT_NAMES: tuple[str, ...] = (
 )
 
 
-class Plan(Contract):
-    """A subscription plan (`subscription_type` in the REST API)."""
-
-    id: int
-    name: str
-    description: str = ""
-    price: Decimal
-    duration_days: int
-    sku: str
-    max_tokens: int = 0
-    max_tokens_free: int = 0
-    max_openrouter_cost_usd: Decimal = Decimal("0")
-    hourly_max_messages: int = 0
-    hourly_max_tokens: int = 0
-    three_hours_max_messages: int = 0
-    three_hours_max_tokens: int = 0
-    twelve_hours_max_messages: int = 0
-    twelve_hours_max_tokens: int = 0
-    daily_max_messages: int = 0
-    daily_max_tokens: int = 0
-    weekly_max_messages: int = 0
-    weekly_max_tokens: int = 0
-    monthly_max_messages: int = 0
-    monthly_max_tokens: int = 0
-    monthly_free_model_messages: int = 0
-    monthly_free_model_tokens: int = 0
-    daily_image_generation_limit: int = 0
-    weekly_image_generation_limit: int = 0
-    monthly_image_generation_limit: int = 0
-    is_active: bool = True
-    currency: str = "IRT"
-    is_purchasable: bool = True
-    created_at: datetime
+# A subscription plan (`subscription_type` in the REST API), its limit fields from the one table.
+Plan = create_model(
+    "Plan",
+    __base__=Contract,
+    __module__=__name__,
+    __doc__="A subscription plan (`subscription_type` in the REST API).",
+    id=(int, ...),
+    name=(str, ...),
+    description=(str, ""),
+    price=(Decimal, ...),
+    duration_days=(int, ...),
+    sku=(str, ...),
+    **limit_fields(int, Decimal),
+    is_active=(bool, True),
+    currency=(str, "IRT"),
+    is_purchasable=(bool, True),
+    created_at=(datetime, ...),
+)
 
 
 class Subscription(Contract):
@@ -205,7 +189,7 @@ class PlanQuery(Contract):
 class CreatePlan(Contract):
     """`fields`: plan fields by name (validated by billing; read-only and unknown names are ignored)."""
 
-    fields: dict
+    fields: FieldValues
 
 
 class UpdatePlan(Contract):
@@ -213,4 +197,4 @@ class UpdatePlan(Contract):
 
     plan_id: int
     partial: bool = False
-    fields: dict
+    fields: FieldValues

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.base import Contract, Message
+from shared.contracts.base import Contract, FieldValues, Message
 
 
 class Queries:
@@ -259,13 +259,13 @@ class SaveAiModel(Contract):
 
     item_id: int | None = None
     partial: bool = False
-    fields: dict
+    fields: FieldValues
 
 
 class SaveChatbot(Contract):
     item_id: int | None = None
     partial: bool = False
-    fields: dict
+    fields: FieldValues
 
 
 class SyncedModel(Contract):

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.base import Contract
+from shared.contracts.base import Contract, FieldValues
 
 
 class Queries:
@@ -154,5 +154,5 @@ class SaveDiscountCode(Contract):
 
     code_id: int | None = None
     partial: bool = False
-    fields: dict
+    fields: FieldValues
 

@@ -24,6 +24,7 @@ from tests.faults.processes import start_system
 from tests.faults.workload import admin_client, premium_user
 
 pytestmark = [
+    pytest.mark.servers,  # private RabbitMQ, PostgreSQL and Redis servers: not the unit tier
     pytest.mark.timeout(420),
     pytest.mark.skipif(not PrivatePostgres.available(), reason="needs pg_createcluster (postgresql-common)"),
 ]

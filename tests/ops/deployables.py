@@ -27,6 +27,8 @@ class Deployable:
     # Where Prometheus scrapes `/metrics` (never the API port), and its setting; None: no metrics.
     metrics_port: int | None = None
     metrics_env: str | None = None
+    # The root Dockerfile's build arguments for this image (docker-compose.yml gives the same).
+    build_args: tuple[tuple[str, str], ...] = ()
 
     def env_names_read(self) -> set[str]:
         """Every variable the process reads: its settings class's names, `extra_env` and the
@@ -37,6 +39,12 @@ class Deployable:
     @property
     def dockerfile_path(self) -> Path:
         return ROOT / self.dockerfile
+
+    def stages(self) -> list:
+        """The image's build stages, its build arguments substituted."""
+        from tests.ops import dockerfile
+
+        return dockerfile.parse(self.dockerfile_path, dict(self.build_args))
 
     def settings_class(self) -> type[BaseSettings]:
         """The one settings class the package's settings module defines."""
@@ -54,23 +62,30 @@ OPENTELEMETRY_ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_E
                      "OTEL_SERVICE_NAME", "OTEL_BSP_SCHEDULE_DELAY"}
 
 SERVICES = (
-    Deployable("gateway", "gateway", "services/gateway/Dockerfile", 8000, "GATEWAY_PORT", "GATEWAY_HOST",
-               "GATEWAY_DATABASE_URL", metrics_port=9110, metrics_env="GATEWAY_METRICS_PORT"),
-    Deployable("chat", "chat", "services/chat/Dockerfile", 8001, "CHAT_PORT", "HTTP_HOST", "CHAT_DATABASE_URL",
-               metrics_port=9111, metrics_env="CHAT_METRICS_PORT"),
-    Deployable("billing", "billing", "services/billing/Dockerfile", 8002, "BILLING_PORT", "HTTP_HOST",
-               "BILLING_DATABASE_URL", metrics_port=9112, metrics_env="BILLING_METRICS_PORT"),
-    Deployable("llm-worker", "llm_worker", "services/llm-worker/Dockerfile", 8003, "LLM_WORKER_PORT", "HTTP_HOST",
-               metrics_port=9113, metrics_env="LLM_WORKER_METRICS_PORT"),
-    Deployable("telegram-bot", "telegram_bot", "services/telegram-bot/Dockerfile", 8005, "TELEGRAM_BOT_PORT",
-               "HTTP_HOST", metrics_port=9115, metrics_env="TELEGRAM_BOT_METRICS_PORT"),
+    Deployable("gateway", "gateway", "Dockerfile", 8000, "GATEWAY_PORT", "GATEWAY_HOST",
+               "GATEWAY_DATABASE_URL", metrics_port=9110, metrics_env="GATEWAY_METRICS_PORT",
+               build_args=(("SERVICE", "gateway"), ("PORT", "8000"), ("WEBAPP", "built"))),
+    Deployable("chat", "chat", "Dockerfile", 8001, "CHAT_PORT", "HTTP_HOST", "CHAT_DATABASE_URL",
+               metrics_port=9111, metrics_env="CHAT_METRICS_PORT", build_args=(("SERVICE", "chat"), ("PORT", "8001"))),
+    Deployable("billing", "billing", "Dockerfile", 8002, "BILLING_PORT", "HTTP_HOST",
+               "BILLING_DATABASE_URL", metrics_port=9112, metrics_env="BILLING_METRICS_PORT", build_args=(("SERVICE", "billing"), ("PORT", "8002"))),
+    Deployable("llm-worker", "llm_worker", "Dockerfile", 8003, "LLM_WORKER_PORT", "HTTP_HOST",
+               metrics_port=9113, metrics_env="LLM_WORKER_METRICS_PORT",
+               build_args=(("SERVICE", "llm_worker"), ("PORT", "8003"))),
+    Deployable("telegram-bot", "telegram_bot", "Dockerfile", 8005, "TELEGRAM_BOT_PORT",
+               "HTTP_HOST", metrics_port=9115, metrics_env="TELEGRAM_BOT_METRICS_PORT",
+               build_args=(("SERVICE", "telegram_bot"), ("PORT", "8005"))),
 )
-EMULATOR = Deployable("emulator", "openrouter_emulator", "tools/openrouter_emulator/Dockerfile", 8090,
-                      "EMULATOR_PORT", "EMULATOR_HOST", probe="/api/v1/models")
-SMS_EMULATOR = Deployable("sms-emulator", "sms_emulator", "tools/sms_emulator/Dockerfile", 8091,
-                          "SMS_EMULATOR_PORT", "SMS_EMULATOR_HOST", probe="/messages")
-TELEGRAM_EMULATOR = Deployable("telegram-emulator", "telegram_emulator", "tools/telegram_emulator/Dockerfile", 8093,
-                               "TELEGRAM_EMULATOR_PORT", "TELEGRAM_EMULATOR_HOST", probe="/emulator/webhook")
+EMULATOR = Deployable("emulator", "openrouter_emulator", "Dockerfile", 8090, "EMULATOR_PORT", "EMULATOR_HOST",
+                      probe="/api/v1/models", build_args=(("SERVICE", "openrouter_emulator"), ("PORT", "8090"),
+                                                          ("HEALTH_PATH", "/api/v1/models")))
+SMS_EMULATOR = Deployable("sms-emulator", "sms_emulator", "Dockerfile", 8091, "SMS_EMULATOR_PORT", "SMS_EMULATOR_HOST",
+                          probe="/messages", build_args=(("SERVICE", "sms_emulator"), ("PORT", "8091"),
+                                                         ("HEALTH_PATH", "/messages")))
+TELEGRAM_EMULATOR = Deployable("telegram-emulator", "telegram_emulator", "Dockerfile", 8093, "TELEGRAM_EMULATOR_PORT",
+                               "TELEGRAM_EMULATOR_HOST", probe="/emulator/webhook",
+                               build_args=(("SERVICE", "telegram_emulator"), ("PORT", "8093"),
+                                           ("HEALTH_PATH", "/emulator/webhook")))
 ALL = (*SERVICES, EMULATOR, SMS_EMULATOR, TELEGRAM_EMULATOR)
 BY_NAME = {d.name: d for d in ALL}
 

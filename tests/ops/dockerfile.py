@@ -2,6 +2,7 @@
 
 import fnmatch
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +21,17 @@ class Stage:
         return found[-1] if found else None
 
 
-def parse(path: Path) -> list[Stage]:
+def parse(path: Path, build_args: dict[str, str] | None = None) -> list[Stage]:
+    """The stages, with the build arguments (`ARG` defaults, overridden by `build_args`) substituted
+    wherever `${NAME}` or `$NAME` names one, as `docker build --build-arg` would."""
     stages: list[Stage] = []
+    values: dict[str, str] = {}
+    build_args = build_args or {}
+
+    def expand(text: str) -> str:
+        return re.sub(r"\$\{(\w+)\}|\$(\w+)",
+                      lambda m: values.get(m.group(1) or m.group(2), m.group(0)), text)
+
     logical = ""
     for raw in path.read_text().splitlines():
         line = raw.strip()
@@ -36,6 +46,11 @@ def parse(path: Path) -> list[Stage]:
         instruction, _, args = logical.partition(" ")
         instruction, args = instruction.upper(), args.strip()
         logical = ""
+        if instruction == "ARG":
+            name, _, default = args.partition("=")
+            values[name] = build_args.get(name, default)
+            continue
+        args = expand(args)
         if instruction == "FROM":
             words = args.split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None

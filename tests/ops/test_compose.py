@@ -19,6 +19,8 @@ NOT_IN_COMPOSE = {
     "WORKER_INSTANCE_ID": "unique per replica",
 }
 INFRA = {"rabbitmq", "redis", "postgres"}
+# Run to completion before the services start (`service_completed_successfully`), no health check.
+ONE_SHOT = {"migrate"}
 TEST_SECRET = "a-test-secret-that-is-not-the-default"
 
 
@@ -59,7 +61,7 @@ def test_schema_check_catches_mistakes(compose_schema, doc):
 
 
 def test_all_services_are_defined(doc):
-    assert set(doc["services"]) == INFRA | {d.name for d in ALL}
+    assert set(doc["services"]) == INFRA | ONE_SHOT | {d.name for d in ALL}
     assert doc["services"]["rabbitmq"]["image"].startswith("rabbitmq:3.13-management")
     assert doc["services"]["redis"]["image"] == "redis:7-alpine"
     assert doc["services"]["postgres"]["image"] == "postgres:16-alpine"
@@ -70,6 +72,7 @@ def test_builds_use_the_repository_root_and_an_existing_dockerfile(doc, deployab
     build = doc["services"][deployable.name]["build"]
     assert (ROOT / build["context"]).resolve() == ROOT
     assert (ROOT / build["context"] / build["dockerfile"]).resolve() == deployable.dockerfile_path
+    assert {k: str(v) for k, v in build.get("args", {}).items()} == dict(deployable.build_args)
 
 
 def test_depends_on_names_defined_services_with_health_checks(doc):
@@ -79,12 +82,18 @@ def test_depends_on_names_defined_services_with_health_checks(doc):
         assert isinstance(depends_on, dict), f"{name}: use the long form with conditions"
         for dependency, options in depends_on.items():
             assert dependency in services, f"{name} depends on unknown service {dependency}"
+            if dependency in ONE_SHOT:
+                assert options["condition"] == "service_completed_successfully", f"{name} -> {dependency}"
+                continue
             assert options["condition"] == "service_healthy", f"{name} -> {dependency}"
             assert "healthcheck" in services[dependency], f"{name} waits for {dependency}'s health check"
 
 
 def test_every_service_has_a_health_check(doc):
     for name, service in doc["services"].items():
+        if name in ONE_SHOT:
+            assert service["healthcheck"] == {"disable": True} and service["restart"] == "no", name
+            continue
         test = service.get("healthcheck", {}).get("test")
         assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no health check"
     assert doc["services"]["rabbitmq"]["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
@@ -240,3 +249,22 @@ def test_reservations_outlive_the_longest_reply(doc, env):
         return float(value if value is not None else deployable.settings_class().model_fields[field].default)
 
     assert effective("billing", "reservation_ttl_seconds") > effective("llm-worker", "reply_timeout_seconds")
+
+
+def test_migrations_run_once_before_the_services_that_own_a_database(doc, env):
+    migrate = doc["services"]["migrate"]
+    assert migrate["command"] == ["python", "-m", "shared.migrate"]
+    seen = compose.container_environment(migrate, env)
+    for deployable in SERVICES:
+        service = doc["services"][deployable.name]
+        if not deployable.database_env:
+            assert "migrate" not in service.get("depends_on", {}), deployable.name
+            continue
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+        own = compose.container_environment(service, env)
+        assert seen[deployable.database_env] == own[deployable.database_env], "the database it migrates"
+        # Production containers leave the migrations to the one-shot service.
+        assert own["ENVIRONMENT"] == "production" and not own.get("MIGRATE_ON_START")
+        assert deployable.settings_class()(**{deployable.database_env: own[deployable.database_env],
+                                              "ENVIRONMENT": "production"}).migrates_on_start() is False
+

@@ -22,20 +22,47 @@ BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|make|libpq-dev|python3-d
 
 
 def final_stage(deployable: Deployable) -> dockerfile.Stage:
-    return dockerfile.parse(deployable.dockerfile_path)[-1]
+    return deployable.stages()[-1]
+
+
+def final_env(deployable: Deployable) -> dict[str, str]:
+    env = {}
+    for args in final_stage(deployable).all("ENV"):
+        env.update(dockerfile.env_pairs(args))
+    return env
+
+
+def run_time(text: str, env: dict[str, str]) -> str:
+    """`text` with the image's environment put in where it is read at run time (shell `$NAME`,
+    Python `os.environ['NAME']` in an f-string)."""
+    text = re.sub(r"\{os\.environ\['(\w+)'\]\}", lambda m: env[m.group(1)], text)
+    return re.sub(r'"?\$(\w+)"?', lambda m: env.get(m.group(1), m.group(0)), text)
 
 
 @PARAMS
 def test_images_are_multi_stage_python_311_slim(deployable):
-    stages = dockerfile.parse(deployable.dockerfile_path)
+    stages = deployable.stages()
+    by_name = {s.name: s for s in stages if s.name}
     assert len(stages) >= 2, "wheels are built in a separate stage"
-    # The gateway's web app is built by Node in a stage of its own; only its static files are copied.
-    webapp = [s for s in stages if s.name == "webapp"]
-    assert all(s.base == "node:20-slim" for s in webapp) and (not webapp or deployable.name == "gateway")
-    python = [s for s in stages if s.name != "webapp"]
+    # The gateway's web app is built by Node in a stage of its own; only its static files are copied,
+    # and only into the gateway's image (the others take an empty folder).
+    copied_from = {c.split()[0].removeprefix("--from=") for c in final_stage(deployable).all("COPY")
+                   if c.startswith("--from=")}
+    node = {name for name in copied_from | {by_name[n].base for n in copied_from if n in by_name}
+            if name in by_name and by_name[name].base.startswith("node:")}
+    assert bool(node) == (deployable.name == "gateway"), node
+    assert all(s.base.startswith("node:20-slim") for s in stages if s.base.startswith("node:"))
+    python = [s for s in stages if not s.base.startswith("node:") and s.base not in by_name]
     assert all(stage.base == "python:3.11-slim" for stage in python), [s.base for s in python]
     assert stages[0].name, "the build stage is named so the final stage can take its wheels"
     assert any("pip wheel" in run for run in stages[0].all("RUN"))
+
+
+def test_images_install_the_locked_versions():
+    build = dockerfile.parse(ROOT / "Dockerfile")[0]
+    assert any("--require-hashes" in run and "requirements/runtime.txt" in run for run in build.all("RUN"))
+    final = dockerfile.parse(ROOT / "Dockerfile")[-1]
+    assert any("--require-hashes" in run and "--no-index" in run for run in final.all("RUN"))
 
 
 @PARAMS
@@ -61,6 +88,9 @@ def test_runs_as_a_numeric_non_root_user(deployable):
 @PARAMS
 def test_cmd_runs_the_package_module(deployable):
     cmd = dockerfile.exec_form(final_stage(deployable).last("CMD"))
+    if cmd[:2] == ["sh", "-c"]:  # the service named by a build argument, through the environment
+        assert cmd[2].startswith("exec "), "exec: the service itself receives the stop signal"
+        cmd = run_time(cmd[2].removeprefix("exec "), final_env(deployable)).split()
     assert cmd == ["python", "-m", deployable.package]
     assert importlib.util.find_spec(f"{deployable.package}.__main__") is not None
 
@@ -69,13 +99,14 @@ def test_cmd_runs_the_package_module(deployable):
 def test_exposes_and_binds_the_service_port(deployable):
     final = final_stage(deployable)
     assert final.all("EXPOSE") == [str(deployable.port)]
-    env = {}
-    for args in final.all("ENV"):
-        env.update(dockerfile.env_pairs(args))
-    assert env.get(deployable.host_env) == "0.0.0.0", "a container must listen on all interfaces"
-    assert env.get(deployable.port_env) == str(deployable.port)
-    read = {name for names in setting_env_names(deployable.settings_class()).values() for name in names}
-    assert {deployable.host_env, deployable.port_env} <= read, "the settings class must read these names"
+    env = final_env(deployable)
+    settings = deployable.settings_class()
+    names = setting_env_names(settings)
+    host_names = next(found for found in names.values() if deployable.host_env in found)
+    assert any(env.get(name) == "0.0.0.0" for name in host_names), "a container must listen on all interfaces"
+    # The port: set by the image, or the settings' own default (compose and Kubernetes set it too).
+    port_field = next(field for field, found in names.items() if deployable.port_env in found)
+    assert env.get(deployable.port_env, str(settings.model_fields[port_field].default)) == str(deployable.port)
 
 
 @PARAMS
@@ -84,14 +115,14 @@ def test_healthcheck_probes_readiness_without_curl(deployable):
     assert healthcheck, "the image declares a HEALTHCHECK"
     command = dockerfile.exec_form(healthcheck.split(" CMD ", 1)[1])
     assert command[:2] == ["python", "-c"], "slim images have no curl"
-    assert f"http://127.0.0.1:{deployable.port}{deployable.probe}'" in command[2]
+    assert f"http://127.0.0.1:{deployable.port}{deployable.probe}" in run_time(command[2], final_env(deployable))
     assert deployable.probe in route_paths(deployable)
 
 
 @PARAMS
 def test_copied_sources_exist_and_are_not_ignored(deployable):
     patterns = dockerfile.dockerignore_patterns(ROOT / ".dockerignore")
-    stages = dockerfile.parse(deployable.dockerfile_path)
+    stages = deployable.stages()
     for stage in stages:
         for copy in stage.all("COPY"):
             words = [w for w in copy.split() if not w.startswith("--")]

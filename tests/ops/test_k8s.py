@@ -4,7 +4,7 @@ the references between objects and the facts each service depends on."""
 import kubernetes_validate
 import pytest
 
-from tests.ops import dockerfile, kustomize
+from tests.ops import kustomize
 from tests.ops.deployables import ROOT, SERVICES, all_setting_names, route_paths, setting_env_names
 
 K8S = ROOT / "deploy/k8s"
@@ -137,7 +137,7 @@ def test_probes_hit_real_endpoints_on_the_service_port(base, deployable):
 def test_pods_run_as_the_image_user_and_locked_down(base, deployable):
     deployment = base[("Deployment", deployable.name)]
     pod = pod_spec(deployment)
-    image_user = dockerfile.parse(deployable.dockerfile_path)[-1].last("USER").split(":")[0]
+    image_user = deployable.stages()[-1].last("USER").split(":")[0]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert str(pod["securityContext"]["runAsUser"]) == image_user
     main = container(deployment)
@@ -262,3 +262,20 @@ def test_minimal_renderer_refuses_features_it_does_not_know(tmp_path):
     (tmp_path / "kustomization.yaml").write_text("resources: []\nconfigMapGenerator: []\n")
     with pytest.raises(NotImplementedError, match="configMapGenerator"):
         kustomize.render_minimal(tmp_path)
+
+
+def test_a_job_migrates_every_database_once_per_deploy(base):
+    job = base[("Job", "migrate")]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    (main,) = pod["containers"]
+    assert main["command"] == ["python", "-m", "shared.migrate"]
+    env = container_env(list(base.values()), job)
+    assert env["ENVIRONMENT"] == "production"
+    for deployable in SERVICES:
+        deployment_env = container_env(list(base.values()), base[("Deployment", deployable.name)])
+        if deployable.database_env:
+            assert deployable.database_env in env, deployable.name
+            assert "MIGRATE_ON_START" not in deployment_env, f"{deployable.name} leaves the migrations to the Job"
+    assert str(pod["securityContext"]["runAsUser"]) == deployable.stages()[-1].last("USER").split(":")[0]
+

@@ -1,13 +1,10 @@
-"""The metric helpers, and the queue-depth poller against the real broker (and without one)."""
+"""The metric helpers. Queue depths are RabbitMQ's own (tests/ops/test_prometheus.py)."""
 
-import asyncio
 import uuid
 
-from faststream.rabbit import RabbitBroker, RabbitQueue
 from prometheus_client import REGISTRY
 
-from shared import metrics, topology
-from shared.broker import make_broker
+from shared import metrics
 
 
 def sample(name: str, **labels: str) -> float:
@@ -43,51 +40,3 @@ def test_upstream_error_labels_stay_bounded():
     assert sample("mobix_upstream_errors_total", code=code, status="429") == 1
     assert sample("mobix_upstream_errors_total", code=code, status="none") == 2
     assert sample("mobix_upstream_errors_total", code="unknown", status="502") >= 1
-
-
-def test_each_service_polls_its_own_queues_and_their_dead_letter_queues():
-    worker = metrics.queues_of("llm-worker.")
-    assert "llm-worker.generate_reply" in worker and "llm-worker.generate_reply.dlq" in worker
-    assert all(name.startswith("llm-worker.") for name in worker)
-    assert topology.GATEWAY_STREAM.name in metrics.queues_of("gateway.")
-    assert not set(metrics.queues_of("chat.")) & set(metrics.queues_of("billing."))
-
-
-async def test_poller_sets_depth_and_consumers_and_skips_a_missing_queue(rabbit_url):
-    name = f"test-metrics.{uuid.uuid4().hex[:8]}"
-    broker = make_broker(rabbit_url)
-    await broker.connect()
-    queue = RabbitQueue(name, auto_delete=False)
-    try:
-        await broker.declare_queue(queue)
-        for i in range(3):
-            await broker.publish({"n": i}, queue=queue)
-        poller = metrics.QueueDepthPoller(broker, [f"{name}.missing", name])
-        await poller.poll_once()
-        assert sample("mobix_queue_messages", queue=name) == 3
-        assert sample("mobix_queue_consumers", queue=name) == 0
-        assert REGISTRY.get_sample_value("mobix_queue_messages", {"queue": f"{name}.missing"}) is None
-    finally:
-        channel = await broker._connection.channel()
-        await channel.queue_delete(name)
-        await channel.close()
-        await broker.stop()
-
-
-async def test_poller_survives_a_broker_that_is_away():
-    broker = RabbitBroker("amqp://guest:guest@127.0.0.1:1/")  # never connected
-    poller = metrics.QueueDepthPoller(broker, ["chat.reply_completed"], interval=0.01)
-    calls = 0
-    poll = poller.poll_once
-
-    async def counted() -> None:
-        nonlocal calls
-        calls += 1
-        await poll()
-
-    poller.poll_once = counted
-    poller.start()
-    await asyncio.sleep(0.2)
-    assert not poller._task.done()  # still polling after every failure
-    await poller.stop()
-    assert calls > 3

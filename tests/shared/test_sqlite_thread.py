@@ -152,3 +152,32 @@ async def test_a_connection_closed_inside_a_write_lets_the_next_writer_in(engine
     async with engine.begin() as conn:
         await asyncio.wait_for(conn.execute(insert(notes).values(text="next")), 5)
     assert await _count(engine) == 1
+
+
+async def test_sqlalchemys_aiosqlite_adapter_still_drives_the_thread_connection(tmp_path):
+    """`ThreadConnection` stands in for aiosqlite's connection behind SQLAlchemy's aiosqlite adapter,
+    which reads the driver's private `_connection` (commit and rollback are skipped when it is None,
+    `get_driver_connection` returns it). pyproject.toml pins SQLAlchemy below the next minor release;
+    when an upgrade changes what the adapter reaches for, this test says so before anything ships."""
+    from sqlalchemy.dialects.sqlite import aiosqlite as adapter_module
+
+    hint = ("SQLAlchemy's aiosqlite adapter no longer drives shared.sqlite_thread.ThreadConnection the "
+            "way it did (it reads the driver connection's private `_connection`); read "
+            f"{adapter_module.__file__} and adapt ThreadConnection before upgrading SQLAlchemy")
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/adapter.db")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            raw = await conn.get_raw_connection()
+            assert isinstance(raw.driver_connection, sqlite_thread.ThreadConnection), hint
+            await conn.execute(insert(notes).values(text="kept"))
+        async with engine.connect() as conn:
+            await conn.execute(insert(notes).values(text="rolled back"))
+            await conn.rollback()
+        async with engine.connect() as conn:
+            texts = (await conn.execute(select(notes.c.text))).scalars().all()
+    except AttributeError as exc:
+        pytest.fail(f"{hint}: {exc!r}")
+    finally:
+        await engine.dispose()
+    assert texts == ["kept"], f"{hint}: commit or rollback did not reach SQLite ({texts})"

@@ -16,7 +16,6 @@ no declared FastStream endpoint, so the generator declares documentation-only on
 """
 
 import argparse
-import inspect
 import json
 import re
 import sys
@@ -29,7 +28,7 @@ from faststream.rabbit.subscriber import RabbitSubscriber
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, ConfigDict, create_model
 
-from shared import topology
+from shared import rpc, topology
 from shared.contracts import chat as c
 from shared.contracts import llm
 from shared.rpc import REPLY_TO
@@ -74,17 +73,12 @@ def reply_model(query: str, result: Any) -> type[BaseModel]:
 
 
 def responder_result(subscriber: RabbitSubscriber) -> Any:
-    """The result type of an RPC responder: its handler's own return annotation.
-
-    `responder` hides that annotation from FastStream's signature (the answer is an envelope) but
-    `functools.wraps` keeps it in `__annotations__`. FastStream has no public accessor for the
-    handler function; its own `HandlerItem.name` reads it the same way (tests fail if that changes).
-    """
-    (item,) = subscriber.calls
-    annotations = inspect.get_annotations(item.handler._original_call)
-    if "return" not in annotations:
-        raise TypeError(f"annotate what the responder of {subscriber.queue.routing_key} returns")
-    return annotations["return"]
+    """The result type of an RPC responder: its handler's own return annotation, as `shared.rpc.responder`
+    recorded it."""
+    query = subscriber.queue.routing_key
+    if query not in rpc.RESULT_TYPES:
+        raise TypeError(f"annotate what the responder of {query} returns")
+    return rpc.RESULT_TYPES[query]
 
 
 def _broker() -> RabbitBroker:

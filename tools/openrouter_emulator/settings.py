@@ -2,14 +2,15 @@
 
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class EmulatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EMULATOR_", env_file=None, extra="ignore")
 
-    host: str = "127.0.0.1"
+    # HTTP_HOST too: what the project's one Dockerfile sets for every process it runs.
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("EMULATOR_HOST", "HTTP_HOST"))
     port: int = 8090
     # About 40 chunks × 12 ms ≈ half a second per reply, like a fast real model; 0 for benchmarks.
     chunk_delay_seconds: float = Field(0.012, ge=0)

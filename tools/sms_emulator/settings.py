@@ -1,13 +1,14 @@
 """SMS emulator settings (environment variables `SMS_EMULATOR_*`)."""
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SmsEmulatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMS_EMULATOR_", env_file=None, extra="ignore")
 
-    host: str = "127.0.0.1"
+    # HTTP_HOST too: what the project's one Dockerfile sets for every process it runs.
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("SMS_EMULATOR_HOST", "HTTP_HOST"))
     port: int = 8091
     # When set, only this API key is accepted (as Kavenegar refuses an unknown key); empty: any key.
     api_key: str = ""

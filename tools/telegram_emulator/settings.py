@@ -1,13 +1,14 @@
 """Telegram emulator settings (environment variables `TELEGRAM_EMULATOR_*`)."""
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class TelegramEmulatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TELEGRAM_EMULATOR_", env_file=None, extra="ignore")
 
-    host: str = "127.0.0.1"
+    # HTTP_HOST too: what the project's one Dockerfile sets for every process it runs.
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("TELEGRAM_EMULATOR_HOST", "HTTP_HOST"))
     port: int = 8093
     # The token the emulated bot has; any other token is 401 Unauthorized, as on Telegram.
     bot_token: str = "123456:emulator-bot-token"

@@ -21,7 +21,6 @@ from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
 from shared.loop_lag import LoopLagMonitor
-from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
 from shared.service_app import add_health_routes
 
@@ -54,7 +53,8 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
     async def lifespan(app: FastAPI):
         engine = make_engine(settings.database_url)
         factory = make_session_factory(engine)
-        await upgrade_to_head(settings.database_url, MIGRATIONS)
+        if settings.migrates_on_start():  # else `python -m shared.migrate` ran before the deploy
+            await upgrade_to_head(settings.database_url, MIGRATIONS)
         try:
             async with transaction(factory) as s:
                 if await seed_plans(s, floor_ms(clock.now()), settings.billing_currency):
@@ -75,8 +75,6 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
         await broker.connect()
         await declare_topology(broker)
         await broker.start()
-        queue_metrics = QueueDepthPoller(broker, queues_of("billing."), settings.queue_metrics_seconds)
-        queue_metrics.start()
         loop_lag = LoopLagMonitor()
         loop_lag.start()
         reconciler = asyncio.create_task(_reconcile_forever(service, settings.payment_reconcile_seconds))
@@ -87,7 +85,6 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
         finally:
             reconciler.cancel()
             await loop_lag.stop()
-            await queue_metrics.stop()
             await broker.stop()  # stop consuming first; in-flight handlers finish (graceful timeout)
             for provider in providers.values():
                 await provider.close()

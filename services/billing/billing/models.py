@@ -1,5 +1,6 @@
 """Billing tables: plans, subscriptions, reservations, the usage ledger and per-session usage."""
 
+import types
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -19,6 +20,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from billing.types import Money, UtcDateTime
+from shared.contracts.plans import COST_FIELDS, LIMIT_FIELDS
 
 
 class BillingTable(SQLModel, registry=registry()):
@@ -33,7 +35,22 @@ def _money(precision: int = 20, scale: int = 10) -> Column:
     return Column(Money(precision, scale), nullable=False)
 
 
-class Plan(BillingTable, table=True):
+def _limit_columns(namespace: dict) -> None:
+    annotations = namespace.setdefault("__annotations__", {})
+    for name in LIMIT_FIELDS:
+        if name in COST_FIELDS:
+            annotations[name] = Decimal
+            namespace[name] = Field(default=Decimal(0), sa_column=_money(14, 2))
+        else:
+            annotations[name] = int
+            namespace[name] = 0
+
+
+# The plan's limit columns, one per field of the limit table (shared.contracts.plans).
+PlanLimitColumns = types.new_class("PlanLimitColumns", (SQLModel,), {}, _limit_columns)
+
+
+class Plan(BillingTable, PlanLimitColumns, table=True):
     """A subscription plan (`subscription_type`); 0 in any limit field means unlimited."""
 
     __tablename__ = "plan"
@@ -43,26 +60,6 @@ class Plan(BillingTable, table=True):
     description: str = ""
     price: Decimal = Field(default=Decimal(0), sa_column=_money(14, 2))
     duration_days: int = 30
-    max_tokens: int = 0
-    max_tokens_free: int = 0
-    max_openrouter_cost_usd: Decimal = Field(default=Decimal(0), sa_column=_money(14, 2))
-    hourly_max_messages: int = 0
-    hourly_max_tokens: int = 0
-    three_hours_max_messages: int = 0
-    three_hours_max_tokens: int = 0
-    twelve_hours_max_messages: int = 0
-    twelve_hours_max_tokens: int = 0
-    daily_max_messages: int = 0
-    daily_max_tokens: int = 0
-    weekly_max_messages: int = 0
-    weekly_max_tokens: int = 0
-    monthly_max_messages: int = 0
-    monthly_max_tokens: int = 0
-    monthly_free_model_messages: int = 0
-    monthly_free_model_tokens: int = 0
-    daily_image_generation_limit: int = 0
-    weekly_image_generation_limit: int = 0
-    monthly_image_generation_limit: int = 0
     is_active: bool = True
     # ISO 4217 code (IRT for the Iranian toman, which has none); new plans take BILLING_CURRENCY.
     currency: str = Field(default="IRT", sa_column=Column(String(8), nullable=False, server_default="IRT"))

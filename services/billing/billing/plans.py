@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import ConfigDict, Field, Strict, ValidationError, create_model
 from sqlalchemy.exc import IntegrityError
 
 from billing import repository as repo
@@ -21,6 +21,7 @@ from shared.bounds import (
 )
 from shared.clock import Clock
 from shared.contracts import billing as b
+from shared.contracts.plans import limit_fields
 from shared.db import SessionFactory, transaction
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.text import Text
@@ -34,40 +35,26 @@ Sku = Text(MAX_SKU_CHARS, strip=False)
 Description = Text(MAX_DESCRIPTION_CHARS, blank_ok=True, strip=False)
 
 
-class PlanFields(BaseModel):
-    """Everything an operator may set on a plan; `id` and `created_at` are read-only (ignored)."""
+CostUsd = Annotated[Decimal, Field(ge=0, le=MAX_PLAN_COST_USD, decimal_places=MONEY_PLACES)]
 
-    model_config = ConfigDict(extra="ignore")
-
-    name: Name
-    sku: Sku
-    description: Description = ""
-    price: Decimal = Field(Decimal("0"), ge=0, le=MAX_PLAN_PRICE, decimal_places=MONEY_PLACES)
-    # 0 (no end) is for internal callers and tests; the admin API asks for MIN_DURATION_DAYS or more.
-    duration_days: Annotated[int, Strict(), Field(ge=0, le=MAX_DURATION_DAYS)] = 30
-    max_tokens: Count = 0
-    max_tokens_free: Count = 0
-    max_openrouter_cost_usd: Decimal = Field(Decimal("0"), ge=0, le=MAX_PLAN_COST_USD, decimal_places=MONEY_PLACES)
-    hourly_max_messages: Count = 0
-    hourly_max_tokens: Count = 0
-    three_hours_max_messages: Count = 0
-    three_hours_max_tokens: Count = 0
-    twelve_hours_max_messages: Count = 0
-    twelve_hours_max_tokens: Count = 0
-    daily_max_messages: Count = 0
-    daily_max_tokens: Count = 0
-    weekly_max_messages: Count = 0
-    weekly_max_tokens: Count = 0
-    monthly_max_messages: Count = 0
-    monthly_max_tokens: Count = 0
-    monthly_free_model_messages: Count = 0
-    monthly_free_model_tokens: Count = 0
-    daily_image_generation_limit: Count = 0
-    weekly_image_generation_limit: Count = 0
-    monthly_image_generation_limit: Count = 0
-    is_active: Annotated[bool, Strict()] = True
-    currency: str = Field("IRT", pattern=r"^[A-Z]{3,8}$")  # the default is BILLING_CURRENCY (PlanCatalog)
-    is_purchasable: Annotated[bool, Strict()] = True
+# Everything an operator may set on a plan (`id` and `created_at` are read-only: ignored). The limit
+# fields come from the one limit table (shared.contracts.plans).
+PlanFields = create_model(
+    "PlanFields",
+    __config__=ConfigDict(extra="ignore"),
+    __module__=__name__,
+    __doc__="Everything an operator may set on a plan; `id` and `created_at` are read-only (ignored).",
+    name=(Name, ...),
+    sku=(Sku, ...),
+    description=(Description, ""),
+    price=(Decimal, Field(Decimal(0), ge=0, le=MAX_PLAN_PRICE, decimal_places=MONEY_PLACES)),
+    # 0 (no end): internal callers and tests; the admin API asks for MIN_DURATION_DAYS or more.
+    duration_days=(Annotated[int, Strict(), Field(ge=0, le=MAX_DURATION_DAYS)], 30),
+    **limit_fields(Count, CostUsd),
+    is_active=(Annotated[bool, Strict()], True),
+    currency=(str, Field("IRT", pattern=r"^[A-Z]{3,8}$")),  # the default is BILLING_CURRENCY (PlanCatalog)
+    is_purchasable=(Annotated[bool, Strict()], True),
+)
 
 
 DEFAULTS = {name: f.default for name, f in PlanFields.model_fields.items() if name not in REQUIRED}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 from shared.contracts.billing import Plan
+from shared.contracts.plans import PLAN_LIMITS
 
 MIN_REPLY_TOKENS = 16
 NANO = Decimal("1000000000")
@@ -72,6 +73,9 @@ LIMITS: tuple[LimitSpec, ...] = (
     LimitSpec("monthly_image_generation", "messages", 5, "image"),
 )
 LIMIT_INDEX = {spec.name: i for i, spec in enumerate(LIMITS)}
+# The plan carries exactly these limits, in this order (its fields come from that table).
+if tuple(LIMIT_INDEX) != tuple(PLAN_LIMITS):
+    raise RuntimeError("billing.rules.LIMITS and shared.contracts.plans.PLAN_LIMITS disagree")
 
 
 def limiter_spec() -> tuple[str, str]:
@@ -86,20 +90,8 @@ def limiter_spec() -> tuple[str, str]:
 
 def plan_limits(plan: Plan) -> tuple[int, ...]:
     """The plan's limit values in LIMITS order (cost in nano-USD); 0 means unlimited."""
-    windows = []
-    for w in WINDOWS:
-        windows += [getattr(plan, f"{w.name}_max_messages"), getattr(plan, f"{w.name}_max_tokens")]
-    return (
-        plan.max_tokens,
-        plan.max_tokens_free,
-        usd_to_nano(plan.max_openrouter_cost_usd),
-        *windows,
-        plan.monthly_free_model_messages,
-        plan.monthly_free_model_tokens,
-        plan.daily_image_generation_limit,
-        plan.weekly_image_generation_limit,
-        plan.monthly_image_generation_limit,
-    )
+    values = (getattr(plan, PLAN_LIMITS[spec.name]) for spec in LIMITS)
+    return tuple(usd_to_nano(v) if spec.kind == "cost" else v for spec, v in zip(LIMITS, values, strict=True))
 
 
 def multiplier_fraction(multiplier: Decimal, is_free: bool) -> tuple[int, int]:

@@ -20,7 +20,6 @@ from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
 from shared.loop_lag import LoopLagMonitor
-from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
 from shared.prompt_refs import PromptStore
 from shared.service_app import add_health_routes
@@ -51,7 +50,8 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         engine = make_engine(settings.database_url)
         factory = make_session_factory(engine)
-        await upgrade_to_head(settings.database_url, MIGRATIONS)
+        if settings.migrates_on_start():  # else `python -m shared.migrate` ran before the deploy
+            await upgrade_to_head(settings.database_url, MIGRATIONS)
         await asyncio.to_thread(warm_up)  # the first send must not pay for loading the encoding
         if settings.seed_catalog:
             async with transaction(factory) as s:
@@ -71,8 +71,6 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         await broker.start()
         relay.start()
         sweeper = asyncio.create_task(_sweep_stale(service, settings), name="stale-exchanges")
-        queue_metrics = QueueDepthPoller(broker, queues_of("chat."), settings.queue_metrics_seconds)
-        queue_metrics.start()
         loop_lag = LoopLagMonitor()
         loop_lag.start()
         state.update(engine=engine, broker=broker, service=service, relay=relay)
@@ -83,7 +81,6 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
             await loop_lag.stop()
-            await queue_metrics.stop()
             # Stop consuming first (in-flight handlers finish, within the graceful timeout), then
             # publish what they stored while the connection is still open, then close it.
             for subscriber in broker.subscribers:

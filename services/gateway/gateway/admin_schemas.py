@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from gateway.schemas import Id
 from shared import bounds as B
+from shared.contracts.plans import limit_fields
 from shared.media import image_reference_ok
 from shared.text import Text
 
@@ -122,37 +123,24 @@ class ChatbotFields(AdminBody):
     default_model_id: Slug | None
 
 
-class PlanFields(AdminBody):
-    """A plan as PUT replaces it: every field. Limits are 0 for unlimited."""
-
-    name: Text(B.MAX_PLAN_NAME_CHARS)  # type: ignore[valid-type]
-    description: Description
-    price: Money
-    duration_days: Days
-    sku: Text(B.MAX_SKU_CHARS)  # type: ignore[valid-type]
-    max_tokens: Count
-    max_tokens_free: Count
-    max_openrouter_cost_usd: CostUsd
-    hourly_max_messages: Count
-    hourly_max_tokens: Count
-    three_hours_max_messages: Count
-    three_hours_max_tokens: Count
-    twelve_hours_max_messages: Count
-    twelve_hours_max_tokens: Count
-    daily_max_messages: Count
-    daily_max_tokens: Count
-    weekly_max_messages: Count
-    weekly_max_tokens: Count
-    monthly_max_messages: Count
-    monthly_max_tokens: Count
-    monthly_free_model_messages: Count
-    monthly_free_model_tokens: Count
-    daily_image_generation_limit: Count
-    weekly_image_generation_limit: Count
-    monthly_image_generation_limit: Count
-    is_active: bool
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3,8}$", description="ISO 4217 (IRT: toman)")]
-    is_purchasable: Annotated[bool, Field(description="Sold at /api/plans/ when also active and priced above 0")]
+# A plan as PUT replaces it: every field. The limit fields come from the one limit table
+# (shared.contracts.plans), with the bounds billing enforces too.
+PlanFields = create_model(
+    "PlanFields",
+    __base__=AdminBody,
+    __module__=__name__,
+    __doc__="A plan as PUT replaces it: every field. Limits are 0 for unlimited.",
+    name=(Text(B.MAX_PLAN_NAME_CHARS), ...),
+    description=(Description, ...),
+    price=(Money, ...),
+    duration_days=(Days, ...),
+    sku=(Text(B.MAX_SKU_CHARS), ...),
+    **limit_fields(Count, CostUsd, required=True),
+    is_active=(bool, ...),
+    currency=(Annotated[str, Field(pattern=r"^[A-Z]{3,8}$", description="ISO 4217 (IRT: toman)")], ...),
+    is_purchasable=(Annotated[bool, Field(description="Sold at /api/plans/ when also active and priced above 0")],
+                    ...),
+)
 
 
 AiModelCreate = _variant(AiModelFields, "AiModelCreate", "A new AI model; omitted fields take their defaults.",

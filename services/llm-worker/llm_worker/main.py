@@ -16,7 +16,6 @@ from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.loop_lag import LoopLagMonitor
 from shared.media import MediaStore, make_media_store
-from shared.metrics import QueueDepthPoller, queues_of
 from shared.prompt_refs import PromptStore
 from shared.service_app import add_health_routes
 
@@ -45,8 +44,6 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
         await broker.connect()
         await declare_topology(broker)
         await broker.start()
-        queue_metrics = QueueDepthPoller(broker, queues_of("llm-worker."), settings.queue_metrics_seconds)
-        queue_metrics.start()
         loop_lag = LoopLagMonitor()
         loop_lag.start()
         state.update(broker=broker, service=service, client=openrouter)
@@ -55,7 +52,6 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
             yield
         finally:
             await loop_lag.stop()
-            await queue_metrics.stop()
             await broker.stop()  # stop consuming, then wait for in-flight generations
             await openrouter.aclose()
             await redis.aclose()

@@ -32,10 +32,6 @@ class BotState:
         """True once per update id: the caller handles it; any later delivery is a repeat."""
         return bool(await self.redis.set(f"{PREFIX}update:{update_id}", 1, nx=True, ex=self.update_memory_seconds))
 
-    async def forget_update(self, update_id: int) -> None:
-        """Handling failed before anything was sent: let Telegram's redelivery try again."""
-        await self.redis.delete(f"{PREFIX}update:{update_id}")
-
     async def user(self, telegram_user_id: int) -> UserState:
         raw = await self.redis.hgetall(f"{PREFIX}user:{telegram_user_id}")
         token = None
