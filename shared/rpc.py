@@ -137,8 +137,9 @@ class RpcClient:
         return TypeAdapter(result_type).validate_python(result)
 
 
-def responder(router: RabbitRouter, query: str) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
-    """Register `fn` as the answer to `query`; errors become error replies, never silence."""
+def responder(router: RabbitRouter, query: str, *, result: Any = None) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
+    """Register `fn` as the answer to `query`; errors become error replies, never silence. `result`
+    names the reply's contract when `fn` returns that contract's JSON directly (built from rows)."""
 
     def decorator(fn: Callable[..., Awaitable[Any]]) -> Any:
         @functools.wraps(fn)
@@ -164,7 +165,9 @@ def responder(router: RabbitRouter, query: str) -> Callable[[Callable[..., Await
         answer.__signature__ = inspect.signature(fn).replace(return_annotation=RabbitResponse)  # type: ignore[attr-defined]
         del answer.__wrapped__  # type: ignore[attr-defined]
         annotations = inspect.get_annotations(fn)
-        if "return" in annotations:
+        if result is not None:
+            RESULT_TYPES[query] = result
+        elif "return" in annotations:
             RESULT_TYPES[query] = annotations["return"]
         return router.subscriber(rpc_queue(query), exchange=RPC)(answer)
 

@@ -100,7 +100,7 @@ def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
     async def answer_delete_session(q: c.SessionQuery) -> None:
         await service.delete_session(q)
 
-    @responder(router, Q.LIST_MESSAGES)
+    @responder(router, Q.LIST_MESSAGES, result=c.MessagePage)
     async def answer_list_messages(q: c.ListMessages) -> dict:  # a MessagePage's JSON, built from rows
         return await service.message_page_wire(q)
 
