@@ -12,7 +12,6 @@ from shared.contracts.base import Contract, Message
 class Queries:
     GET_SUBSCRIPTION = "billing.get_subscription"  # GetSubscription -> Subscription
     ADMIT = "billing.admit"  # AdmitExchange -> Admission | LimitExceeded
-    RELEASE = "billing.release"  # ReleaseExchange -> None
     LIST_SESSION_USAGES = "billing.list_session_usages"  # UserQuery -> list[SessionUsage]
     GET_USAGE = "billing.get_usage"  # UserQuery -> UsageReport
     PING = "billing.ping"
@@ -132,11 +131,6 @@ class DeniedLimit(Contract):
     limit: int | str
     used: int | str
     retry_after: int | None
-
-
-class ReleaseExchange(Contract):
-    exchange_id: UUID
-    user_id: int
 
 
 class SessionUsage(Contract):

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from chat.admin import CatalogAdmin
+from chat.admission import BillingAdmission
 from chat.handlers import build_router
 from chat.outbox import OutboxRelay
 from chat.seed import seed_catalog
@@ -19,6 +20,7 @@ from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
 from shared.metrics import QueueDepthPoller, queues_of
 from shared.migrations import upgrade_to_head
+from shared.rpc import RpcClient
 from shared.service_app import add_health_routes
 from shared.tokens import warm_up
 
@@ -54,10 +56,13 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
                 await seed_catalog(s)
         broker = make_broker(settings.rabbit_url)
         relay = OutboxRelay(factory, broker, settings.outbox_poll_seconds)
-        service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.kick)
+        rpc = RpcClient(settings.rabbit_url, timeout=settings.rpc_timeout_seconds)  # a send asks billing
+        billing = BillingAdmission(rpc, settings.rpc_timeout_seconds)
+        service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.kick, billing=billing)
         broker.include_router(build_router(service, CatalogAdmin(factory)))
         await broker.connect()
         await declare_topology(broker)
+        await rpc.connect()
         await broker.start()
         relay.start()
         sweeper = asyncio.create_task(_sweep_stale(service, settings), name="stale-exchanges")
@@ -76,6 +81,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
             for subscriber in broker.subscribers:
                 await subscriber.stop()
             await relay.stop()
+            await rpc.close()
             await broker.stop()
             await engine.dispose()
 
