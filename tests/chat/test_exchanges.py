@@ -203,3 +203,23 @@ async def test_a_redelivered_request_continues_on_the_claim_its_first_delivery_t
         assert await ChatRepository(s).claim_session(session.id, request.exchange_id, clock.now(), clock.now())
     await service.run_exchange(request)
     assert await _contents(service, session.id) == ["again"]
+
+
+async def test_two_deliveries_of_one_request_at_once_store_it_once(chat_env, billing):
+    """RabbitMQ delivers a request again while its first delivery is still running (its channel
+    closed): both hold the same claim, and the store step finds the other's message."""
+    service, factory, _ = chat_env
+    session = await _session(service)
+    request = _request(session.id, "once")
+    answers = []
+
+    async def redelivered() -> None:
+        answers.append(await service.run_exchange(request))
+
+    billing.during = redelivered
+    first = await service.run_exchange(request)
+    assert answers[0].user_message.message_id == first.user_message.message_id
+    assert await _contents(service, session.id) == ["once"]
+    async with factory() as s:
+        pending = await ChatRepository(s).pending_outbox(100)
+    assert [row.routing_key for row in pending].count("llm.generate_reply") == 1

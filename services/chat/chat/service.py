@@ -417,6 +417,10 @@ class ChatService:
                 if await repo.session_of(q.user_id, q.session_id) is None:
                     raise NotFound()  # deleted meanwhile
                 raise Conflict("A reply is still in progress for this session.", code="reply_in_progress")
+            # Behind the row lock: a second delivery of this request running at the same time (its
+            # channel closed and RabbitMQ delivered it again) finds the first one's message.
+            if (stored := await repo.user_message_of_exchange(q.exchange_id)) is not None:
+                return c.ExchangeStored(user_message=message_out(stored), disabled_message_ids=[])
             target = draft.target
             if target is None:
                 target = Message(
