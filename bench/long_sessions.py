@@ -34,6 +34,7 @@ from bench.cpu import cpu_seconds, wait_idle
 from bench.population import GENERAL_ASSISTANT, create_plan, register, staff
 from bench.runner import SERVICE_ENV
 from bench.stats import percentile
+from shared.contracts import billing as b
 from shared.db import make_engine
 from shared.tokens import MESSAGE_OVERHEAD, count_text
 
@@ -138,7 +139,7 @@ async def chat_only(full: int, messages: int, sends: int, pages: int) -> dict[st
     factory = make_session_factory(engine)
     async with transaction(factory) as s:
         await seed_catalog(s)
-    service = ChatService(factory, ChatSettings(CHAT_DATABASE_URL=url), SystemClock())
+    service = ChatService(factory, ChatSettings(CHAT_DATABASE_URL=url), SystemClock(), billing=_AdmitAll())
     warm_up()
     user = 1
     sessions = {}
@@ -149,14 +150,14 @@ async def chat_only(full: int, messages: int, sends: int, pages: int) -> dict[st
         await fill(url, created.id, user, count)
 
     async def send(session_id: int, i: int) -> None:
-        asked = c.PrepareExchange(user_id=user, plan_id=FREE, session_id=session_id, kind="send", content=f"Question {i}")
-        plan = await service.prepare_exchange(asked)
-        await service.commit_exchange(c.CommitExchange(**asked.model_dump(), exchange_id=plan.exchange_id,
-                                                       max_tokens=100))
+        exchange_id = uuid4()
+        await service.run_exchange(c.RunExchange(user_id=user, plan_id=FREE, session_id=session_id, kind="send",
+                                                 content=f"Question {i}", exchange_id=exchange_id))
+        prompt_tokens = service.billing.prompt_tokens[exchange_id]
         await service.on_reply_completed(ReplyCompleted(
-            exchange_id=plan.exchange_id, session_id=session_id, user_id=user, model="google/gemini-pro",
-            content="A short answer.", usage=Usage(prompt_tokens=plan.prompt_tokens, completion_tokens=4,
-                                                   total_tokens=plan.prompt_tokens + 4)))
+            exchange_id=exchange_id, session_id=session_id, user_id=user, model="google/gemini-pro",
+            content="A short answer.", usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=4,
+                                                   total_tokens=prompt_tokens + 4)))
 
     async def page(query: c.ListMessages) -> dict:
         if hasattr(service, "message_page_wire"):
@@ -194,6 +195,18 @@ async def chat_only(full: int, messages: int, sends: int, pages: int) -> dict[st
         shutil.rmtree(workdir, ignore_errors=True)
     return results
 
+
+
+class _AdmitAll:
+    """Billing's admission for chat measured alone: admits every exchange, keeps its prompt size."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens: dict = {}
+
+    async def admit(self, request: b.AdmitExchange) -> b.Admission:
+        self.prompt_tokens[request.exchange_id] = request.prompt_tokens
+        rate = b.RateLimitInfo(limit=1000, remaining=999, reset_seconds=3600)
+        return b.Admission(exchange_id=request.exchange_id, max_tokens=100, rate_limit=rate)
 
 def report(results: dict[str, dict], full: int, messages: int, send: str = "send, 201") -> str:
     empty, filled, long = results["empty"], results["full"], results["long"]

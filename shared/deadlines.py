@@ -8,8 +8,10 @@ it is left for the answer to reach a caller still waiting. Clocks of one deploym
 a skew of a few hundred milliseconds is inside the margin.
 """
 
+import contextlib
 import contextvars
 import time
+from collections.abc import Iterator
 
 from shared.errors import Timeout
 
@@ -43,3 +45,14 @@ def check_can_commit() -> None:
     left = remaining()
     if left is not None and left < COMMIT_MARGIN_SECONDS:
         raise Timeout("the request's deadline passed before its commit; nothing was stored")
+
+
+@contextlib.contextmanager
+def lifted() -> Iterator[None]:
+    """No deadline inside: for what must be written even after the caller gave up (freeing a claim,
+    queuing a release), never for the work whose answer the caller waits on."""
+    token = deadline_var.set(None)
+    try:
+        yield
+    finally:
+        deadline_var.reset(token)

@@ -13,7 +13,6 @@ from shared.contracts.plans import WINDOW_FIELDS, limit_fields
 class Queries:
     GET_SUBSCRIPTION = "billing.get_subscription"  # GetSubscription -> Subscription
     ADMIT = "billing.admit"  # AdmitExchange -> Admission | LimitExceeded
-    RELEASE = "billing.release"  # ReleaseExchange -> None
     LIST_SESSION_USAGES = "billing.list_session_usages"  # UserQuery -> list[SessionUsage]
     PAGE_SESSION_USAGES = "billing.page_session_usages"  # SessionUsagesPageQuery -> SessionUsagePage
     GET_USAGE = "billing.get_usage"  # UserQuery -> UsageReport
@@ -117,11 +116,6 @@ class DeniedLimit(Contract):
     limit: int | str
     used: int | str
     retry_after: int | None
-
-
-class ReleaseExchange(Contract):
-    exchange_id: UUID
-    user_id: int
 
 
 class SessionUsage(Contract):

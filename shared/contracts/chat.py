@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from shared.contracts.base import Contract, FieldValues, Message
+from shared.contracts.billing import RateLimitInfo
 
 
 class Queries:
@@ -22,8 +23,7 @@ class Queries:
     UPDATE_SESSION = "chat.update_session"  # UpdateSession -> SessionOut
     DELETE_SESSION = "chat.delete_session"  # SessionQuery -> None
     LIST_MESSAGES = "chat.list_messages"  # ListMessages -> MessagePage
-    PREPARE_EXCHANGE = "chat.prepare_exchange"  # PrepareExchange -> ExchangePlan
-    COMMIT_EXCHANGE = "chat.commit_exchange"  # CommitExchange -> ExchangeStored
+    RUN_EXCHANGE = "chat.run_exchange"  # RunExchange -> ExchangeStored | LimitExceeded
     STOP_REPLY = "chat.stop_reply"  # SessionQuery -> None
     ABANDON_EXCHANGE = "chat.abandon_exchange"  # AbandonExchange -> ExchangeStored | None
 
@@ -145,41 +145,32 @@ class UpdateSession(SessionQuery):
     ai_model_id: str | None = None
 
 
-class PrepareExchange(SessionQuery):
+class RunExchange(SessionQuery):
+    """One send, edit or regenerate, whole (architecture §3): chat claims the session, checks the
+    plan's access, builds the prompt, asks billing to admit and reserve, and stores the user message
+    with its `GenerateReply`. The caller names the exchange, so it can ask about it (`AbandonExchange`)
+    when the answer does not come."""
+
     plan_id: int
+    exchange_id: UUID
     kind: ExchangeKind = "send"
     content: str | None = None  # send/edit: the user's text
     message_id: UUID | None = None  # edit: the user message being edited
 
 
-class ExchangePlan(Contract):
-    """What billing needs to admit the exchange, decided by chat from the session."""
-
-    exchange_id: UUID
-    model: str
-    is_free_model: bool
-    token_cost_multiplier: Decimal
-    prompt_tokens: int
-    max_reply_tokens: int
-    is_image: bool
-    prompt_price_usd_per_mtok: Decimal | None = None
-    completion_price_usd_per_mtok: Decimal | None = None
-
-
-class CommitExchange(PrepareExchange):
-    exchange_id: UUID
-    max_tokens: int
-
-
 class ExchangeStored(Contract):
     user_message: MessageOut
     disabled_message_ids: list[UUID] = Field(default_factory=list)
+    # billing's tightest message window at admission; None when that answer is not at hand (the
+    # exchange was found stored after its first answer was lost)
+    rate_limit: RateLimitInfo | None = None
 
 
 class AbandonExchange(SessionQuery):
-    """The caller gives up on a prepared exchange (denied, failed, or its commit timed out): chat frees
+    """The caller got no answer to its `RunExchange` (timeout, broker gone, client gone): chat frees
     the session's claim unless the exchange was stored, and answers the stored exchange if it was.
-    Ordered with a late commit on the session row, so exactly one of them wins."""
+    Ordered with a late store on the session row, so exactly one of them wins; the reservation of an
+    exchange it gives up is released by `ExchangeAbandoned`."""
 
     exchange_id: UUID
 
@@ -208,7 +199,8 @@ class SessionTitled(Message):
 
 
 class ExchangeAbandoned(Message):
-    """A reservation whose exchange will never produce a reply (e.g. the store step failed)."""
+    """An exchange that will never produce a reply (not stored after its admission, given up by its
+    caller, or stuck past the reply deadline): billing releases its reservation, if it holds one."""
 
     exchange_id: UUID
     user_id: int

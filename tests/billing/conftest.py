@@ -70,7 +70,7 @@ class BillingEnv:
 
     async def release(self, admission_or_id, user_id: int) -> None:
         exchange_id = getattr(admission_or_id, "exchange_id", admission_or_id)
-        await self.service.release(b.ReleaseExchange(exchange_id=exchange_id, user_id=user_id))
+        await self.service.release(exchange_id, user_id)
 
     async def flush(self) -> int:
         return await flush_prefix(self.redis, self.prefix)

@@ -17,6 +17,7 @@ from shared import topology
 from shared.broker import make_broker
 from shared.clock import FrozenClock
 from shared.contracts import billing as b
+from shared.contracts.chat import ExchangeAbandoned
 from shared.contracts.gateway import UserRegistered
 from shared.contracts.llm import ReplyCompleted, ReplyFailed, Usage
 from shared.errors import LimitExceeded, NotFound, ValidationFailed
@@ -76,7 +77,7 @@ def admit_request(user_id: int, **kw) -> b.AdmitExchange:
 
 
 async def test_rpc_queries_answer_over_the_broker(running, user):
-    _, rpc, _ = running
+    _, rpc, publisher = running
     assert await rpc.call(Q.PING, {}) == {"pong": True}
     sub = await rpc.call(Q.GET_SUBSCRIPTION, b.GetSubscription(user_id=user), b.Subscription)
     assert sub.subscription_type.sku == "FREE_SUB_30D" and sub.end_date is None
@@ -87,8 +88,17 @@ async def test_rpc_queries_answer_over_the_broker(running, user):
     with pytest.raises(LimitExceeded) as info:
         await rpc.call(Q.ADMIT, admit_request(user), b.Admission)
     assert info.value.details["limit"] == {"name": "hourly_messages", "limit": 2, "used": 2, "retry_after": 3_600}
-    await rpc.call(Q.RELEASE, b.ReleaseExchange(exchange_id=first.exchange_id, user_id=user))
-    await rpc.call(Q.ADMIT, admit_request(user), b.Admission)
+    # a release is an event (chat publishes it for an exchange admitted but never stored)
+    await publisher.publish(ExchangeAbandoned(exchange_id=first.exchange_id, user_id=user), exchange=topology.EVENTS,
+                            routing_key=topology.Keys.EXCHANGE_ABANDONED, persist=True)
+
+    async def admitted_again():
+        try:
+            return await rpc.call(Q.ADMIT, admit_request(user), b.Admission)
+        except LimitExceeded:
+            return None
+
+    await eventually(admitted_again)
 
     usage = await rpc.call(Q.GET_USAGE, b.UserQuery(user_id=user), b.UsageReport)
     assert usage.subscription_type_id == 1 and [row.name for row in usage.limits] == list(b.LIMIT_NAMES)

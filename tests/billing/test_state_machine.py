@@ -189,7 +189,7 @@ class BillingMachine(RuleBasedStateMachine):
     def release(self, data):
         exchange_id = data.draw(st.sampled_from(sorted(self.open)))
         request, _, _ = self.open.pop(exchange_id)
-        self.run(self.env.service.release(b.ReleaseExchange(exchange_id=request.exchange_id, user_id=self.user)))
+        self.run(self.env.service.release(request.exchange_id, self.user))
         self.model.release(exchange_id)
 
     @rule(seconds=STEPS)

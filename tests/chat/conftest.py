@@ -1,7 +1,8 @@
 """Chat service fixtures: a fresh database (SQLite; chat_db: SQLite and PostgreSQL) with the seed
-catalog and a frozen clock."""
+catalog, a frozen clock and a stand-in for billing's admission."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -13,11 +14,37 @@ from chat.settings import ChatSettings
 from sqlalchemy.engine import make_url
 
 from shared.clock import FrozenClock
+from shared.contracts import billing as b
 from shared.db import create_schema, make_engine, make_session_factory, transaction
 
 
+class StandInBilling:
+    """Admits every exchange with a reply cap of 100 and records each request; `during` runs while an
+    admission is in flight (what another request does meanwhile), `denial` is raised instead."""
+
+    def __init__(self) -> None:
+        self.requests: list[b.AdmitExchange] = []
+        self.during: Callable[[], Awaitable[None]] | None = None
+        self.denial: Exception | None = None
+
+    async def admit(self, request: b.AdmitExchange) -> b.Admission:
+        self.requests.append(request)
+        if self.during is not None:
+            during, self.during = self.during, None  # once: a nested exchange is admitted plainly
+            await during()
+        if self.denial is not None:
+            raise self.denial
+        rate = b.RateLimitInfo(limit=10, remaining=9, reset_seconds=3600)
+        return b.Admission(exchange_id=request.exchange_id, max_tokens=100, rate_limit=rate)
+
+
 @pytest.fixture
-async def chat_env(tmp_path):
+def billing():
+    return StandInBilling()
+
+
+@pytest.fixture
+async def chat_env(tmp_path, billing):
     settings = ChatSettings(CHAT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/chat.db")
     engine = make_engine(settings.database_url)
     await create_schema(engine, ChatTable.metadata)
@@ -26,7 +53,7 @@ async def chat_env(tmp_path):
         await seed_catalog(s)
     clock = FrozenClock()
     kicks: list[int] = []
-    service = ChatService(factory, settings, clock, on_outbox=lambda: kicks.append(1))
+    service = ChatService(factory, settings, clock, on_outbox=lambda: kicks.append(1), billing=billing)
     yield service, factory, clock
     await engine.dispose()
 
@@ -56,7 +83,7 @@ async def _database(kind: str, request, tmp_path):
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
-async def chat_db(request, tmp_path):
+async def chat_db(request, tmp_path, billing):
     """As chat_env, on SQLite and on PostgreSQL."""
     async with _database(request.param, request, tmp_path) as url:
         engine = make_engine(url)
@@ -66,5 +93,5 @@ async def chat_db(request, tmp_path):
             await seed_catalog(s)
         clock = FrozenClock()
         settings = ChatSettings(CHAT_DATABASE_URL=url)
-        yield ChatService(factory, settings, clock), factory, clock
+        yield ChatService(factory, settings, clock, billing=billing), factory, clock
         await engine.dispose()

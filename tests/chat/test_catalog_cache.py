@@ -2,6 +2,7 @@
 (catalog edits) and ignored once expired."""
 
 from unittest import mock
+from uuid import uuid4
 
 import pytest
 from chat.catalog_cache import CatalogCache
@@ -66,15 +67,17 @@ async def test_send_path_refuses_a_chatbot_the_plan_lost(chat_env):
     """Access revoked by staff (then the cache cleared, as the admin handlers do) applies at once."""
     service, factory, _ = chat_env
     session = await _session(service, plan=PREMIUM, chatbot_id=3)  # Technical Expert: Premium only
-    request = c.PrepareExchange(user_id=USER, plan_id=PREMIUM, session_id=session.id, content="hi")
-    await service.prepare_exchange(request)
+    def request() -> c.RunExchange:
+        return c.RunExchange(user_id=USER, plan_id=PREMIUM, session_id=session.id, exchange_id=uuid4(), content="hi")
+
+    await service.run_exchange(request())
     async with transaction(factory) as s:
         bot = await s.get(Chatbot, 3)
         bot.is_active = False
         s.add(bot)
     service.catalog.clear()
     with pytest.raises(AccessDenied):
-        await service.prepare_exchange(request)
+        await service.run_exchange(request())
 
 
 async def test_cached_rows_survive_a_rollback_of_the_session_that_loaded_them(chat_env):

@@ -99,11 +99,9 @@ async def _exchange(service, factory, session_id, kind, rng, target=None) -> Non
     fields = {"content": text} if kind != "regenerate" else {}
     if kind == "edit":
         fields["message_id"] = target.message_id
-    prepare = c.PrepareExchange(user_id=USER, plan_id=FREE, session_id=session_id, kind=kind, **fields)
-    plan = await service.prepare_exchange(prepare)
-    stored = await service.commit_exchange(c.CommitExchange(**prepare.model_dump(), exchange_id=plan.exchange_id,
-                                                            max_tokens=100))
-    assert plan.prompt_tokens == expected_tokens
+    stored = await service.run_exchange(c.RunExchange(user_id=USER, plan_id=FREE, session_id=session_id, kind=kind,
+                                                      exchange_id=uuid4(), **fields))
+    assert service.billing.requests[-1].prompt_tokens == expected_tokens
     assert await _sent_prompt(factory) == expected_turns
     later = [m.message_id for m in enabled if target is not None and m.id > target.id]
     assert stored.disabled_message_ids == later
@@ -201,10 +199,8 @@ async def test_running_counts_that_disagree_with_the_texts_change_no_prompt(chat
 
 
 async def _send_and_answer(service, factory, session_id, text) -> None:
-    prepare = c.PrepareExchange(user_id=USER, plan_id=FREE, session_id=session_id, kind="send", content=text)
-    plan = await service.prepare_exchange(prepare)
-    stored = await service.commit_exchange(c.CommitExchange(**prepare.model_dump(), exchange_id=plan.exchange_id,
-                                                            max_tokens=100))
+    stored = await service.run_exchange(c.RunExchange(user_id=USER, plan_id=FREE, session_id=session_id, kind="send",
+                                                      content=text, exchange_id=uuid4()))
     await service.on_reply_completed(ReplyCompleted(
         exchange_id=await _exchange_id_of(factory, stored.user_message.message_id), session_id=session_id,
         user_id=USER, model="google/gemini-pro", content=f"re: {text}",

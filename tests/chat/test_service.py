@@ -26,12 +26,13 @@ async def _session(service, plan=FREE, chatbot_id=1, **kw) -> c.SessionOut:
     return await service.create_session(c.CreateSession(user_id=USER, plan_id=plan, chatbot_id=chatbot_id, **kw))
 
 
+def _request(session_id, text="Hello", plan=FREE, kind="send", **kw) -> c.RunExchange:
+    return c.RunExchange(user_id=USER, plan_id=plan, session_id=session_id, exchange_id=uuid4(), kind=kind,
+                         content=text, **kw)
+
+
 async def _send(service, session_id, text="Hello", plan=FREE, kind="send", **kw) -> c.ExchangeStored:
-    prepare = c.PrepareExchange(user_id=USER, plan_id=plan, session_id=session_id, kind=kind, content=text, **kw)
-    plan_out = await service.prepare_exchange(prepare)
-    return await service.commit_exchange(
-        c.CommitExchange(**prepare.model_dump(), exchange_id=plan_out.exchange_id, max_tokens=100)
-    )
+    return await service.run_exchange(_request(session_id, text, plan, kind, **kw))
 
 
 async def _exchange_id_of(factory, message_id):
@@ -135,19 +136,17 @@ async def test_second_send_while_reply_in_progress_is_409(chat_env):
 
 
 @pytest.mark.parametrize("replayed", ["while the reply streams", "after the reply is stored"])
-async def test_a_redelivered_commit_stores_nothing_twice(chat_env, replayed):
-    """Chat killed after answering commit_exchange but before acking the request gets it again."""
+async def test_a_redelivered_request_stores_nothing_twice(chat_env, replayed):
+    """Chat killed after answering run_exchange but before acking the request gets it again."""
     service, factory, _ = chat_env
     session = await _session(service, auto_generate_title=False)
-    prepare = c.PrepareExchange(user_id=USER, plan_id=FREE, session_id=session.id, kind="send", content="Hello")
-    plan_out = await service.prepare_exchange(prepare)
-    commit = c.CommitExchange(**prepare.model_dump(), exchange_id=plan_out.exchange_id, max_tokens=100)
-    stored = await service.commit_exchange(commit)
+    request = _request(session.id)
+    stored = await service.run_exchange(request)
     if replayed == "after the reply is stored":
         await _reply(service, factory, session.id, stored)
     outbox_before = await _outbox(factory)
 
-    again = await service.commit_exchange(commit)
+    again = await service.run_exchange(request)
 
     assert again.user_message.message_id == stored.user_message.message_id
     assert await _outbox(factory) == outbox_before  # no second GenerateReply

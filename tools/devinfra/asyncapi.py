@@ -179,6 +179,9 @@ SERVICES = {"gateway": gateway, "chat": chat, "billing": billing, "llm-worker": 
 DESCRIPTIONS = {
     "gateway": "Messages the gateway service consumes and publishes over RabbitMQ. The gateway also "
     "calls the RPC queries documented by chat and billing, through `shared.rpc.RpcClient`.",
+    "chat": "Messages the chat service consumes and publishes over RabbitMQ. While it answers "
+    "`chat.run_exchange` (a send, edit or regenerate), chat calls billing's `billing.admit`, documented "
+    "by billing, through `shared.rpc.RpcClient`.",
 }
 
 

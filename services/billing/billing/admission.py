@@ -177,16 +177,17 @@ class Admissions:
         info = b.DeniedLimit(name=spec.name, limit=limit, used=used, retry_after=retry)
         return LimitExceeded(denial_message(spec.name), limit=info.model_dump())
 
-    async def release(self, q: b.ReleaseExchange, reason: str = "released") -> None:
-        """Free what an exchange holds (failed reply, abandoned send); a no-op once committed.
-        `reason` is kept for the reports (failed replies)."""
+    async def release(self, exchange_id: UUID, user_id: int, reason: str = "released") -> None:
+        """Free what an exchange holds (`ReplyFailed`, `ExchangeAbandoned`); a no-op once committed.
+        A release is only ever an event: it is never lost, and a redelivery changes nothing. `reason`
+        is kept for the reports (failed replies)."""
         at = floor_ms(self.clock.now())
-        if not await self.batcher.run(lambda conn: repo.release_reservation(conn, q.exchange_id, q.user_id, reason, at)):
+        if not await self.batcher.run(lambda conn: repo.release_reservation(conn, exchange_id, user_id, reason, at)):
             return  # unknown, another user's, or released before
         metrics.RESERVATIONS.labels("released").inc()
         try:
-            await self.limiter.release(q.user_id, to_ms(floor_ms(self.clock.now())), q.exchange_id)
+            await self.limiter.release(user_id, to_ms(floor_ms(self.clock.now())), exchange_id)
         except Unavailable:
             # the ledger says released; the next admission rebuilds the windows from it
             now = floor_ms(self.clock.now())
-            await self.batcher.run(lambda conn: repo.mark_windows_stale(conn, q.user_id, now))
+            await self.batcher.run(lambda conn: repo.mark_windows_stale(conn, user_id, now))

@@ -35,10 +35,6 @@ def build_router(service: BillingService) -> RabbitRouter:
     async def answer_admit(q: b.AdmitExchange) -> b.Admission:
         return await service.admit(q)
 
-    @responder(router, Q.RELEASE)
-    async def answer_release(q: b.ReleaseExchange) -> None:
-        await service.release(q)
-
     @responder(router, Q.GET_USAGE)
     async def answer_get_usage(q: b.UserQuery) -> b.UsageReport:
         return await service.usage(q)

@@ -1,5 +1,7 @@
 """The billing use cases behind the broker handlers, wired from their parts."""
 
+from uuid import UUID
+
 from redis.asyncio import Redis
 
 from billing.accounting import Accounting
@@ -63,8 +65,8 @@ class BillingService:
     async def admit(self, q: b.AdmitExchange) -> b.Admission:
         return await self.admissions.admit(q)
 
-    async def release(self, q: b.ReleaseExchange) -> None:
-        await self.admissions.release(q)
+    async def release(self, exchange_id: UUID, user_id: int, reason: str = "released") -> None:
+        await self.admissions.release(exchange_id, user_id, reason)
 
     async def usage(self, q: b.UserQuery) -> b.UsageReport:
         return await self.reports.usage(q.user_id)
@@ -84,12 +86,11 @@ class BillingService:
 
     async def on_reply_failed(self, event: ReplyFailed) -> None:
         # a failed reply costs nothing
-        await self.admissions.release(b.ReleaseExchange(exchange_id=event.exchange_id, user_id=event.user_id),
-                                      reason="failed")
+        await self.release(event.exchange_id, event.user_id, reason="failed")
 
     async def on_exchange_abandoned(self, event: ExchangeAbandoned) -> None:
-        await self.admissions.release(b.ReleaseExchange(exchange_id=event.exchange_id, user_id=event.user_id),
-                                      reason=event.reason or "abandoned")
+        # an exchange admitted but never stored, given up, or stuck past the reply deadline
+        await self.release(event.exchange_id, event.user_id, reason=event.reason or "abandoned")
 
     async def on_title_generated(self, event: TitleGenerated) -> None:
         await self.accounting.record_title(event)

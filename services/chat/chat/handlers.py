@@ -104,13 +104,9 @@ def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
     async def answer_list_messages(q: c.ListMessages) -> dict:  # a MessagePage's JSON, built from rows
         return await service.message_page_wire(q)
 
-    @responder(router, Q.PREPARE_EXCHANGE)
-    async def answer_prepare_exchange(q: c.PrepareExchange) -> c.ExchangePlan:
-        return await service.prepare_exchange(q)
-
-    @responder(router, Q.COMMIT_EXCHANGE)
-    async def answer_commit_exchange(q: c.CommitExchange) -> c.ExchangeStored:
-        return await service.commit_exchange(q)
+    @responder(router, Q.RUN_EXCHANGE)
+    async def answer_run_exchange(q: c.RunExchange) -> c.ExchangeStored:
+        return await service.run_exchange(q)
 
     @responder(router, Q.ABANDON_EXCHANGE)
     async def answer_abandon_exchange(q: c.AbandonExchange) -> c.ExchangeStored | None:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from chat.admin import CatalogAdmin
+from chat.admission import BillingAdmission
 from chat.handlers import build_router
 from chat.openrouter_models import fetch_models
 from chat.outbox import OutboxRelay
@@ -22,6 +23,7 @@ from shared.db import make_engine, make_session_factory, transaction
 from shared.loop_lag import LoopLagMonitor
 from shared.migrations import upgrade_to_head
 from shared.prompt_refs import PromptStore
+from shared.rpc import RpcClient
 from shared.service_app import add_health_routes
 from shared.tokens import warm_up
 
@@ -62,12 +64,15 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         redis = make_redis(settings.redis_url, max_connections=8)
         prompts = PromptStore(redis, ttl_seconds=settings.reply_stale_after_seconds + 60)
         relay = OutboxRelay(factory, broker, settings.outbox_poll_seconds, prompts)
-        service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.kick)
+        rpc = RpcClient(settings.rabbit_url, timeout=settings.rpc_timeout_seconds)  # a send asks billing
+        billing = BillingAdmission(rpc, settings.rpc_timeout_seconds)
+        service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.kick, billing=billing)
         broker.include_router(build_router(service, CatalogAdmin(factory, lambda: fetch_models(
             settings.openrouter_models_base, settings.openrouter_api_key, settings.models_sync_timeout_seconds,
         ))))
         await broker.connect()
         await declare_topology(broker)
+        await rpc.connect()
         await broker.start()
         relay.start()
         sweeper = asyncio.create_task(_sweep_stale(service, settings), name="stale-exchanges")
@@ -86,6 +91,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
             for subscriber in broker.subscribers:
                 await subscriber.stop()
             await relay.stop()
+            await rpc.close()
             await broker.stop()
             await redis.aclose()
             await engine.dispose()

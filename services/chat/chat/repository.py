@@ -82,7 +82,7 @@ _USER_MESSAGE_OF_EXCHANGE = select(Message).where(
     col(Message.exchange_id) == bindparam("exchange_id"), col(Message.message_type) == "user"
 )
 _REPLY_OF_EXCHANGE = select(Message).where(col(Message.reply_to_exchange_id) == bindparam("exchange_id"))
-# The claim taken when an exchange is prepared, before billing admits it (architecture §3: 409 is
+# The claim taken when an exchange starts, before billing admits it (architecture §3: 409 is
 # decided before any admission); it leaves updated_at alone, as a denied exchange changes nothing.
 _CLAIM_ONLY = (
     update(ChatSession)
@@ -91,7 +91,7 @@ _CLAIM_ONLY = (
     .values(active_exchange_id=bindparam("exchange_id"), active_since=bindparam("now"))
     .execution_options(synchronize_session=False)
 )
-# The commit holds the claim taken by prepare: it locks the session row, so an abandon (which
+# The store step holds the exchange's claim: it locks the session row, so an abandon (which
 # updates the same row) is ordered before or after it, never between.
 _CONFIRM_CLAIM = (
     update(ChatSession)
@@ -198,7 +198,7 @@ class ChatRepository:
         return count, rows
 
     async def claim_session(self, session_id: int, exchange_id: UUID, now: datetime, stale_before: datetime) -> bool:
-        """Claim the session for an exchange being prepared; False while another holds it."""
+        """Claim the session for an exchange starting; False while another holds it."""
         params = {"session_id": session_id, "exchange_id": exchange_id, "now": now, "stale_before": stale_before}
         return (await self.s.exec(_CLAIM_ONLY, params=params)).rowcount == 1
 
@@ -222,13 +222,16 @@ class ChatRepository:
                  .where(col(ChatSession.active_since) < before).limit(limit))
         return list((await self.s.exec(query)).all())
 
-    async def release_reply(self, session_id: int, exchange_id: UUID, now: datetime | None) -> None:
-        """Free the session for the next exchange; `now` also marks it as active then (a stored reply),
-        None leaves `updated_at` as it was (a failed reply adds nothing to the conversation)."""
+    async def release_reply(self, session_id: int, exchange_id: UUID, now: datetime | None) -> bool:
+        """Free the session for the next exchange (True if `exchange_id` held it); `now` also marks it
+        as active then (a stored reply), None leaves `updated_at` as it was (a failed reply adds
+        nothing to the conversation)."""
         if now is None:
-            await self.s.exec(_RELEASE_REPLY_AS_IS, params={"session_id": session_id, "exchange_id": exchange_id})
-            return
-        await self.s.exec(_RELEASE_REPLY, params={"session_id": session_id, "exchange_id": exchange_id, "now": now})
+            result = await self.s.exec(_RELEASE_REPLY_AS_IS, params={"session_id": session_id, "exchange_id": exchange_id})
+        else:
+            params = {"session_id": session_id, "exchange_id": exchange_id, "now": now}
+            result = await self.s.exec(_RELEASE_REPLY, params=params)
+        return result.rowcount == 1
 
     # --- messages ------------------------------------------------------------------------
     async def history_page(self, session_id: int, below: int | None, lowest: int | None,

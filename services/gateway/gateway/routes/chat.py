@@ -151,15 +151,14 @@ async def send(
         if previous is not None:
             return JSONResponse(previous["body"], status_code=previous["status"], headers=previous["headers"])
     try:
-        stored, admission = await lists.changing(
-            user.id, run_exchange(rpc, plans, user.id, session_id, "send", content=body.message), session_id
-        )
+        stored = await lists.changing(user.id, run_exchange(rpc, plans, user.id, session_id, "send", content=body.message),
+                                     session_id)
     except (DomainError, Exception):
         if key is not None:
             await store.abandon(user.id, scope, key)
         raise
     payload = {"user_message": _message(stored.user_message.model_dump(mode="json"))}
-    headers = _rate_headers(admission.rate_limit if admission is not None else None)
+    headers = _rate_headers(stored.rate_limit)
     if key is not None:
         await store.finish(user.id, scope, key, fingerprint, 201, payload, headers)
     return JSONResponse(payload, status_code=201, headers=headers)
@@ -185,7 +184,7 @@ async def edit_message(
     session_id: SessionId, message_id: MessageId, body: s.EditBody, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists
 ):
     edit = run_exchange(rpc, plans, user.id, session_id, "edit", content=body.content, message_id=message_id)
-    stored, _ = await lists.changing(user.id, edit, session_id)
+    stored = await lists.changing(user.id, edit, session_id)
     return {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}
 
 
@@ -193,7 +192,7 @@ async def edit_message(
              summary="Replace the last reply with a new one",
              responses={**conflict("A reply is still in progress (`code`: reply_in_progress)"), **USAGE_LIMIT_RESPONSE})
 async def regenerate(session_id: SessionId, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists):
-    stored, _ = await lists.changing(user.id, run_exchange(rpc, plans, user.id, session_id, "regenerate"), session_id)
+    stored = await lists.changing(user.id, run_exchange(rpc, plans, user.id, session_id, "regenerate"), session_id)
     return JSONResponse(
         {"success": True, "disabled_message_ids": [str(i) for i in stored.disabled_message_ids]}, status_code=202
     )
