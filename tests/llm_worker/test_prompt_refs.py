@@ -15,7 +15,7 @@ async def test_a_prompt_by_reference_is_read_and_answered(channel, events, redis
     history = [ChatTurn(role="user" if n % 2 == 0 else "assistant", content=f"دریا و آسمان {n} " * 400)
                for n in range(40)]
     command = reply_command("What is under the sea?")
-    command.messages = [*history, *command.messages]
+    command = command.model_copy(update={"messages": [*history, *command.messages]})  # contracts are frozen
     body = command.model_dump(mode="json")
     size = len(command.model_dump_json().encode())
     assert size > 4 * MAX_BROKER_MESSAGE_BYTES
