@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.errors import AuthenticationFailed, NotAuthenticated
 from gateway.error_texts import EN
+from gateway.errors import AuthenticationFailed, NotAuthenticated
 from gateway.models import User
 from gateway.otp import COOLDOWN_SECONDS, OtpStore, Verdict
 from gateway.passwords import Passwords, check_password_policy

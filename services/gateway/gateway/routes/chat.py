@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 
 from gateway import chat_schemas as s
 from gateway.backends import RedisClient, Rpc
-from gateway.deps import CurrentUser, Lists, MessageId, Plans, SessionId
 from gateway.chat_exchanges import run_exchange
+from gateway.deps import CurrentUser, Lists, MessageId, Plans, SessionId
 from gateway.idempotency import IdempotencyKeyReused, IdempotencyStore, check_key
 from gateway.pagination import Pages, envelope
 from gateway.plans import PlanCache
