@@ -17,7 +17,7 @@ from shared.errors import Timeout
 
 HEADER = "x-deadline"
 # The answer still has to travel back: a commit with less than this left could be answered after
-# the caller gave up (it then asks chat, which finds the stored work: gateway.exchanges).
+# the caller gave up (it then asks chat, which finds the stored work: gateway.chat_exchanges).
 COMMIT_MARGIN_SECONDS = 0.5
 
 deadline_var: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)

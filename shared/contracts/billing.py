@@ -1,4 +1,4 @@
-"""RPC queries answered by the billing service, and their payloads."""
+"""RPC calls answered by the billing service, and their payloads."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -10,7 +10,9 @@ from shared.contracts.base import Contract, FieldValues, Message
 from shared.contracts.plans import WINDOW_FIELDS, limit_fields
 
 
-class Queries:
+class RpcNames:
+    """The RPC names billing answers (queries and commands alike): each is its queue's routing key."""
+
     GET_SUBSCRIPTION = "billing.get_subscription"  # GetSubscription -> Subscription
     ADMIT = "billing.admit"  # AdmitExchange -> Admission | LimitExceeded
     LIST_SESSION_USAGES = "billing.list_session_usages"  # UserQuery -> list[SessionUsage]

@@ -1,4 +1,4 @@
-"""RPC queries answered by the chat service, their payloads, and the events chat publishes."""
+"""RPC calls answered by the chat service, their payloads, and the events chat publishes."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -11,7 +11,9 @@ from shared.contracts.base import Contract, FieldValues, Message
 from shared.contracts.billing import RateLimitInfo
 
 
-class Queries:
+class RpcNames:
+    """The RPC names chat answers (queries and commands alike): each is its queue's routing key."""
+
     PING = "chat.ping"
     LIST_CHATBOTS = "chat.list_chatbots"  # CatalogQuery -> list[ChatbotOut]
     GET_CHATBOT = "chat.get_chatbot"  # CatalogItemQuery -> ChatbotOut
@@ -212,7 +214,9 @@ class ExchangeAbandoned(Message):
 # Admin (staff) catalog management.
 
 
-class AdminQueries:
+class AdminRpcNames:
+    """The RPC names of the staff catalog management chat answers."""
+
     LIST_MODELS = "chat.admin_list_models"  # AdminList -> list[AdminAiModel]
     GET_MODEL = "chat.admin_get_model"  # AdminItem -> AdminAiModel
     SAVE_MODEL = "chat.admin_save_model"  # SaveAiModel -> AdminAiModel

@@ -1,4 +1,4 @@
-"""RPC queries of billing's payments (selling plans, payments.md) and their payloads."""
+"""RPC calls of billing's payments (selling plans, payments.md) and their payloads."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -9,7 +9,9 @@ from pydantic import Field
 from shared.contracts.base import Contract, FieldValues
 
 
-class Queries:
+class RpcNames:
+    """The RPC names of billing's payments (queries and commands alike)."""
+
     LIST_PLANS_FOR_SALE = "billing.list_plans_for_sale"  # ListPlansForSale -> list[Plan]
     QUOTE = "billing.quote"  # Quote -> Quoted (ValidationFailed on `discount_code`)
     CHECKOUT = "billing.checkout"  # Checkout -> Payment

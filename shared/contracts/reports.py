@@ -1,4 +1,4 @@
-"""RPC queries of the operator console's reports, answered by billing from its ledger and payments."""
+"""RPC calls of the operator console's reports, answered by billing from its ledger and payments."""
 
 from datetime import date
 from decimal import Decimal
@@ -8,7 +8,9 @@ from pydantic import Field
 from shared.contracts.base import Contract
 
 
-class Queries:
+class RpcNames:
+    """The RPC names of the reports billing answers."""
+
     OVERVIEW = "billing.report_overview"  # ReportRange -> Overview
     TOP_USERS = "billing.report_top_users"  # TopQuery -> list[UserFigures]
     TOP_MODELS = "billing.report_top_models"  # TopQuery -> list[ModelFigures]

@@ -4,7 +4,7 @@ regenerate errors."""
 import uuid
 
 import pytest
-from gateway.messages import EN, FA
+from gateway.error_texts import EN, FA
 
 from tests.api.harness import create_session, exchange, send
 

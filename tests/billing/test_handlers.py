@@ -24,7 +24,7 @@ from shared.errors import LimitExceeded, NotFound, ValidationFailed
 from shared.rpc import RpcClient
 from tests.billing.conftest import START, flush_prefix
 
-Q = b.Queries
+Q = b.RpcNames
 
 
 @pytest.fixture

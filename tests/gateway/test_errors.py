@@ -5,7 +5,7 @@ import json
 
 import pytest
 from fastapi import APIRouter
-from gateway.messages import Catalogue
+from gateway.error_texts import Catalogue
 
 from shared.errors import (
     AccessDenied,

@@ -15,7 +15,7 @@ class CountingBilling:
         self.clock, self.plan_id, self.ends_in, self.calls = clock, plan_id, ends_in, 0
 
     async def call(self, query: str, payload: b.GetSubscription, result_type: type):
-        assert query == b.Queries.GET_SUBSCRIPTION
+        assert query == b.RpcNames.GET_SUBSCRIPTION
         self.calls += 1
         now = self.clock.now()
         return result_type.model_validate({

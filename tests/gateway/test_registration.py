@@ -8,7 +8,7 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 from argon2 import PasswordHasher
 from gateway.app import create_app
-from gateway.messages import EN, FA
+from gateway.error_texts import EN, FA
 from gateway.models import User
 from gateway.repository import UserRepository
 from sqlalchemy import update

@@ -38,11 +38,11 @@ class FakeChat:
 
     async def call(self, query: str, payload):
         self.calls.append(query)
-        if query == c.Queries.GET_SESSION:
+        if query == c.RpcNames.GET_SESSION:
             if payload.session_id not in self.rows:
                 raise NotFound()
             return self.rows[payload.session_id]
-        assert query == c.Queries.LIST_SESSIONS
+        assert query == c.RpcNames.LIST_SESSIONS
         rows = self.ordered()
         if payload.before_id is not None:
             key = (payload.before_updated_at.isoformat().replace("+00:00", "Z"), payload.before_id)
@@ -75,7 +75,7 @@ async def test_a_change_to_one_session_among_many_rereads_that_row_only(rows):
     chat = FakeChat(2 * REBUILD_PAGE + 17)
     lists = SessionLists(rows, chat)
     assert await listed(lists) == fresh(chat)
-    assert chat.calls.count(c.Queries.LIST_SESSIONS) == 3  # rebuilt in keyset pages
+    assert chat.calls.count(c.RpcNames.LIST_SESSIONS) == 3  # rebuilt in keyset pages
     chat.calls.clear()
     assert await listed(lists) == fresh(chat)
     assert chat.calls == []  # a hit asks chat nothing
@@ -101,7 +101,7 @@ async def test_a_change_to_one_session_among_many_rereads_that_row_only(rows):
         chat.calls.clear()
         await lists.changing(USER, change(), None if kind == "create" else session_id)
         assert await listed(lists) == fresh(chat), (step, kind)
-        assert chat.calls == [c.Queries.GET_SESSION], (step, kind)  # that row, not the list
+        assert chat.calls == [c.RpcNames.GET_SESSION], (step, kind)  # that row, not the list
 
 
 async def test_a_patch_read_before_a_later_change_is_refused(rows):
@@ -131,7 +131,7 @@ async def test_a_catalog_change_rebuilds_and_a_vanished_key_reads_as_a_miss(rows
     await redis.delete(f"{rows.prefix}{USER}:order")  # as if evicted
     chat.calls.clear()
     assert await listed(lists) == fresh(chat)
-    assert c.Queries.LIST_SESSIONS in chat.calls
+    assert c.RpcNames.LIST_SESSIONS in chat.calls
 
 
 async def test_an_unnamed_change_rebuilds_the_whole_copy(rows):
@@ -142,7 +142,7 @@ async def test_an_unnamed_change_rebuilds_the_whole_copy(rows):
     await lists.changed(USER, None)
     chat.calls.clear()
     assert await listed(lists) == fresh(chat)
-    assert chat.calls == [c.Queries.LIST_SESSIONS]
+    assert chat.calls == [c.RpcNames.LIST_SESSIONS]
 
 
 async def _render(chat: FakeChat, session_id: int):

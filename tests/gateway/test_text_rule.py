@@ -1,7 +1,7 @@
 """The shared text rule (api.md §3.5) and the chatbot picture rule (§5), as units."""
 
 import pytest
-from gateway.service import clean_name
+from gateway.auth_service import clean_name
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import ValidationFailed

@@ -2,8 +2,8 @@
 catalogue, and the mapping of request-validation errors to field names."""
 
 import pytest
+from gateway.error_texts import EN, FA, Catalogue, language_of
 from gateway.errors import validation_fields
-from gateway.messages import EN, FA, Catalogue, language_of
 from gateway.phones import normalize_phone
 
 from shared.contracts.billing import WINDOW_FIELDS

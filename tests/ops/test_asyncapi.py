@@ -26,7 +26,7 @@ DOCUMENTS = {service: asyncapi.document(service) for service in asyncapi.SERVICE
 ASYNCAPI_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "asyncapi-3.0.0.json").read_text())
 
 
-def _queries(cls: type) -> set[str]:
+def _rpc_names(cls: type) -> set[str]:
     return {value for name, value in vars(cls).items() if name.isupper() and isinstance(value, str)}
 
 
@@ -79,8 +79,8 @@ def test_every_queue_routing_key_and_query_is_documented():
     assert {q.name for q in topology.WORK_QUEUES} | {topology.GATEWAY_STREAM.name} <= queues
     routing_keys = {v for k, v in vars(topology.Keys).items() if k.isupper()}
     assert routing_keys <= addresses, sorted(routing_keys - addresses)
-    rpc = {topology.rpc_queue(q).name for q in _queries(chat.Queries) | _queries(chat.AdminQueries) | _queries(billing.Queries)
-           | _queries(payments.Queries)}
+    rpc = {topology.rpc_queue(q).name for q in _rpc_names(chat.RpcNames) | _rpc_names(chat.AdminRpcNames) | _rpc_names(billing.RpcNames)
+           | _rpc_names(payments.RpcNames)}
     assert rpc <= queues, sorted(rpc - queues)
 
 
@@ -117,8 +117,8 @@ def test_every_contract_on_the_wire_has_a_schema():
 
 
 def test_every_rpc_query_documents_its_reply():
-    queries = (_queries(chat.Queries) | _queries(chat.AdminQueries) | _queries(billing.Queries)
-               | _queries(payments.Queries) | _queries(reports.Queries))
+    queries = (_rpc_names(chat.RpcNames) | _rpc_names(chat.AdminRpcNames) | _rpc_names(billing.RpcNames)
+               | _rpc_names(payments.RpcNames) | _rpc_names(reports.RpcNames))
     replies = {
         name.removesuffix(":reply")
         for document in DOCUMENTS.values()

@@ -122,7 +122,7 @@ class Billing:
 
     async def reconcile(self) -> p.Reconciled:
         async with caller(self.system.rabbit_url, timeout=30) as rpc:
-            return await rpc.call(p.Queries.RECONCILE, p.Reconcile(), p.Reconciled)
+            return await rpc.call(p.RpcNames.RECONCILE, p.Reconcile(), p.Reconciled)
 
 
 @pytest.fixture(scope="session")

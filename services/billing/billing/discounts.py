@@ -27,7 +27,7 @@ PAY = Payment.__table__
 USING = ("pending", "completed")
 FIELD = "discount_code"
 
-# Why a code cannot be used; the gateway shows each in the user's language (messages.py).
+# Why a code cannot be used; the gateway shows each in the user's language (gateway/error_texts.py).
 REASONS = {
     "unknown": "This discount code does not exist.",
     "inactive": "This discount code is not active.",

@@ -17,7 +17,7 @@ from shared.rpc import responder
 
 def build_router(service: BillingService) -> RabbitRouter:
     router = RabbitRouter()
-    Q = b.Queries
+    Q = b.RpcNames
 
     @responder(router, Q.PING)
     async def answer_ping(body: dict) -> dict:
@@ -67,7 +67,7 @@ def build_router(service: BillingService) -> RabbitRouter:
     async def answer_delete_plan(q: b.PlanQuery) -> None:
         await service.plans.delete(q.plan_id)
 
-    P = p.Queries
+    P = p.RpcNames
 
     @responder(router, P.LIST_PLANS_FOR_SALE)
     async def answer_plans_for_sale(q: p.ListPlansForSale) -> list[b.Plan]:
@@ -127,7 +127,7 @@ def build_router(service: BillingService) -> RabbitRouter:
     async def answer_delete_discount_code(q: p.DiscountCodeQuery) -> None:
         await service.discounts.delete(q.code_id)
 
-    R = r.Queries
+    R = r.RpcNames
 
     @responder(router, R.OVERVIEW)
     async def answer_report_overview(q: r.ReportRange) -> r.Overview:

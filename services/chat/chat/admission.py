@@ -24,4 +24,4 @@ class BillingAdmission:
             timeout = min(timeout, left - STORE_ALLOWANCE_SECONDS)
             if timeout <= 0:
                 raise Timeout("too little of the request's deadline is left to admit the exchange")
-        return await self.rpc.call(b.Queries.ADMIT, request, b.Admission, timeout=timeout)
+        return await self.rpc.call(b.RpcNames.ADMIT, request, b.Admission, timeout=timeout)

@@ -13,8 +13,8 @@ from shared.rpc import responder
 
 def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
     router = RabbitRouter()
-    Q = c.Queries
-    A = c.AdminQueries
+    Q = c.RpcNames
+    A = c.AdminRpcNames
 
     @responder(router, A.LIST_MODELS)
     async def answer_admin_list_models(q: c.AdminList) -> list[c.AdminAiModel]:

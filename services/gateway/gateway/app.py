@@ -15,11 +15,12 @@ from sqlalchemy import text
 
 from gateway import schemas
 from gateway.audit import AuditLog
+from gateway.auth_service import AuthService
 from gateway.client_ip import ProxyHeadersMiddleware, TrustedProxies, parse_networks
+from gateway.error_texts import Catalogue
 from gateway.errors import install_error_handlers
 from gateway.events import UserEvents
 from gateway.hosts import AllowedHostsMiddleware
-from gateway.messages import Catalogue
 from gateway.middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,
@@ -54,7 +55,6 @@ from gateway.routes import telegram as telegram_routes
 from gateway.routes import tokens as token_routes
 from gateway.routes.media import mount_media
 from gateway.runtime import Runtime
-from gateway.service import AuthService
 from gateway.session_lists import PREFIX as SESSION_LIST_PREFIX
 from gateway.session_lists import SessionLists
 from gateway.session_rows import SessionRows

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from gateway.messages import Catalogue, Language, language_of
+from gateway.error_texts import Catalogue, Language, language_of
 from shared.errors import (
     AccessDenied,
     Conflict,

@@ -7,7 +7,7 @@ from starlette.datastructures import URL, Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.messages import language_of
+from gateway.error_texts import language_of
 
 
 def host_name(host_header: str) -> str:

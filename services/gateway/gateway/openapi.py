@@ -17,11 +17,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from gateway import admin_schemas
+from gateway.auth_service import NAME_MAX_LENGTH
 from gateway.cookies import CSRF_COOKIE, CSRF_HEADER
 from gateway.idempotency import MAX_KEY_LENGTH
 from gateway.pagination import MAX_PAGE_SIZE
 from gateway.passwords import MIN_LENGTH
-from gateway.service import NAME_MAX_LENGTH
 from gateway.stream_schemas import EVENTS
 
 VALIDATION_REF = {"$ref": "#/components/schemas/ValidationErrorBody"}

@@ -10,13 +10,13 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from gateway.messages import EN
+from gateway.error_texts import EN
 from shared.errors import ValidationFailed
 
 MIN_LENGTH = 8
 # Django's list of 20,000 common passwords (lowercase), shipped with its BSD licence beside it.
 COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt.gz"
-# The texts are the catalogue's (gateway.messages), which also has them in Persian.
+# The texts are the catalogue's (gateway.error_texts), which also has them in Persian.
 TOO_SHORT = EN["password_too_short"]
 ALL_SPACES = EN["password_all_spaces"]
 TOO_COMMON = EN["password_too_common"]

@@ -2,7 +2,7 @@
 
 import phonenumbers
 
-from gateway.messages import EN
+from gateway.error_texts import EN
 from shared.errors import ValidationFailed
 
 MAX_INPUT_LENGTH = 32

@@ -32,7 +32,7 @@ class PlanCache:
         cached = await self.redis.get(key)
         if cached is not None:
             return int(cached)
-        subscription = await self.rpc.call(b.Queries.GET_SUBSCRIPTION, b.GetSubscription(user_id=user_id), b.Subscription)
+        subscription = await self.rpc.call(b.RpcNames.GET_SUBSCRIPTION, b.GetSubscription(user_id=user_id), b.Subscription)
         ttl = self.ttl_seconds
         if subscription.end_date is not None:
             end = subscription.end_date

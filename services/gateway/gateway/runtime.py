@@ -7,8 +7,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import AuditLog
+from gateway.auth_service import AuthService
 from gateway.plans import PlanCache
-from gateway.service import AuthService
 from gateway.session_lists import SessionLists
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings

@@ -63,7 +63,7 @@ class SessionLists:
 
         async def one(session_id: int) -> tuple[str, dict] | None:
             try:
-                row = await self.rpc.call(c.Queries.GET_SESSION, c.SessionQuery(user_id=user_id, session_id=session_id))
+                row = await self.rpc.call(c.RpcNames.GET_SESSION, c.SessionQuery(user_id=user_id, session_id=session_id))
             except NotFound:
                 return None
             return render(row), row
@@ -79,7 +79,7 @@ class SessionLists:
             query = c.ListSessions(user_id=user_id, limit=REBUILD_PAGE,
                                    before_updated_at=last["updated_at"] if last else None,
                                    before_id=last["id"] if last else None)
-            page = (await self.rpc.call(c.Queries.LIST_SESSIONS, query))["items"]
+            page = (await self.rpc.call(c.RpcNames.LIST_SESSIONS, query))["items"]
             rows += page
             if len(page) < REBUILD_PAGE:
                 return rows

@@ -20,7 +20,7 @@ from shared.errors import NotFound
 from shared.rpc import RpcClient
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-Q = b.Queries
+Q = b.RpcNames
 
 
 class AdminUser(BaseModel):

@@ -11,7 +11,7 @@ from gateway.schemas import ErrorBody, PathId, conflict
 from shared.contracts import chat as c
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-A = c.AdminQueries
+A = c.AdminRpcNames
 # Sessions embed their chatbot and model: an edit reaches every cached session list.
 IN_USE = conflict("Chat sessions use it (`code`: in_use): set is_active to false instead")
 

@@ -17,7 +17,7 @@ from shared.contracts import payments as p
 from shared.errors import NotFound
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-P = p.Queries
+P = p.RpcNames
 Status = Literal["pending", "completed", "failed", "cancelled", "expired", "refunded"]
 
 

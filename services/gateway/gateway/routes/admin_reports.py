@@ -17,7 +17,7 @@ from shared.contracts import reports as r
 from shared.errors import ValidationFailed
 
 router = APIRouter(prefix="/api/admin/reports", tags=["admin"])
-R = r.Queries
+R = r.RpcNames
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
@@ -99,7 +99,7 @@ async def report_top_users(q: Range, _: StaffUser, rpc: Rpc, request: Request, f
 async def report_top_models(q: Range, _: StaffUser, rpc: Rpc, fmt: AsCsv = "json", limit: Limit = 10):
     figures = await rpc.call(R.TOP_MODELS, r.TopQuery(start=q.start, end=q.end, limit=limit), list[r.ModelFigures])
     # Names come from the catalog (chat's); the ledger keeps the slug that answered.
-    catalog = {m.model_id: m for m in await rpc.call(c.AdminQueries.LIST_MODELS, c.AdminList(), list[c.AdminAiModel])}
+    catalog = {m.model_id: m for m in await rpc.call(c.AdminRpcNames.LIST_MODELS, c.AdminList(), list[c.AdminAiModel])}
     results = []
     for f in figures:
         known = catalog.get(f.model)

@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 
 from gateway import chat_schemas as s
 from gateway.backends import RedisClient, Rpc
+from gateway.chat_exchanges import run_exchange
 from gateway.deps import CurrentUser, Lists, MessageId, Plans, SessionId
-from gateway.exchanges import run_exchange
 from gateway.idempotency import IdempotencyKeyReused, IdempotencyStore, check_key
 from gateway.pagination import Pages, envelope
 from gateway.plans import PlanCache
@@ -38,7 +38,7 @@ async def list_sessions(request: Request, user: CurrentUser, lists: Lists, param
     if params.page is None:
         return Response(await lists.body(user.id), media_type="application/json")
     query = c.ListSessions(user_id=user.id, offset=params.offset, limit=params.size)
-    page = await lists.rpc.call(c.Queries.LIST_SESSIONS, query)
+    page = await lists.rpc.call(c.RpcNames.LIST_SESSIONS, query)
     return JSONResponse(envelope(request, params, page["count"], page["items"]))
 
 
@@ -46,13 +46,13 @@ async def list_sessions(request: Request, user: CurrentUser, lists: Lists, param
 async def create_session(body: s.CreateSessionBody, user: CurrentUser, rpc: Rpc, plans: Plans, lists: Lists):
     plan_id = await plans.plan_id(user.id)
     command = c.CreateSession(user_id=user.id, plan_id=plan_id, **body.model_dump())
-    created = await lists.changing(user.id, rpc.call(c.Queries.CREATE_SESSION, command))
+    created = await lists.changing(user.id, rpc.call(c.RpcNames.CREATE_SESSION, command))
     return JSONResponse(created, status_code=201)
 
 
 @router.get("/{session_id}/", response_model=s.ChatSession, summary="Get one of your chat sessions")
 async def get_session(session_id: SessionId, user: CurrentUser, rpc: Rpc):
-    return JSONResponse(await rpc.call(c.Queries.GET_SESSION, _session_query(user, session_id)))
+    return JSONResponse(await rpc.call(c.RpcNames.GET_SESSION, _session_query(user, session_id)))
 
 
 async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: Any, plans: PlanCache,
@@ -63,7 +63,7 @@ async def _update(session_id: int, body: s.UpdateSessionBody, user: Any, rpc: An
     if "title" in fields and "auto_generate_title" not in fields:
         fields["auto_generate_title"] = False
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, **fields)
-    return JSONResponse(await lists.changing(user.id, rpc.call(c.Queries.UPDATE_SESSION, command), session_id))
+    return JSONResponse(await lists.changing(user.id, rpc.call(c.RpcNames.UPDATE_SESSION, command), session_id))
 
 
 @router.put("/{session_id}/", response_model=s.ChatSession, summary="Update a chat session")
@@ -80,7 +80,7 @@ async def patch_session(session_id: SessionId, body: s.UpdateSessionBody, user: 
 
 @router.delete("/{session_id}/", response_model=s.Success, summary="Delete a chat session")
 async def delete_session(session_id: SessionId, user: CurrentUser, rpc: Rpc, lists: Lists, redis: RedisClient):
-    await lists.changing(user.id, rpc.call(c.Queries.DELETE_SESSION, _session_query(user, session_id)), session_id)
+    await lists.changing(user.id, rpc.call(c.RpcNames.DELETE_SESSION, _session_query(user, session_id)), session_id)
     await end_streams(redis, session_id)  # its open event streams end, on every replica
     return {"success": True}
 
@@ -96,7 +96,7 @@ async def list_messages(
                                        description="Only the newest N (oldest first); adds `has_more`")] = None,
 ):
     query = c.ListMessages(user_id=user.id, session_id=session_id, after=after, before=before, limit=limit)
-    page = await rpc.call(c.Queries.LIST_MESSAGES, query)
+    page = await rpc.call(c.RpcNames.LIST_MESSAGES, query)
     body: dict[str, Any] = {"messages": [_message(m) for m in page["messages"]]}
     if limit is not None:  # without a limit the body stays as documented: every message
         body["has_more"] = page["has_more"]
@@ -170,7 +170,7 @@ async def update_title(session_id: SessionId, body: s.TitleBody, user: CurrentUs
     plan_id = await plans.plan_id(user.id)
     command = c.UpdateSession(user_id=user.id, session_id=session_id, plan_id=plan_id, title=body.title,
                               auto_generate_title=False)
-    session = await lists.changing(user.id, rpc.call(c.Queries.UPDATE_SESSION, command), session_id)
+    session = await lists.changing(user.id, rpc.call(c.RpcNames.UPDATE_SESSION, command), session_id)
     return {"success": True, "title": session["title"]}
 
 
@@ -201,5 +201,5 @@ async def regenerate(session_id: SessionId, user: CurrentUser, rpc: Rpc, plans: 
 @router.post("/{session_id}/stop/", status_code=202, response_model=s.Success, summary="Stop the reply in progress",
              responses=conflict("Nothing is in progress (`code`: no_reply_in_progress)"))
 async def stop(session_id: SessionId, user: CurrentUser, rpc: Rpc) -> Response:
-    await rpc.call(c.Queries.STOP_REPLY, _session_query(user, session_id))
+    await rpc.call(c.RpcNames.STOP_REPLY, _session_query(user, session_id))
     return JSONResponse({"success": True}, status_code=202)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from gateway.backends import Rpc
 from gateway.deps import CurrentUser, OptionalSession, runtime
-from gateway.messages import EN
+from gateway.error_texts import EN
 from gateway.pagination import Pages, envelope, paged_list
 from gateway.schemas import Body, Id, Money, PlanOut
 from shared.contracts import payments as p
@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 public = APIRouter(prefix="/api", tags=["payments"])
 router = APIRouter(prefix="/api/payments", tags=["payments"])
-P = p.Queries
+P = p.RpcNames
 # Zibal's verify and inquiry may each take the provider's whole timeout.
 CALLBACK_TIMEOUT_SECONDS = 30
 

@@ -40,7 +40,7 @@ async def stream(
     if last_event_id is not None and not EVENT_ID.match(last_event_id):
         raise ValidationFailed("Last-Event-ID is not an event id of this stream.",
                                fields={"Last-Event-ID": ["Not an event id of this stream."]})
-    await rpc.call(c.Queries.GET_SESSION, c.SessionQuery(user_id=user.id, session_id=session_id))  # 404 if not yours
+    await rpc.call(c.RpcNames.GET_SESSION, c.SessionQuery(user_id=user.id, session_id=session_id))  # 404 if not yours
     rt = runtime(request)
     cookie = request.cookies.get(SESSION_COOKIE)
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from gateway.error_texts import EN
 from gateway.errors import AuthenticationFailed, NotAuthenticated
-from gateway.messages import EN
 from gateway.models import User
 from gateway.otp import COOLDOWN_SECONDS, OtpStore, Verdict
 from gateway.passwords import Passwords, check_password_policy
@@ -30,7 +30,7 @@ from shared.text import text_problem
 log = logging.getLogger(__name__)
 NAME_MAX_LENGTH = MAX_USER_NAME_CHARS
 REQUIRED = "This field is required."
-# Texts of the catalogue (gateway.messages), which also has them in Persian.
+# Texts of the catalogue (gateway.error_texts), which also has them in Persian.
 BAD_CODE = EN["code_invalid"]
 UNKNOWN_REGISTRATION = EN["registration_unknown"]
 WRONG_CURRENT_PASSWORD = EN["password_current_wrong"]

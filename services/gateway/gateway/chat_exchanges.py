@@ -33,7 +33,7 @@ async def run_exchange(
         kind=kind, content=content, message_id=message_id,
     )
     try:
-        return await rpc.call(c.Queries.RUN_EXCHANGE, request, c.ExchangeStored)
+        return await rpc.call(c.RpcNames.RUN_EXCHANGE, request, c.ExchangeStored)
     except (Unavailable, asyncio.CancelledError) as exc:  # no answer, or chat could not finish
         outcome = await _abandon(rpc, c.AbandonExchange(user_id=user_id, session_id=session_id,
                                                         exchange_id=request.exchange_id))
@@ -49,7 +49,7 @@ async def _abandon(rpc: RpcClient, abandon: c.AbandonExchange) -> c.ExchangeStor
     cannot say: then the claim goes stale by itself (and is released with its reservation), and
     the store step itself refused to commit past the request's deadline."""
     try:
-        return await rpc.call(c.Queries.ABANDON_EXCHANGE, abandon, c.ExchangeStored | None)
+        return await rpc.call(c.RpcNames.ABANDON_EXCHANGE, abandon, c.ExchangeStored | None)
     except DomainError:
         log.warning("could not abandon exchange %s; its claim goes stale by itself", abandon.exchange_id)
         return None
