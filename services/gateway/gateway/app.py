@@ -174,14 +174,11 @@ def create_app(
             await _drop_old_copies(service.users, session_lists.cache)
             sessions = SessionStore(redis, clock, absolute_seconds=settings.session_absolute_lifetime_seconds,
                                     idle_seconds=settings.session_idle_timeout_seconds, factory=service.factory)
-            app.state.runtime = Runtime(settings=settings, clock=clock, engine=engine, redis=redis, broker=broker,
-                                        rpc=rpc, sessions=sessions, auth=service, session_lists=session_lists,
+            app.state.runtime = Runtime(settings=settings, clock=clock, engine=engine, redis=redis,
+                                        stream_redis=stream_redis, broker=broker, rpc=rpc, sessions=sessions, auth=service, session_lists=session_lists,
                                         plans=PlanCache(redis, rpc, clock, ttl_seconds=settings.plan_cache_seconds),
                                         tokens=TokenStore(service.factory, clock),
                                         audit=AuditLog(service.factory, clock))
-            app.state.rpc = rpc  # gateway.backends
-            app.state.redis = redis
-            app.state.stream_redis = stream_redis
             await _ensure_staff_user(service, settings)
             yield
 
@@ -198,6 +195,9 @@ def create_app(
         responses=schemas.COMMON_RESPONSES,
     )
     app.router.redirect_slashes = False
+    # app.state holds the Runtime (every client the lifespan builds; routes reach it through
+    # gateway.deps / gateway.backends) and two facts fixed when the app is built, which the error
+    # handlers and link builders need even when the lifespan never started.
     app.state.catalogue = Catalogue.from_file(settings.error_messages_file)
     app.state.public_base_url = settings.public_base_url  # gateway.hosts.public_url
     install_error_handlers(app)

@@ -71,6 +71,18 @@ class AuthService:
             await self.users.fill(user_id, seen, _user_to_json(user))
         return user
 
+    async def phone_numbers(self, user_ids: list[int]) -> dict[int, str]:
+        """The phone number of each of these users that exists (for the console's reports)."""
+        if not user_ids:
+            return {}
+        async with self.factory() as s:
+            return await UserRepository(s).phone_numbers(user_ids)
+
+    async def search_users(self, digits: str | None, offset: int, limit: int | None) -> tuple[int, list[User]]:
+        """Staff's user search by phone digits: how many match, and the page asked for (None: all)."""
+        async with self.factory() as s:
+            return await UserRepository(s).search(digits, offset, limit)
+
     # --- sign-up and password login -------------------------------------------------------------
 
     async def register(self, phone_number: str, name: str, password: str, client_ip: str) -> str:

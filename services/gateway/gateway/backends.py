@@ -10,11 +10,11 @@ from shared.rpc import RpcClient
 
 
 async def get_rpc(request: Request) -> RpcClient:
-    return request.app.state.rpc
+    return request.app.state.runtime.rpc
 
 
 async def get_redis(request: Request) -> Redis:
-    return request.app.state.redis
+    return request.app.state.runtime.redis
 
 
 Rpc = Annotated[RpcClient, Depends(get_rpc)]

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.models import User
@@ -56,6 +56,10 @@ class UserRepository:
         count = (await self.s.exec(select(func.count()).select_from(query.subquery()))).one()
         rows = await self.s.exec(query.order_by(User.id).offset(offset).limit(limit))
         return count, list(rows.all())
+
+    async def phone_numbers(self, user_ids: list[int]) -> dict[int, str]:
+        rows = await self.s.exec(select(User.id, User.phone_number).where(col(User.id).in_(user_ids)))
+        return dict(rows.all())
 
     async def is_last_staff(self, user_id: int) -> bool:
         """True when `user_id` is staff and no one else is. The staff rows are locked (PostgreSQL) so two

@@ -23,6 +23,7 @@ class Runtime:
     clock: Clock
     engine: AsyncEngine
     redis: Redis
+    stream_redis: Redis  # blocking stream reads only (gateway.stream): their own connections
     broker: RabbitBroker
     rpc: RpcClient
     sessions: SessionStore

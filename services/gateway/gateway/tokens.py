@@ -105,6 +105,12 @@ class TokenStore:
             result = await s.exec(delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id))
             return bool(result.rowcount)
 
+    async def revoke_named(self, user_id: int, name: str) -> int:
+        """Delete the user's tokens called `name` (a bot's link replaces its previous token)."""
+        async with transaction(self.factory) as s:
+            result = await s.exec(delete(ApiToken).where(ApiToken.user_id == user_id, ApiToken.name == name))
+            return int(result.rowcount or 0)
+
     async def revoke_all(self, user_id: int) -> int:
         """Delete every token of the user (a password change calls this); returns how many."""
         async with transaction(self.factory) as s:

@@ -13,7 +13,6 @@ from gateway.backends import Rpc
 from gateway.deps import Audit, StaffUser, runtime
 from gateway.models import User
 from gateway.pagination import Pages, envelope, paged_list
-from gateway.repository import UserRepository
 from gateway.schemas import PathId, PlanOut, SubscriptionOut, conflict
 from shared.contracts import billing as b
 from shared.errors import NotFound
@@ -107,8 +106,7 @@ async def list_users(
     digits = "".join(ch for ch in (phone or "") if ch.isdigit()) or None
     # Without ?page, every matching user (api.md §5: a plain list is never silently cut).
     limit = params.size if params.page else None
-    async with runtime(request).auth.factory() as s:
-        count, users = await UserRepository(s).search(digits, params.offset if params.page else 0, limit)
+    count, users = await runtime(request).auth.search_users(digits, params.offset if params.page else 0, limit)
     results = [await _admin_view(rpc, user) for user in users]
     return envelope(request, params, count, results) if params.page else results
 
@@ -116,8 +114,7 @@ async def list_users(
 @router.post("/users/{user_id}/subscription/", response_model=SubscriptionOut)
 async def start_subscription(user_id: PathId, body: StartSubscriptionBody, staff: StaffUser, rpc: Rpc,
                              request: Request, audit: Audit):
-    async with runtime(request).auth.factory() as s:
-        user = await UserRepository(s).get(user_id)
+    user = await runtime(request).auth.get_user(user_id)
     if user is None:
         raise NotFound()
     try:
@@ -159,7 +156,6 @@ async def set_staff(user_id: PathId, body: StaffBody, staff: StaffUser, rpc: Rpc
 @router.get("/users/{user_id}/usage/", response_model=b.UsageReport,
             summary="A user's limits: used, remaining, resets (as GET /api/users/usage/ shows them)")
 async def user_usage(user_id: PathId, _: StaffUser, rpc: Rpc, request: Request):
-    async with runtime(request).auth.factory() as s:
-        if await UserRepository(s).get(user_id) is None:
-            raise NotFound()
+    if await runtime(request).auth.get_user(user_id) is None:
+        raise NotFound()
     return await rpc.call(Q.GET_USAGE, b.UserQuery(user_id=user_id))

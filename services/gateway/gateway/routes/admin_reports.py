@@ -5,13 +5,11 @@ from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlmodel import col, select
 
 from gateway import report_schemas as rs
 from gateway.backends import Rpc
 from gateway.csv_export import csv_response, flatten
 from gateway.deps import StaffUser, runtime
-from gateway.models import User
 from shared.contracts import chat as c
 from shared.contracts import reports as r
 from shared.errors import ValidationFailed
@@ -84,8 +82,7 @@ async def report_overview(q: Range, _: StaffUser, rpc: Rpc, fmt: AsCsv = "json")
 async def report_top_users(q: Range, _: StaffUser, rpc: Rpc, request: Request, fmt: AsCsv = "json", limit: Limit = 10):
     figures = await rpc.call(R.TOP_USERS, r.TopQuery(start=q.start, end=q.end, limit=limit), list[r.UserFigures])
     ids = [f.user_id for f in figures]
-    async with runtime(request).auth.factory() as s:
-        phones = dict((await s.exec(select(User.id, User.phone_number).where(col(User.id).in_(ids)))).all()) if ids else {}
+    phones = await runtime(request).auth.phone_numbers(ids)
     results = [rs.TopUserOut(**f.model_dump(), phone_number=phones.get(f.user_id)) for f in figures]
     out = rs.TopUsersOut.model_validate({"from": q.start, "to": q.end, "results": results})
     if fmt == "csv":

@@ -48,6 +48,6 @@ async def stream(
         # The cookie login that opened the stream; a stream opened otherwise is not re-checked here.
         return cookie is None or await rt.sessions.get(cookie) is not None
 
-    events = session_events(request.app.state.stream_redis, session_id, user.id, last_event_id,
+    events = session_events(rt.stream_redis, session_id, user.id, last_event_id,
                             login_alive=login_alive)
     return EventSourceResponse(events, ping=rt.settings.stream_ping_seconds, ping_message_factory=_ping)

@@ -15,14 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import Field
-from sqlalchemy import delete
 
 from gateway.deps import runtime
 from gateway.errors import InvalidToken, NotAuthenticated
-from gateway.models import ApiToken
 from gateway.routes.tokens import NewApiToken
 from gateway.schemas import Body, DetailBody, Phone, conflict
-from shared.db import transaction
 
 SERVICE_HEADER = "X-Service-Token"
 SCHEME = "telegramBot"
@@ -68,6 +65,5 @@ async def link_telegram(body: TelegramLinkBody, request: Request) -> NewApiToken
     user = await rt.auth.link_telegram(body.phone_number, body.name)
     assert user.id is not None
     name = token_name(body.telegram_user_id)
-    async with transaction(rt.auth.factory) as s:  # the previous link's token dies with the new link
-        await s.exec(delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.name == name))
+    await rt.tokens.revoke_named(user.id, name)  # the previous link's token dies with the new link
     return NewApiToken.of(await rt.tokens.issue(user.id, name))
