@@ -74,13 +74,8 @@ def pay_system(infra, tmp_path_factory, localstripe):
              "PLAN_CACHE_SECONDS": "300", "STRIPE_API_KEY": STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
              "STRIPE_API_BASE": localstripe, "STRIPE_PAYMENT_PAGE_URL": STRIPE_PAGE}
     running = System(tmp_path_factory.mktemp("payments"), rabbit_url, redis_url, extra_env=extra)
-    try:
-        running.start_all()
-    except RuntimeError:
-        running.stop_all()
-        raise
-    yield running
-    running.stop_all()
+    with running.running():
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -24,13 +24,8 @@ def system(infra, tmp_path_factory):
     # Edits 0.3 s apart (production: 1 s), so a reply of a second or two streams in several edits.
     running = System(tmp_path_factory.mktemp("system-telegram"), rabbit_url, redis_url, telegram=True,
                      extra_env={"TELEGRAM_EDIT_INTERVAL_SECONDS": "0.3"})
-    try:
-        running.start_all()
-    except RuntimeError:
-        running.stop_all()
-        raise
-    yield running
-    running.stop_all()
+    with running.running():
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -36,13 +36,8 @@ def system(infra, tmp_path_factory):
     # stripe: localstripe as `make run` starts it, for the card payment page (test_paying_by_card)
     running = System(tmp_path_factory.mktemp("system"), rabbit_url, redis_url, stripe=True,
                      extra_env={"WEBAPP_DIR": str(ROOT / "webapp" / "dist")})
-    try:
-        running.start_all()
-    except RuntimeError:
-        running.stop_all()
-        raise
-    yield running
-    running.stop_all()
+    with running.running():
+        yield running
 
 
 @pytest.fixture(scope="session")

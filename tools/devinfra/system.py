@@ -13,7 +13,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -287,6 +289,17 @@ class System:
         )
         if wait:
             self.wait_ready(name)
+
+    @contextmanager
+    def running(self) -> Iterator["System"]:
+        """Every process started; stopped and its databases dropped when done, also when a start
+        fails half way (a fixture's setup and teardown in one place)."""
+        try:
+            self.start_all()
+            yield self
+        finally:
+            self.stop_all()
+            self.drop_databases()
 
     def start_all(self) -> None:
         for name in self.start_order:
