@@ -4,9 +4,12 @@ rows not yet confirmed, and stopping the relay never cuts a batch short (chat's 
 import asyncio
 
 import pytest
+from chat import history
 from chat.outbox import OutboxRelay
 
-from tests.chat.test_service import _outbox, _send, _session
+from shared.contracts.llm import GenerateReply, ReplyCompleted, Usage
+from shared.topology import Keys
+from tests.chat.test_service import USER, _exchange_id_of, _outbox, _send, _session
 
 
 class FakeBroker:
@@ -15,6 +18,7 @@ class FakeBroker:
 
     def __init__(self, fail_at: int | None = None) -> None:
         self.published: list[str] = []
+        self.bodies: list[dict] = []
         self.fail_at = fail_at
         self.gate = asyncio.Event()
         self.gate.set()
@@ -25,6 +29,7 @@ class FakeBroker:
             self.fail_at = None
             raise ConnectionError("channel closed")
         self.published.append(kw["routing_key"])
+        self.bodies.append(body)
         self.entered.set()
         await self.gate.wait()
 
@@ -60,3 +65,35 @@ async def test_stop_waits_for_the_batch_in_flight(chat_env):
     await asyncio.wait_for(stopping, 5)
     assert len(broker.published) == 2 and len(set(broker.published)) == 2, broker.published
     assert await _outbox(factory) == []
+
+
+async def test_a_long_conversation_s_prompt_is_built_by_the_relay(chat_env):
+    """A send past the first page of history leaves a plan in the outbox instead of the turns; the
+    relay publishes a plain `GenerateReply` carrying every turn that fits, in order."""
+    service, factory, _ = chat_env
+    session = await _session(service)
+    texts = []
+    for i in range(history.FIRST_PAGE // 2 + 1):  # more messages than the first page holds
+        stored = await _send(service, session.id, f"question {i}")
+        await service.on_reply_completed(ReplyCompleted(
+            exchange_id=await _exchange_id_of(factory, stored.user_message.message_id), session_id=session.id,
+            user_id=USER, model="google/gemini-pro", content=f"answer {i}",
+            usage=Usage(prompt_tokens=9, completion_tokens=3, total_tokens=12)))
+        texts += [("user", f"question {i}"), ("assistant", f"answer {i}")]
+    broker = FakeBroker()
+    await OutboxRelay(factory, broker).flush()  # what the exchanges so far queued
+
+    await _send(service, session.id, "and the last one")
+    queued = [body for key, body in await _outbox(factory) if key == Keys.GENERATE_REPLY]
+    assert len(queued) == 1 and queued[0]["messages"] == [] and history.PromptPlan.KEY in queued[0]
+    await OutboxRelay(factory, broker).flush()
+
+    published = GenerateReply.model_validate(broker.bodies[_last_command(broker)])
+    turns = [(t.role, t.content) for t in published.messages]
+    assert turns[0][0] == "system" and turns[1:] == [*texts, ("user", "and the last one")]
+    assert history.PromptPlan.KEY not in broker.bodies[_last_command(broker)]
+    assert await _outbox(factory) == []
+
+
+def _last_command(broker: FakeBroker) -> int:
+    return max(i for i, key in enumerate(broker.published) if key == Keys.GENERATE_REPLY)

@@ -1,9 +1,15 @@
 """The prompt sent upstream (business-rules §6): system prompt, enabled history, new message,
-trimmed oldest-first to the model's context budget, read back only as far as that budget reaches."""
+trimmed oldest-first to the model's context budget, read back only as far as that budget reaches.
+
+A send reads the newest page of the conversation. When the prompt ends inside it (most do), the
+turns go with the command; when the conversation goes on past it, the send takes the prompt's size
+from the running counts (one index probe) and leaves the reading of its turns to the outbox relay,
+which builds them after the answer (`PromptPlan`): a long conversation's send costs what a short
+one's does, and its thousand turns are read and serialised once, off the request."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
 from chat.repository import ChatRepository
 from shared.contracts.llm import ChatTurn
@@ -27,12 +33,13 @@ def message_cost(tokens_count: int) -> int:
 
 @dataclass(frozen=True)
 class History:
-    """The stored messages a prompt keeps (oldest first), and the running count of the newest
-    enabled message before the exchange (0 if none): a message written after it continues it."""
+    """The stored messages a prompt keeps (oldest first; None when not read yet: `PromptPlan`), and
+    the running count of the newest enabled message before the exchange (0 if none): a message
+    written after it continues it."""
 
-    kept: Sequence[PastMessage]
+    kept: Sequence[PastMessage] | None
     running_before: int
-    used: int  # the prompt cost of `kept`
+    used: int  # the prompt cost of the messages kept
 
 
 def fixed_tokens(system_prompt: str, new_turn: ChatTurn) -> int:
@@ -76,6 +83,46 @@ async def read_history(repo: ChatRepository, session_id: int, below: int | None,
             lowest, limit = (start if start is not None else 0), LATER_PAGE
 
 
+async def plan_history(repo: ChatRepository, session_id: int, below: int | None, budget: int) -> History:
+    """What a send reads: the newest page of the conversation, kept if the prompt ends inside it;
+    otherwise the cost of what fits, from the running counts, and no turns (`kept` None)."""
+    page = await repo.history_page(session_id, below, None, FIRST_PAGE)
+    running_before = page[0].running_tokens if page else 0
+    kept: list = []
+    used = 0
+    for row in page:
+        cost = message_cost(row.tokens_count)
+        if used + cost > budget:
+            return History(kept[::-1], running_before, used)
+        used += cost
+        kept.append(row)
+    if len(page) < FIRST_PAGE:
+        return History(kept[::-1], running_before, used)
+    return History(None, running_before, await repo.history_cost(session_id, below, running_before, budget))
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    """How to build an exchange's prompt later: what the outbox row of its `GenerateReply` carries
+    instead of the turns when the send did not read them (chat's own key, never published)."""
+
+    KEY = "mobix_prompt_plan"
+
+    session_id: int
+    below: int  # the exchange's user message: the history is what is older
+    budget: int  # context tokens left for the history
+    system_prompt: str
+    new_turn: dict[str, Any]  # the turn answered, as JSON
+
+    async def turns(self, repo: ChatRepository) -> list[dict[str, Any]]:
+        """The turns, read exactly as a whole-history read would keep them (business-rules §6)."""
+        history = await read_history(repo, self.session_id, self.below, self.budget)
+        return prompt_turns(self.system_prompt, history.kept, self.new_turn)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class Prompt:
     system_prompt: str
@@ -88,10 +135,15 @@ class Prompt:
     def running_before(self) -> int:
         return self.history.running_before
 
-    def turns(self) -> list[ChatTurn]:
-        """The turns to send (built only by the step that sends them: a full context is thousands)."""
-        turns, _ = build_prompt(self.system_prompt, self.history.kept, self.new_turn, self.context_tokens)
-        return turns
+    def command_fields(self, session_id: int, user_message_id: int) -> dict[str, Any]:
+        """What the `GenerateReply` body carries for this prompt: its turns as JSON (built only by
+        the step that stores them), or the plan the outbox relay builds them from."""
+        new_turn = self.new_turn.model_dump(mode="json")
+        if self.history.kept is not None:
+            return {"messages": prompt_turns(self.system_prompt, self.history.kept, new_turn)}
+        budget = self.context_tokens - fixed_tokens(self.system_prompt, self.new_turn)
+        plan = PromptPlan(session_id, user_message_id, budget, self.system_prompt, new_turn)
+        return {"messages": [], PromptPlan.KEY: plan.to_json()}
 
 
 async def prompt_for(repo: ChatRepository, session_id: int, below: int | None, system_prompt: str,
@@ -100,44 +152,21 @@ async def prompt_for(repo: ChatRepository, session_id: int, below: int | None, s
     one read of the conversation an exchange makes, bounded by the model's context."""
     turn = ChatTurn(role="user", content=text)
     if image_chatbot and (image_url := await repo.latest_image_url(session_id, below)):
-        turn.image_urls = [last_image_of(image_url)]
+        turn = ChatTurn(role="user", content=text, image_urls=[last_image_of(image_url)])
     fixed = fixed_tokens(system_prompt, turn)
-    history = await read_history(repo, session_id, below, context_tokens - fixed)
+    history = await plan_history(repo, session_id, below, context_tokens - fixed)
     return Prompt(system_prompt, history, turn, fixed + history.used, context_tokens)
 
 
-def build_prompt(
-    system_prompt: str,
-    past: Sequence[PastMessage],
-    new_turn: ChatTurn,
-    context_tokens: int,
-) -> tuple[list[ChatTurn], int]:
-    """Return the turns to send and their estimated prompt tokens.
-
-    Stored messages carry their token counts, so only the system prompt and the new message are
-    tokenised here: the hot path never re-tokenises a long history.
-    """
-    system = [ChatTurn(role="system", content=system_prompt)] if system_prompt else []
-    fixed = fixed_tokens(system_prompt, new_turn)
-    budget = context_tokens - fixed
-    kept: list[ChatTurn] = []
-    used = 0
-    for message in reversed(past):
-        cost = message_cost(message.tokens_count)
-        if used + cost > budget:
-            break  # the oldest messages are the ones dropped
-        used += cost
-        kept.append(ChatTurn(role=message.message_type, content=message.content))
-    kept.reverse()
-    return [*system, *kept, new_turn], fixed + used
+def prompt_turns(system_prompt: str, kept: Sequence[PastMessage], new_turn: dict[str, Any]) -> list[dict[str, Any]]:
+    """The turns sent, as the JSON of `ChatTurn`s: plain dicts, because a full context is a thousand
+    turns and validating each as a model cost more than reading them."""
+    system = [_turn("system", system_prompt)] if system_prompt else []
+    return [*system, *(_turn(m.message_type, m.content) for m in kept), new_turn]
 
 
-def latest_image(past: Sequence) -> str | None:
-    """The most recently generated image, sent along with a follow-up request."""
-    for message in reversed(past):
-        if message.message_type == "assistant" and message.image_url:
-            return last_image_of(message.image_url)
-    return None
+def _turn(role: str, content: str) -> dict[str, Any]:
+    return {"role": role, "content": content, "image_urls": []}  # ChatTurn's JSON (tests/chat/test_history.py)
 
 
 def last_image_of(image_url: str) -> str:

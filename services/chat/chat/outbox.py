@@ -7,6 +7,7 @@ import logging
 
 from faststream.rabbit import RabbitBroker
 
+from chat.history import PromptPlan
 from chat.repository import ChatRepository
 from shared import metrics, topology
 from shared.db import SessionFactory, transaction
@@ -56,6 +57,19 @@ class OutboxRelay:
                 log.warning("outbox relay could not publish; will retry", exc_info=True)
                 await asyncio.sleep(self.poll_seconds)
 
+    async def _with_prompt(self, body: dict, payload: str) -> dict:
+        """A `GenerateReply` as it is published: its turns built from the plan the send left in
+        their place (chat.history.PromptPlan), then moved to Redis if big (shared.prompt_refs).
+        Built again from the same rows if this row is published again: the exchange's claim keeps
+        the conversation as it was until its reply ends."""
+        size = len(payload.encode())
+        if (plan := body.pop(PromptPlan.KEY, None)) is not None:
+            async with self.factory() as s:
+                turns = await PromptPlan(**plan).turns(ChatRepository(s))
+            body = {**body, "messages": turns}
+            size = len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+        return body if self.prompts is None else await self.prompts.offload(body, size)
+
     async def flush(self, batch: int = 200) -> int:
         published = 0
         async with self._lock:
@@ -70,8 +84,8 @@ class OutboxRelay:
                 try:
                     for row in rows:
                         body = json.loads(row.payload)
-                        if self.prompts is not None and row.routing_key == topology.Keys.GENERATE_REPLY:
-                            body = await self.prompts.offload(body, len(row.payload.encode()))
+                        if row.routing_key == topology.Keys.GENERATE_REPLY:
+                            body = await self._with_prompt(body, row.payload)
                         headers = json.loads(row.headers) if row.headers else {}
                         # Confirmed and mandatory: publish raises unless the broker stored it.
                         with continued_from(headers):

@@ -44,6 +44,12 @@ _HISTORY_START = (
     .where(_ENABLED, _M.c.id <= bindparam("at_most"), _M.c.running_tokens <= bindparam("floor"))
     .order_by(_M.c.running_tokens.desc(), _M.c.id.desc()).limit(1)
 )
+# The oldest enabled message whose running count reaches the floor: what follows it is what fits.
+_HISTORY_CUT = (
+    sa_select(_M.c.running_tokens)
+    .where(_ENABLED, _M.c.id <= bindparam("at_most"), _M.c.running_tokens >= bindparam("floor"))
+    .order_by(_M.c.running_tokens, _M.c.id).limit(1)
+)
 _LAST_RUNNING = sa_select(_M.c.running_tokens).where(_ENABLED).order_by(_M.c.id.desc()).limit(1)
 _LATEST_IMAGE = (
     sa_select(_M.c.image_url)
@@ -119,7 +125,7 @@ class ChatRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
-    async def _run(self, statement, params: dict | None = None):  # noqa: ANN001, ANN202
+    async def _run(self, statement, params: dict | None = None):
         """A Core statement on the session's connection (same transaction): plain rows, no objects."""
         return await (await self.s.connection()).execute(statement, params or {})
 
@@ -248,6 +254,18 @@ class ChatRepository:
         params = {"session_id": session_id, "at_most": _at_most(below), "floor": floor}
         return (await self._run(_HISTORY_START, params)).scalar()
 
+    async def history_cost(self, session_id: int, below: int | None, running_before: int, budget: int) -> int:
+        """The prompt cost of the newest enabled messages (older than `below`, the newest of them
+        counting `running_before`) that fit `budget`, from the running counts alone: the messages
+        after the oldest one whose count reaches `running_before - budget` (one index probe)."""
+        floor = running_before - budget
+        if floor <= 0:
+            return running_before  # the whole conversation fits
+        params = {"session_id": session_id, "at_most": _at_most(below), "floor": floor}
+        cut = (await self._run(_HISTORY_CUT, params)).scalar()
+        # Counts written wrong (not by chat) can only make this estimate wrong, never leave the budget.
+        return min(budget, max(0, running_before - cut)) if cut is not None else 0
+
     async def last_running_tokens(self, session_id: int) -> int:
         """The running count of the session's newest enabled message (0 for an empty conversation)."""
         found = (await self._run(_LAST_RUNNING, {"session_id": session_id})).scalar()
@@ -314,22 +332,24 @@ class ChatRepository:
         params = {"session_id": session_id, "exchange_id": exchange_id}
         return (await self._run(_OTHER_REPLY, params)).first() is not None
 
-    def detach(self, row):  # noqa: ANN001, ANN201
+    def detach(self, row):
         """`row`, no longer tied to this session: kept beyond it (a cache), a rollback of the session
         must not expire its attributes."""
         if row is not None:
             self.s.expunge(row)
         return row
 
-    def add(self, row) -> None:  # noqa: ANN001
+    def add(self, row) -> None:
         self.s.add(row)
 
     async def flush(self) -> None:
         await self.s.flush()
 
     # --- outbox and inbox ----------------------------------------------------------------
-    async def enqueue(self, exchange: str, routing_key: str, message: Contract) -> None:
-        payload = json.dumps(to_jsonable(message), separators=(",", ":"), ensure_ascii=False)
+    async def enqueue(self, exchange: str, routing_key: str, message: Contract | dict) -> None:
+        """Queue `message` (a contract, or a body already in its JSON form) for the outbox relay."""
+        body = message if isinstance(message, dict) else to_jsonable(message)
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
         row = {"exchange": exchange, "routing_key": routing_key, "payload": payload, "created_at": utcnow(),
                "headers": json.dumps(inject_headers(), separators=(",", ":"))}
         await self.s.exec(_INSERT_OUTBOX, params=row)  # a plain INSERT: no object to track
