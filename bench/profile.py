@@ -1,4 +1,4 @@
-"""`python -m bench.profile [sends|list|ttft] [--seconds N]`: one load phase of the benchmark with py-spy
+"""`python -m bench.profile [sends|list|ttft|realistic] [--seconds N] [--database sqlite|postgresql]`: one load phase of the benchmark with py-spy
 sampling every service (only the thread holding the GIL: where CPU goes), then each service's hottest functions (own time and with callees).
 
 The raw collapsed stacks stay in `var/profile/<phase>-<service>.txt` (load them into speedscope or
@@ -21,7 +21,8 @@ import redis
 from devinfra.servers import ensure_rabbitmq, ensure_redis
 from devinfra.system import System, fresh_vhost
 
-from bench.config import REDIS_DB, VHOST
+from bench import realistic
+from bench.config import REDIS_DB, VHOST, BenchConfig
 from bench.population import create_plan, open_sessions, populate, register, staff
 from bench.runner import SERVICE_ENV, Progress
 from bench.sends import run_sends
@@ -67,6 +68,13 @@ async def _phase(name: str, system: System, seconds: float, say: Progress, sampl
     sample()
     if name == "sends":
         await run_sends(system.gateway_url, users, seconds, 64, 1, 180, say)
+    elif name == "realistic":  # paced replies, an SSE reader on each sending session (bench.realistic)
+        conversations = realistic.PlatformConversations(users, 32)
+        await conversations.open()
+        try:
+            await realistic.closed_loop(conversations.reply, 32, seconds)
+        finally:
+            await conversations.close()
     elif name == "list":
         await run_session_list(system.gateway_url, users, seconds, 32, 1, say)
     else:
@@ -75,7 +83,8 @@ async def _phase(name: str, system: System, seconds: float, say: Progress, sampl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=("sends", "list", "ttft"), nargs="?", default="sends")
+    parser.add_argument("phase", choices=("sends", "list", "ttft", "realistic"), nargs="?", default="sends")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--top", type=int, default=25, help="functions listed per service")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
@@ -90,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     redis_url = urlunparse(urlparse(cache.url)._replace(path=f"/{REDIS_DB}"))
     redis.Redis.from_url(redis_url).flushdb()
     workdir = Path(tempfile.mkdtemp(prefix="mobix-profile-"))
-    system = System(workdir, rabbit_url, redis_url, extra_env=dict(SERVICE_ENV))
+    postgres = os.environ.get("BENCH_POSTGRES_URL", BenchConfig.postgres_url) if args.database == "postgresql" else None
+    system = System(workdir, rabbit_url, redis_url, extra_env=dict(SERVICE_ENV), database=args.database,
+                    postgres_url=postgres)
     OUT.mkdir(parents=True, exist_ok=True)
     samplers: dict[str, tuple[subprocess.Popen, Path]] = {}
     try:
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         for proc, _ in samplers.values():
             proc.wait(timeout=60)
         system.stop_all()
+        system.drop_databases()
         rabbit.stop()
         cache.stop()
         shutil.rmtree(workdir, ignore_errors=True)
