@@ -50,8 +50,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def latency(service: BillingService, n: int) -> None:
-    plan = await service.plans.create(b.CreatePlan(fields={"name": "bench-open", "sku": "bench-open",
-                                                           "duration_days": 0}))
+    plan = await service.plans.add({"name": "bench-open", "sku": "bench-open", "duration_days": 0})
     users = list(range(1, 51))
     for user in users:
         await service.start_subscription(b.StartSubscription(user_id=user, plan_id=plan.id))
@@ -77,8 +76,8 @@ async def latency(service: BillingService, n: int) -> None:
 async def accuracy(replicas: list[BillingService], n: int, name: str, limit_field: str, limit: int,
                    user_id: int) -> int:
     service = replicas[0]
-    plan = await service.plans.create(b.CreatePlan(fields={"name": f"bench-{name}", "sku": f"bench-{name}",
-                                                           "duration_days": 0, limit_field: limit}))
+    plan = await service.plans.add({"name": f"bench-{name}", "sku": f"bench-{name}", "duration_days": 0,
+                                    limit_field: limit})
     await service.start_subscription(b.StartSubscription(user_id=user_id, plan_id=plan.id))
 
     async def one(i: int):

@@ -1,15 +1,16 @@
 """Base class of every command, event and RPC payload."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The fields an admin request set, by name: the owning service validates the values with its own model
-# (billing.plans.PlanFields, chat's catalog models, billing.discounts.CodeFields) and ignores names it
-# does not know. Values as the gateway sends them (JSON) or as internal callers have them (Decimal…).
-FieldValues = dict[str, Any]
+from shared.bounds import MAX_ID
+
+# Ids are 32-bit integers in every database (PostgreSQL `integer`): a larger or non-positive id names
+# nothing and must never reach SQL, where it fails as an overflow instead of a clear 400.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _now() -> datetime:

@@ -6,7 +6,8 @@ from uuid import UUID
 
 from pydantic import Field, create_model
 
-from shared.contracts.base import Contract, FieldValues, Message
+from shared.contracts.admin_fields import PlanPatch, SetFields
+from shared.contracts.base import Contract, Message
 from shared.contracts.plans import WINDOW_FIELDS, limit_fields
 
 
@@ -183,9 +184,10 @@ class PlanQuery(Contract):
 
 
 class CreatePlan(Contract):
-    """`fields`: plan fields by name (validated by billing; read-only and unknown names are ignored)."""
+    """`fields`: the plan fields the request set (billing adds the defaults and checks what a plan
+    requires; read-only and unknown names are ignored)."""
 
-    fields: FieldValues
+    fields: SetFields[PlanPatch]
 
 
 class UpdatePlan(Contract):
@@ -193,4 +195,4 @@ class UpdatePlan(Contract):
 
     plan_id: int
     partial: bool = False
-    fields: FieldValues
+    fields: SetFields[PlanPatch]

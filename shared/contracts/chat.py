@@ -7,7 +7,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.base import Contract, FieldValues, Message
+from shared.contracts.admin_fields import AiModelPatch, ChatbotPatch, SetFields
+from shared.contracts.base import Contract, Message
 from shared.contracts.billing import RateLimitInfo
 
 
@@ -251,17 +252,18 @@ class AdminChatbot(ChatbotOut):
 
 
 class SaveAiModel(Contract):
-    """Create (item_id None) or update; `fields` holds only what the request set."""
+    """Create (item_id None) or update; `fields` holds only what the request set (chat checks what a
+    create or a PUT requires)."""
 
     item_id: int | None = None
     partial: bool = False
-    fields: FieldValues
+    fields: SetFields[AiModelPatch]
 
 
 class SaveChatbot(Contract):
     item_id: int | None = None
     partial: bool = False
-    fields: FieldValues
+    fields: SetFields[ChatbotPatch]
 
 
 class SyncedModel(Contract):

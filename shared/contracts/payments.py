@@ -6,7 +6,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.base import Contract, FieldValues
+from shared.contracts.admin_fields import DiscountCodeBody, SetFields
+from shared.contracts.base import Contract
 
 
 class RpcNames:
@@ -156,5 +157,5 @@ class SaveDiscountCode(Contract):
 
     code_id: int | None = None
     partial: bool = False
-    fields: FieldValues
+    fields: SetFields[DiscountCodeBody]
 

@@ -3,9 +3,9 @@
 
 Every model of a plan takes its limit fields from here, each with its own bounds: the wire contract
 (`shared.contracts.billing.Plan`, the public shape), billing's validation (`billing.plans.PlanFields`,
-the base with defaults) and table (`billing.models.Plan`), and the gateway's admin bodies
-(`gateway.admin_schemas`: PUT, create, update). Billing's rule table (`billing.rules.LIMITS`) lists the
-same limits in the same order, which it checks at import.
+the base with defaults) and table (`billing.models.Plan`), and the admin bodies the gateway validates
+and the admin contracts carry (`shared.contracts.admin_fields`: PUT, create, update). Billing's rule
+table (`billing.rules.LIMITS`) lists the same limits in the same order, which it checks at import.
 """
 
 from decimal import Decimal

@@ -78,7 +78,7 @@ class BillingEnv:
     async def plan(self, **fields) -> b.Plan:
         """A plan with every limit unlimited unless given."""
         name = f"plan-{uuid.uuid4().hex[:8]}"
-        return await self.service.plans.create(b.CreatePlan(fields={"name": name, "sku": name, **fields}))
+        return await self.service.plans.add({"name": name, "sku": name, **fields})
 
     async def subscribe(self, user_id: int, plan: b.Plan, days: int | None = None) -> b.Subscription:
         return await self.service.start_subscription(

@@ -118,9 +118,9 @@ async def test_plan_admin_queries(running):
                                                          fields={"weekly_max_messages": 70}), b.Plan)
     assert updated.weekly_max_messages == 70
     assert await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=created.id), b.Plan) == updated
-    with pytest.raises(ValidationFailed) as info:
-        await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields={"name": "Bad", "sku": "BAD", "daily_max_tokens": -5}))
-    assert "daily_max_tokens" in info.value.details["fields"]
+    with pytest.raises(ValidationFailed) as info:  # billing's own refusal comes back as the RPC's error
+        await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields={"sku": "BAD", "daily_max_tokens": 5}))
+    assert "name" in info.value.details["fields"]
     await rpc.call(Q.DELETE_PLAN, b.PlanQuery(plan_id=created.id))
     with pytest.raises(NotFound):
         await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=created.id), b.Plan)

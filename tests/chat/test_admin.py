@@ -5,9 +5,12 @@ from decimal import Decimal
 import pytest
 from chat.admin import CatalogAdmin
 from chat.openrouter_models import ListedModel
+from pydantic import ValidationError
 
 from shared.contracts import chat as c
+from shared.contracts.admin_fields import AiModelPatch, ChatbotPatch
 from shared.errors import Conflict, NotFound, ValidationFailed
+from tests.support.contracts import unchecked, unchecked_values
 
 
 @pytest.fixture
@@ -39,6 +42,7 @@ async def test_model_crud_round_trip(admin, chat_env):
         await admin.get_model(c.AdminItem(item_id=created.id))
 
 
+@unchecked_values
 async def test_model_validation(admin):
     with pytest.raises(ValidationFailed) as invalid:
         await admin.save_model(c.SaveAiModel(fields={"name": "Dup", "model_id": "google/gemini-pro"}))
@@ -46,8 +50,11 @@ async def test_model_validation(admin):
     with pytest.raises(ValidationFailed) as invalid:
         await admin.save_model(c.SaveAiModel(fields={"model_id": "x/y"}))
     assert "name" in invalid.value.details["fields"]
+    negative = {"name": "N", "model_id": "x/y", "token_cost_multiplier": "-1"}
+    with pytest.raises(ValidationError):  # a bound: the contract refuses it as the gateway does
+        c.SaveAiModel(fields=negative)
     with pytest.raises(ValidationFailed):
-        await admin.save_model(c.SaveAiModel(fields={"name": "N", "model_id": "x/y", "token_cost_multiplier": "-1"}))
+        await admin.save_model(unchecked(c.SaveAiModel, AiModelPatch, negative))
 
 
 async def test_model_in_use_cannot_be_deleted(admin, chat_env):
@@ -79,8 +86,12 @@ async def test_chatbot_crud_and_plan_links(admin, chat_env):
 @pytest.mark.parametrize("image", ["javascript:alert(1)", "data:image/png;base64,AAAA", "http://example.com/a.png",
                                    "//evil.example/a.png", "media/a.png", "/media/../secret", " /media/a.png"])
 async def test_chatbot_image_must_be_a_media_path_or_https(admin, image):
+    fields = {"name": "Pic", "image": image}
+    with pytest.raises(ValidationError) as refused:
+        c.SaveChatbot(fields=fields)
+    assert [e["loc"] for e in refused.value.errors()] == [("fields", "image")]
     with pytest.raises(ValidationFailed) as invalid:
-        await admin.save_chatbot(c.SaveChatbot(fields={"name": "Pic", "image": image}))
+        await admin.save_chatbot(unchecked(c.SaveChatbot, ChatbotPatch, fields))
     assert "image" in invalid.value.details["fields"]
 
 
@@ -97,10 +108,15 @@ async def test_chatbot_image_accepts_media_paths_and_https(admin):
     ({"name": "Price", "model_id": "x/price", "prompt_price_usd_per_mtok": "10000.01"}, "prompt_price_usd_per_mtok"),
     ({"name": "Ctx", "model_id": "x/ctx", "context_tokens": 10_000_001}, "context_tokens"),
 ])
+@unchecked_values
 async def test_chat_refuses_what_the_gateway_refuses(admin, fields, field):
-    """Defence in depth: the shared text rule and bounds hold even for a caller that skipped the gateway."""
+    """The contract carries the gateway's own field family, so it refuses the same; chat checks the shared
+    text rule and bounds again (defence in depth), even for a contract built unchecked."""
+    with pytest.raises(ValidationError) as refused:
+        c.SaveAiModel(fields=fields)
+    assert [e["loc"] for e in refused.value.errors()] == [("fields", field)]
     with pytest.raises(ValidationFailed) as invalid:
-        await admin.save_model(c.SaveAiModel(fields=fields))
+        await admin.save_model(unchecked(c.SaveAiModel, AiModelPatch, fields))
     assert field in invalid.value.details["fields"]
 
 

@@ -110,7 +110,7 @@ class DiscountCodes:
             return code_out(row)
 
     async def save(self, q: p.SaveDiscountCode) -> p.DiscountCode:
-        fields = {k: v for k, v in q.fields.items() if k in WRITABLE}
+        fields = {k: v for k, v in q.fields.sent().items() if k in WRITABLE}
         if q.code_id is not None:
             current = (await self.get(q.code_id)).model_dump()
             base = {k: current[k] for k in WRITABLE} if q.partial else {k: current[k] for k in REQUIRED}

@@ -106,18 +106,23 @@ class PlanCatalog:
             return plan_out(plan)
 
     async def create(self, q: b.CreatePlan) -> b.Plan:
-        values = _validate({**self.defaults, **q.fields})
-        return await self._save(None, values)
+        return await self.add(q.fields.sent())
+
+    async def add(self, fields: dict[str, Any]) -> b.Plan:
+        """A new plan from field values as billing's own model allows them: internal callers and tests may
+        ask for what the admin contract refuses (`duration_days` 0: a period that never ends)."""
+        return await self._save(None, _validate({**self.defaults, **fields}))
 
     async def update(self, q: b.UpdatePlan) -> b.Plan:
         current = await self.get(q.plan_id)
         existing = current.model_dump()
+        fields = q.fields.sent()
         if q.partial:
-            data = {**existing, **q.fields}
+            data = {**existing, **fields}
         else:  # PUT: every writable field is given (the gateway checks it too)
-            if (problem := _missing(q.fields)) is not None:
+            if (problem := _missing(fields)) is not None:
                 raise problem
-            data = dict(q.fields)
+            data = fields
         return await self._save(q.plan_id, _validate(data))
 
     async def _save(self, plan_id: int | None, values: PlanFields) -> b.Plan:

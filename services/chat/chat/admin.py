@@ -51,12 +51,13 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 def _merge(existing: dict[str, Any] | None, q: c.SaveAiModel | c.SaveChatbot, defaults: dict, required: tuple) -> dict:
     """POST fills omitted optional fields with defaults; PUT replaces the whole object, so every
     writable field must be sent (never a silent reset to a default); PATCH changes only what was sent."""
+    sent = q.fields.sent()
     if existing is not None and not q.partial:
-        missing = [k for k in (*required, *defaults) if k not in q.fields]
+        missing = [k for k in (*required, *defaults) if k not in sent]
         if missing:
             raise ValidationFailed("Required fields are missing.", fields={k: ["This field is required."] for k in missing})
     base = dict(existing) if (existing is not None and q.partial) else dict(defaults)
-    base.update(q.fields)
+    base.update(sent)
     missing = [k for k in required if not base.get(k)]
     if missing:
         raise ValidationFailed("Required fields are missing.", fields={k: ["This field is required."] for k in missing})

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.schemas import Id
 from shared.bounds import MAX_MESSAGE_CHARS, MAX_MODEL_SLUG_CHARS, MAX_TITLE_CHARS
+from shared.contracts.base import Id
 from shared.text import Text
 
 

@@ -12,10 +12,8 @@ from gateway.models import User
 from shared import bounds
 from shared.contracts import billing as b
 
-# Ids are 32-bit integers in every database (PostgreSQL `integer`): a larger or non-positive id names
-# nothing and must never reach SQL, where it fails as an overflow instead of a clear 400.
+# Ids are 32-bit integers in every database (`shared.contracts.base.Id`), in paths too.
 MAX_ID = bounds.MAX_ID
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

@@ -49,7 +49,7 @@ async def list_plans(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
 
 @router.post("/subscription-types/", status_code=201, response_model=PlanOut)
 async def create_plan(body: a.PlanCreate, staff: StaffUser, rpc: Rpc, audit: Audit):
-    plan = await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields=body.fields()))
+    plan = await rpc.call(Q.CREATE_PLAN, b.CreatePlan(fields=body.sent()))
     await audit.changed(staff, "plan", plan["id"], None, _shown(plan))
     return plan
 
@@ -62,7 +62,7 @@ async def get_plan(plan_id: PathId, _: StaffUser, rpc: Rpc):
 @router.put("/subscription-types/{plan_id}/", response_model=PlanOut)
 async def replace_plan(plan_id: PathId, body: a.PlanFields, staff: StaffUser, rpc: Rpc, audit: Audit):
     before = await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
-    plan = await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, fields=body.fields()))
+    plan = await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, fields=body.sent()))
     await audit.changed(staff, "plan", plan_id, _shown(before), _shown(plan))
     return plan
 
@@ -70,7 +70,7 @@ async def replace_plan(plan_id: PathId, body: a.PlanFields, staff: StaffUser, rp
 @router.patch("/subscription-types/{plan_id}/", response_model=PlanOut)
 async def update_plan(plan_id: PathId, body: a.PlanPatch, staff: StaffUser, rpc: Rpc, audit: Audit):
     before = await rpc.call(Q.GET_PLAN, b.PlanQuery(plan_id=plan_id))
-    plan = await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, partial=True, fields=body.fields()))
+    plan = await rpc.call(Q.UPDATE_PLAN, b.UpdatePlan(plan_id=plan_id, partial=True, fields=body.sent()))
     await audit.changed(staff, "plan", plan_id, _shown(before), _shown(plan))
     return plan
 

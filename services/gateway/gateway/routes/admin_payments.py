@@ -44,10 +44,6 @@ def _code(data) -> dict:
     return DiscountCodeOut.model_validate(data).model_dump(mode="json")
 
 
-def _fields(body: DiscountCodeBody) -> dict:
-    return body.model_dump(mode="json", exclude_unset=True)
-
-
 @router.get("/discount-codes/", response_model=list[DiscountCodeOut] | dict)
 async def list_codes(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
     async def fetch() -> list[dict]:
@@ -58,7 +54,7 @@ async def list_codes(request: Request, _: StaffUser, rpc: Rpc, params: Pages):
 
 @router.post("/discount-codes/", status_code=201, response_model=DiscountCodeOut)
 async def create_code(body: DiscountCodeBody, staff: StaffUser, rpc: Rpc, audit: Audit):
-    code = _code(await rpc.call(P.CREATE_DISCOUNT_CODE, p.SaveDiscountCode(fields=_fields(body))))
+    code = _code(await rpc.call(P.CREATE_DISCOUNT_CODE, p.SaveDiscountCode(fields=body.sent())))
     await audit.changed(staff, "discount_code", code["id"], None, code)
     return code
 
@@ -71,7 +67,7 @@ async def get_code(code_id: PathId, _: StaffUser, rpc: Rpc):
 @router.put("/discount-codes/{code_id}/", response_model=DiscountCodeOut)
 async def replace_code(code_id: PathId, body: DiscountCodeBody, staff: StaffUser, rpc: Rpc, audit: Audit):
     before = _code(await rpc.call(P.GET_DISCOUNT_CODE, p.DiscountCodeQuery(code_id=code_id)))
-    code = _code(await rpc.call(P.UPDATE_DISCOUNT_CODE, p.SaveDiscountCode(code_id=code_id, fields=_fields(body))))
+    code = _code(await rpc.call(P.UPDATE_DISCOUNT_CODE, p.SaveDiscountCode(code_id=code_id, fields=body.sent())))
     await audit.changed(staff, "discount_code", code_id, before, code)
     return code
 
@@ -79,7 +75,7 @@ async def replace_code(code_id: PathId, body: DiscountCodeBody, staff: StaffUser
 @router.patch("/discount-codes/{code_id}/", response_model=DiscountCodeOut)
 async def update_code(code_id: PathId, body: DiscountCodeBody, staff: StaffUser, rpc: Rpc, audit: Audit):
     before = _code(await rpc.call(P.GET_DISCOUNT_CODE, p.DiscountCodeQuery(code_id=code_id)))
-    query = p.SaveDiscountCode(code_id=code_id, partial=True, fields=_fields(body))
+    query = p.SaveDiscountCode(code_id=code_id, partial=True, fields=body.sent())
     code = _code(await rpc.call(P.UPDATE_DISCOUNT_CODE, query))
     await audit.changed(staff, "discount_code", code_id, before, code)
     return code

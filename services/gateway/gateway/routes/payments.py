@@ -16,8 +16,9 @@ from gateway.backends import Rpc
 from gateway.deps import CurrentUser, OptionalSession, runtime
 from gateway.error_texts import EN
 from gateway.pagination import Pages, envelope, paged_list
-from gateway.schemas import Body, Id, Money, PlanOut
+from gateway.schemas import Body, Money, PlanOut
 from shared.contracts import payments as p
+from shared.contracts.base import Id
 from shared.errors import DomainError, NotFound, ValidationFailed
 
 log = logging.getLogger(__name__)
