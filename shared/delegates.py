@@ -19,10 +19,11 @@ from shared.rpc import responder
 UseCase = Callable[[Any, Any], Awaitable[Any]]  # an unbound method: (owner, message) -> result
 
 
-def answer_with(router: RabbitRouter, owner: Callable[[], Any], use_cases: Mapping[str, UseCase]) -> None:
-    """Answer each RPC query with `use_case(owner(), query)`."""
+def answer_with(router: RabbitRouter, owner: Callable[[], Any], use_cases: Mapping[str, UseCase], *,
+                then: Callable[[], None] | None = None) -> None:
+    """Answer each RPC query with `use_case(owner(), query)`, calling `then()` after each success."""
     for query, use_case in use_cases.items():
-        responder(router, query)(_handler(owner, use_case, f"answer_{query.rsplit('.', 1)[-1]}"))
+        responder(router, query)(_handler(owner, use_case, f"answer_{query.rsplit('.', 1)[-1]}", then))
 
 
 def consume_with(router: RabbitRouter, owner: Callable[[], Any], use_cases: Mapping[RabbitQueue, UseCase]) -> None:
@@ -33,9 +34,13 @@ def consume_with(router: RabbitRouter, owner: Callable[[], Any], use_cases: Mapp
         router.subscriber(queue, exchange=topology.EVENTS)(handler)
 
 
-def _handler(owner: Callable[[], Any], use_case: UseCase, name: str) -> Callable[[Any], Awaitable[Any]]:
+def _handler(owner: Callable[[], Any], use_case: UseCase, name: str,
+             then: Callable[[], None] | None = None) -> Callable[[Any], Awaitable[Any]]:
     async def handle(*args: Any, **kwargs: Any) -> Any:  # FastStream passes the message by its parameter's name
-        return await use_case(owner(), *args, **kwargs)
+        result = await use_case(owner(), *args, **kwargs)
+        if then is not None:
+            then()
+        return result
 
     # The method's signature without `self`: FastStream decodes the body by it.
     signature = inspect.signature(use_case)

@@ -1,8 +1,5 @@
 """Chat's broker face: RPC responders and reply-event consumers, thin over ChatService."""
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
 from faststream.rabbit import RabbitRouter
 
 from chat.admin import CatalogAdmin
@@ -16,48 +13,33 @@ from shared.contracts import chat as c
 from shared.delegates import answer_with, consume_with
 from shared.rpc import responder
 
-T = TypeVar("T")
-
 
 def build_router(service: ChatService, admin: CatalogAdmin) -> RabbitRouter:
     router = RabbitRouter()
     Q = c.RpcNames
     A = c.AdminRpcNames
 
-    async def clearing_catalog(change: Awaitable[T]) -> T:
-        result = await change
-        service.catalog.clear()  # the send path must not use the old rows
-        return result
-
     answer_with(router, lambda: admin, {A.GET_MODEL: CatalogAdmin.get_model, A.GET_CHATBOT: CatalogAdmin.get_chatbot})
+    answer_with(router, lambda: admin, {
+        A.SAVE_MODEL: CatalogAdmin.save_model,
+        A.DELETE_MODEL: CatalogAdmin.delete_model,
+        A.SAVE_CHATBOT: CatalogAdmin.save_chatbot,
+        A.DELETE_CHATBOT: CatalogAdmin.delete_chatbot,
+    }, then=lambda: service.catalog.clear())  # the send path must not use the old rows
 
     @responder(router, A.LIST_MODELS)
     async def answer_admin_list_models(q: c.AdminList) -> list[c.AdminAiModel]:
         return await admin.list_models()
 
-    @responder(router, A.SAVE_MODEL)
-    async def answer_admin_save_model(q: c.SaveAiModel) -> c.AdminAiModel:
-        return await clearing_catalog(admin.save_model(q))
-
-    @responder(router, A.DELETE_MODEL)
-    async def answer_admin_delete_model(q: c.AdminItem) -> None:
-        await clearing_catalog(admin.delete_model(q))
-
-    @responder(router, A.SYNC_MODELS)
-    async def answer_admin_sync_models(q: c.AdminList) -> c.ModelsSynced:
-        return await clearing_catalog(admin.sync_from_openrouter())
-
     @responder(router, A.LIST_CHATBOTS)
     async def answer_admin_list_chatbots(q: c.AdminList) -> list[c.AdminChatbot]:
         return await admin.list_chatbots()
 
-    @responder(router, A.SAVE_CHATBOT)
-    async def answer_admin_save_chatbot(q: c.SaveChatbot) -> c.AdminChatbot:
-        return await clearing_catalog(admin.save_chatbot(q))
-
-    @responder(router, A.DELETE_CHATBOT)
-    async def answer_admin_delete_chatbot(q: c.AdminItem) -> None:
-        await clearing_catalog(admin.delete_chatbot(q))
+    @responder(router, A.SYNC_MODELS)
+    async def answer_admin_sync_models(q: c.AdminList) -> c.ModelsSynced:
+        synced = await admin.sync_from_openrouter()
+        service.catalog.clear()
+        return synced
 
     @responder(router, Q.PING)
     async def answer_ping(body: dict) -> dict:
