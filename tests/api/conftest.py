@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.harness import BASIC, PREMIUM, Client, SystemSlot, new_user
+from tests.api.clients import admin, basic, premium, system, user  # noqa: F401 - fixtures, over the slot below
+from tests.api.harness import SystemSlot
 
 # The contract suite runs on SQLite; the modules that exercise what each database does differently
 # (storing and paging messages, sending, sessions, the usage ledger, the admin catalog) run once more
@@ -42,29 +43,3 @@ def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-
-
-@pytest.fixture
-def system(slot):
-    return slot.get()
-
-
-@pytest.fixture
-def admin(slot, system):
-    return slot.admin()
-
-
-@pytest.fixture
-def user(system) -> Client:
-    """A new user on the default (Free) plan."""
-    return new_user(system)
-
-
-@pytest.fixture
-def basic(system, admin) -> Client:
-    return new_user(system, BASIC, admin)
-
-
-@pytest.fixture
-def premium(system, admin) -> Client:
-    return new_user(system, PREMIUM, admin)

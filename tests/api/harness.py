@@ -13,9 +13,9 @@ from urllib.parse import urlparse, urlunparse
 
 import httpx
 import redis
-from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, System, fresh_vhost
+from devinfra.system import System, fresh_vhost
 
-from tests.support.api import Api
+from tests.support.api import Api, staff_api
 
 VHOST = "mobix_security"
 REDIS_DB = 11
@@ -57,9 +57,7 @@ class SystemSlot:
         """The staff user of the current system, logged in once."""
         system = self.get()
         if self._admin is None:
-            self._admin = Api(system.gateway_url)
-            response = self._admin.post("/api/auth/login/", json={"phone_number": ADMIN_PHONE, "password": ADMIN_PASSWORD})
-            assert response.status_code == 200, response.text
+            self._admin = staff_api(system.gateway_url)
         return self._admin
 
     def discard(self) -> None:

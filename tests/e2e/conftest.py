@@ -4,9 +4,9 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 import redis
-from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, System, fresh_vhost
+from devinfra.system import System, fresh_vhost
 
-from tests.support.api import Api
+from tests.support.api import Api, staff_api
 from tests.support.otlp import OtlpReceiver
 
 PREMIUM = 3
@@ -50,10 +50,7 @@ def system(request, infra, tmp_path_factory, otlp):
 
 @pytest.fixture(scope="session")
 def admin(system) -> Api:
-    client = Api(system.gateway_url)
-    response = client.post("/api/auth/login/", json={"phone_number": ADMIN_PHONE, "password": ADMIN_PASSWORD})
-    assert response.status_code == 200, response.text
-    return client
+    return staff_api(system.gateway_url)
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from urllib.parse import urlparse, urlunparse
 import httpx
 import pytest
 import redis
-from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, System, fresh_vhost
+from devinfra.system import System, fresh_vhost
 
 from shared.contracts import payments as p
-from tests.support.api import Api
+from tests.support.api import Api, staff_api
 from tests.support.rpc import caller
 
 RETURN_URL = "http://app.example/paid"
@@ -80,10 +80,7 @@ def pay_system(infra, tmp_path_factory, localstripe):
 
 @pytest.fixture(scope="session")
 def admin(pay_system) -> Api:
-    client = Api(pay_system.gateway_url)
-    response = client.post("/api/auth/login/", json={"phone_number": ADMIN_PHONE, "password": ADMIN_PASSWORD})
-    assert response.status_code == 200, response.text
-    return client
+    return staff_api(pay_system.gateway_url)
 
 
 @pytest.fixture

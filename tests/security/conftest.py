@@ -3,7 +3,8 @@ same virtual host and Redis database as the API suite, one system at a time."""
 
 import pytest
 
-from tests.api.harness import PREMIUM, Client, SystemSlot, new_user
+from tests.api.clients import admin, premium, system, user  # noqa: F401 - fixtures, over the slot below
+from tests.api.harness import SystemSlot
 
 
 @pytest.fixture(scope="package")
@@ -11,24 +12,3 @@ def slot(infra, tmp_path_factory):
     slot = SystemSlot(infra, tmp_path_factory)
     yield slot
     slot.discard()
-
-
-@pytest.fixture
-def system(slot):
-    return slot.get()
-
-
-@pytest.fixture
-def admin(slot, system):
-    return slot.admin()
-
-
-@pytest.fixture
-def user(system) -> Client:
-    """A new user on the default (Free) plan."""
-    return new_user(system)
-
-
-@pytest.fixture
-def premium(system, admin) -> Client:
-    return new_user(system, PREMIUM, admin)

@@ -5,7 +5,7 @@ import time
 from typing import Any
 
 import httpx
-from devinfra.system import read_code, sms_url_for
+from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, read_code, sms_url_for
 
 _phones = itertools.count(1_000_000)
 
@@ -70,3 +70,11 @@ class Api:
                 return {"messages": messages, "user_message": mine}
             time.sleep(0.1)
         raise AssertionError(f"no reply for {user_message_id} within {timeout}s")
+
+
+def staff_api(base_url: str) -> Api:
+    """The staff user every test system starts with (MOBIX_ADMIN_PHONE), logged in."""
+    client = Api(base_url)
+    response = client.post("/api/auth/login/", json={"phone_number": ADMIN_PHONE, "password": ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    return client

@@ -9,9 +9,9 @@ from urllib.parse import urlparse, urlunparse
 import httpx
 import pytest
 import redis
-from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE, System, fresh_vhost
+from devinfra.system import System, fresh_vhost
 
-from tests.support.api import Api, new_phone
+from tests.support.api import Api, new_phone, staff_api
 
 _telegram_ids = itertools.count(int(time.time()) % 100_000 * 1000 + 10_000)
 
@@ -30,10 +30,7 @@ def system(infra, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def admin(system) -> Api:
-    client = Api(system.gateway_url)
-    response = client.post("/api/auth/login/", json={"phone_number": ADMIN_PHONE, "password": ADMIN_PASSWORD})
-    assert response.status_code == 200, response.text
-    return client
+    return staff_api(system.gateway_url)
 
 
 class TelegramUser:

@@ -12,7 +12,7 @@ import redis
 from devinfra.system import System, fresh_vhost
 
 from tests.api.harness import PREMIUM, Client, new_user
-from tests.support.api import Api
+from tests.support.api import Api, staff_api
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,12 +42,7 @@ def system(infra, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def admin(system) -> Api:
-    from devinfra.system import ADMIN_PASSWORD, ADMIN_PHONE
-
-    client = Api(system.gateway_url)
-    response = client.post("/api/auth/login/", json={"phone_number": ADMIN_PHONE, "password": ADMIN_PASSWORD})
-    assert response.status_code == 200, response.text
-    return client
+    return staff_api(system.gateway_url)
 
 
 # Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,

@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from billing.events import BillingEvents
@@ -22,7 +21,7 @@ from shared.clock import Clock, SystemClock
 from shared.db import make_engine, make_session_factory, transaction
 from shared.loop_lag import LoopLagMonitor
 from shared.migrations import upgrade_to_head
-from shared.service_app import add_health_routes
+from shared.service_app import add_health_routes, dependency_checks
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -93,16 +92,5 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
 
     app = FastAPI(title="MobixAI billing service", lifespan=lifespan, docs_url=None, redoc_url=None)
 
-    async def database_ready() -> bool:
-        async with state["engine"].connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-
-    async def broker_ready() -> bool:
-        return await state["broker"].ping(timeout=2)
-
-    async def redis_ready() -> bool:
-        return bool(await state["redis"].ping())
-
-    add_health_routes(app, {"database": database_ready, "broker": broker_ready, "redis": redis_ready})
+    add_health_routes(app, dependency_checks(state, "database", "broker", "redis"))
     return app

@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from chat.admin import CatalogAdmin
 from chat.admission import BillingAdmission
@@ -24,7 +23,7 @@ from shared.loop_lag import LoopLagMonitor
 from shared.migrations import upgrade_to_head
 from shared.prompt_refs import PromptStore
 from shared.rpc import RpcClient
-from shared.service_app import add_health_routes
+from shared.service_app import add_health_routes, dependency_checks
 from shared.tokens import warm_up
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -98,13 +97,5 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
 
     app = FastAPI(title="MobixAI chat service", lifespan=lifespan, docs_url=None, redoc_url=None)
 
-    async def database_ready() -> bool:
-        async with state["engine"].connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-
-    async def broker_ready() -> bool:
-        return await state["broker"].ping(timeout=2)
-
-    add_health_routes(app, {"database": database_ready, "broker": broker_ready})
+    add_health_routes(app, dependency_checks(state, "database", "broker"))
     return app

@@ -5,6 +5,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
@@ -20,8 +21,8 @@ log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
 
 
-class RequestIdMiddleware:
-    """Every response carries X-Request-ID: the client's own when it sent a sane one, else a new one."""
+class HttpMiddleware:
+    """A middleware for HTTP requests only: lifespan and websocket scopes pass through untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -30,19 +31,38 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+def on_response_start(send: Send, see: Callable[[Message], None]) -> Send:
+    """`send`, letting `see` read (or add headers to) the status line before it goes out."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            see(message)
+        await send(message)
+
+    return sending
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    """Every response carries X-Request-ID: the client's own when it sent a sane one, else a new one."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = Headers(scope=scope).get("x-request-id")
         request_id = given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         # Lets operators find a request's trace from the X-Request-ID a client reports.
         trace.get_current_span().set_attribute("mobix.request_id", request_id)
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
-            await send(message)
+        def add_id(message: Message) -> None:
+            MutableHeaders(scope=message)["X-Request-ID"] = request_id
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, on_response_start(send, add_id))
         finally:
             request_id_var.reset(token)
 
@@ -51,27 +71,19 @@ REQUESTS = Counter("gateway_http_requests_total", "HTTP requests answered", ["me
 LATENCY = Histogram("gateway_http_request_duration_seconds", "Time to answer (whole response)", ["method", "route"])
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Request counts and latency per route template (never per raw path: ids would explode the labels)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 
-        async def send_recording(message: Message) -> None:
+        def record(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+            status = message["status"]
 
         try:
-            await self.app(scope, receive, send_recording)
+            await self.app(scope, receive, on_response_start(send, record))
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             REQUESTS.labels(scope["method"], route, str(status)).inc()
@@ -82,26 +94,18 @@ def _too_large(scope: Scope) -> Response:
     return too_large(scope["app"].state.catalogue, Headers(scope=scope).get("accept-language"))
 
 
-class CatchAllMiddleware:
+class CatchAllMiddleware(HttpMiddleware):
     """Whatever escapes the exception handlers is logged and answered 503 `unavailable`, never 500."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
-        async def send_tracking(message: Message) -> None:
+        def track(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+            started = True
 
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, on_response_start(send, track))
         except Exception as exc:
             if isinstance(exc, BodyTooLarge) and not started:
                 await _too_large(scope)(scope, receive, send)
@@ -140,7 +144,7 @@ class TrailingSlashMiddleware:
             scope["raw_path"] = raw + b"/" if path.endswith("/") else raw.rstrip(b"/")
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """413 for a body over the limit: at once from Content-Length, or while a chunked body streams in.
 
     A chunked body (no Content-Length) is read here, before the route runs, and handed on whole: routes
@@ -148,13 +152,10 @@ class BodyLimitMiddleware:
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -209,24 +210,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-class NoSniffMiddleware:
+class NoSniffMiddleware(HttpMiddleware):
     """`X-Content-Type-Options: nosniff` on every answer (errors and media included): a browser must never
     run an uploaded or echoed file as a script or a page because its bytes look like one."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        def nosniff(message: Message) -> None:
+            MutableHeaders(scope=message)["X-Content-Type-Options"] = "nosniff"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_nosniff(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Content-Type-Options"] = "nosniff"
-            await send(message)
-
-        await self.app(scope, receive, send_nosniff)
+        await self.app(scope, receive, on_response_start(send, nosniff))
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -257,17 +249,11 @@ def allowed_methods(scope: Scope) -> list[str] | None:
     return [method for method in METHODS if method in methods]
 
 
-class MethodsMiddleware:
+class MethodsMiddleware(HttpMiddleware):
     """OPTIONS answers 204 with the path's real `Allow` (404 for a path no route has); HEAD is served as
     the GET of the same path (the server sends no body for HEAD); a 405 names every allowed method."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] in ("OPTIONS", "HEAD"):
             methods = allowed_methods(scope)
             if methods is not None and scope["method"] == "OPTIONS":
@@ -281,14 +267,13 @@ class MethodsMiddleware:
         # Routing rewrites the scope's path in place when it enters a mount: keep the request's own.
         path, root_path = scope["path"], scope.get("root_path", "")
 
-        async def send_allow(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 405:
+        def allow(message: Message) -> None:
+            if message["status"] == 405:
                 methods = allowed_methods({**scope, "path": path, "root_path": root_path})
                 if methods:
                     MutableHeaders(scope=message)["Allow"] = ", ".join(methods)
-            await send(message)
 
-        await self.app(scope, receive, send_allow)
+        await self.app(scope, receive, on_response_start(send, allow))
 
 
 def _without_body(send: Send) -> Send:

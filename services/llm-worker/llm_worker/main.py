@@ -17,7 +17,7 @@ from shared.cache import make_redis
 from shared.loop_lag import LoopLagMonitor
 from shared.media import MediaStore, make_media_store
 from shared.prompt_refs import PromptStore
-from shared.service_app import add_health_routes
+from shared.service_app import add_health_routes, dependency_checks
 
 
 def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = None,
@@ -58,8 +58,5 @@ def create_app(settings: WorkerSettings, *, client: OpenRouterClient | None = No
 
     app = FastAPI(title="MobixAI llm-worker", lifespan=lifespan, docs_url=None, redoc_url=None)
 
-    async def broker_ready() -> bool:
-        return await state["broker"].ping(timeout=2)
-
-    add_health_routes(app, {"broker": broker_ready})
+    add_health_routes(app, dependency_checks(state, "broker"))
     return app

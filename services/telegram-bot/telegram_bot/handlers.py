@@ -176,6 +176,15 @@ def build_handlers(deps: Deps) -> list[BaseHandler]:
             return None
         return token, lang, session_id
 
+    async def linked_button(query: CallbackQuery, bot: Bot) -> tuple[str, str] | None:
+        """Answers the button press (Telegram shows a spinner until then) and finds the presser's token."""
+        token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
+        await honour_429(lambda: query.answer())
+        if token is None:
+            await say(bot, query.from_user.id, t(lang, "link_first"))
+            return None
+        return token, lang
+
     @command("usage")
     async def usage(message: Message, bot: Bot) -> None:
         if (me := await linked(message, bot)) is None:
@@ -230,11 +239,9 @@ def build_handlers(deps: Deps) -> list[BaseHandler]:
 
     @on_button("bot")
     async def pick_chatbot(query: CallbackQuery, bot: Bot) -> None:
-        token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
-        await honour_429(lambda: query.answer())
-        if token is None:
-            await say(bot, query.from_user.id, t(lang, "link_first"))
+        if (me := await linked_button(query, bot)) is None:
             return
+        token, lang = me
         chatbot_id = int((query.data or "0").split(":")[1])
         try:
             chatbot = await api.call("GET", f"/api/chatbots/{chatbot_id}/", token, lang)
@@ -252,11 +259,9 @@ def build_handlers(deps: Deps) -> list[BaseHandler]:
 
     @on_button("model")
     async def pick_model(query: CallbackQuery, bot: Bot) -> None:
-        token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
-        await honour_429(lambda: query.answer())
-        if token is None:
-            await say(bot, query.from_user.id, t(lang, "link_first"))
+        if (me := await linked_button(query, bot)) is None:
             return
+        token, lang = me
         _, chatbot_id, model_pk = (query.data or "").split(":")
         try:
             model = await api.call("GET", f"/api/ai-models/{int(model_pk)}/", token, lang)
@@ -290,11 +295,9 @@ def build_handlers(deps: Deps) -> list[BaseHandler]:
 
     @on_button("chat")
     async def switch_chat(query: CallbackQuery, bot: Bot) -> None:
-        token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
-        await honour_429(lambda: query.answer())
-        if token is None:
-            await say(bot, query.from_user.id, t(lang, "link_first"))
+        if (me := await linked_button(query, bot)) is None:
             return
+        token, lang = me
         session_id = int((query.data or "0").split(":")[1])
         try:
             session = await api.call("GET", f"/api/chat-sessions/{session_id}/", token, lang)
@@ -384,11 +387,9 @@ def build_handlers(deps: Deps) -> list[BaseHandler]:
 
     @on_button("regen")
     async def regenerate(query: CallbackQuery, bot: Bot) -> None:
-        token, lang, _ = await who(query.from_user.id, query.from_user.language_code)
-        await honour_429(lambda: query.answer())
-        if token is None:
-            await say(bot, query.from_user.id, t(lang, "link_first"))
+        if (me := await linked_button(query, bot)) is None:
             return
+        token, lang = me
         session_id = int((query.data or "0").split(":")[1])
 
         async def regen() -> Any:

@@ -13,7 +13,7 @@ from telegram import Bot, BotCommand, Update
 from telegram.ext import Application
 
 from shared.cache import make_redis
-from shared.service_app import add_health_routes
+from shared.service_app import add_health_routes, dependency_checks
 from telegram_bot.api import MobixApi
 from telegram_bot.handlers import Deps, build_handlers, once_per_update
 from telegram_bot.settings import BotSettings
@@ -115,8 +115,5 @@ def create_app(settings: BotSettings) -> FastAPI:
         task.add_done_callback(tasks.discard)
         return Response(status_code=200)
 
-    async def redis_ready() -> bool:
-        return bool(await state["redis"].ping())
-
-    add_health_routes(app, {"redis": redis_ready})
+    add_health_routes(app, dependency_checks(state, "redis"))
     return app
