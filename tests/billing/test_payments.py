@@ -110,7 +110,9 @@ def test_amounts_are_exact_and_never_below_zero():
 
 async def test_upgrade_credit_follows_the_clock_through_the_period(shop, env):
     await env.service.start_subscription(b.StartSubscription(user_id=7, plan_id=BASIC))
-    quote = lambda: shop.payments.quote(p.Quote(user_id=7, plan_id=PREMIUM))
+    def quote():
+        return shop.payments.quote(p.Quote(user_id=7, plan_id=PREMIUM))
+
     assert (await quote()).credit_amount == Decimal("70000.00")
     env.clock.advance(days=15)
     assert (await quote()).credit_amount == Decimal("35000.00")

@@ -6,7 +6,14 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from chat.history import PromptPlan, fallback_title, message_cost, prompt_for, prompt_turns, read_history
+from chat.history import (
+    PromptPlan,
+    fallback_title,
+    message_cost,
+    prompt_for,
+    prompt_turns,
+    read_history,
+)
 
 from shared.contracts.llm import ChatTurn
 from shared.tokens import REPLY_PRIMING, count_text

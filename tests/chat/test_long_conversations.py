@@ -100,7 +100,7 @@ async def _exchange(service, factory, session_id, kind, rng, target=None, counts
         text, before = target.content, [m for m in enabled if m.id < target.id]
     async with factory() as s:
         bot = (await s.exec(select(Chatbot).where(Chatbot.id == 1))).one()
-        model = (await s.exec(select(AiModel).where(AiModel.is_free == True))).first()
+        model = (await s.exec(select(AiModel).where(AiModel.is_free.is_(True)))).first()
     expected_turns, expected_tokens = reference_prompt(bot.system_prompt, before, text, model.context_tokens)
 
     fields = {"content": text} if kind != "regenerate" else {}
@@ -253,7 +253,7 @@ async def test_the_wire_list_is_exactly_the_contract_of_every_message(chat_db):
 
     wire = await service.message_page_wire(c.ListMessages(user_id=USER, session_id=session.id))
     async with factory() as s:
-        rows = (await s.exec(select(Message).where(Message.session_id == session.id, Message.disabled == False)
+        rows = (await s.exec(select(Message).where(Message.session_id == session.id, Message.disabled.is_(False))
                              .order_by(Message.id))).all()
     assert wire == {"messages": [message_out(m).model_dump(mode="json") for m in rows], "has_more": False}
 

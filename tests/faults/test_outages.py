@@ -192,7 +192,7 @@ def test_redis_killed_with_sends_in_flight_never_answers_an_error_for_stored_wor
         users = [premium_user(system, admin) for _ in range(8)]
         start = threading.Barrier(len(users) + 1)
 
-        def one(user, round_=round_):
+        def one(user, round_=round_, start=start):
             start.wait()
             return user, user.api.post(f"{user.session_url}/send/", json={"message": f"in flight {round_}"})
 

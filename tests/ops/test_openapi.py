@@ -83,7 +83,7 @@ def test_paged_lists_are_typed(schema):
         untyped = node.get("type") == "object" and "properties" not in node and node.get("additionalProperties", True)
         assert not (untyped and "/responses/" in where), where
     paged = 0
-    for path, method, op in operations(schema):
+    for path, _method, op in operations(schema):
         body = op["responses"].get("200", {}).get("content", {}).get("application/json", {}).get("schema", {})
         if "page" not in {p["name"] for p in op.get("parameters", [])}:
             continue

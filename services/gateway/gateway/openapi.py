@@ -267,7 +267,7 @@ def _headers(schema: dict[str, Any]) -> dict[str, Any]:
     def ref(name: str) -> dict[str, str]:
         return {"$ref": f"#/components/headers/{name}"}
 
-    for path, method, operation in _operations(schema):
+    for _path, _method, operation in _operations(schema):
         for status, response in operation.get("responses", {}).items():
             headers = response.setdefault("headers", {})
             headers["X-Request-ID"] = ref("X-Request-ID")
@@ -398,7 +398,7 @@ def _stream_events(schema: dict[str, Any]) -> dict[str, Any]:
         },
     }
     components["StreamEvent"] = events
-    for path, method, operation in _operations(schema):
+    for _path, _method, operation in _operations(schema):
         if operation.get("operationId") == "stream":
             operation["description"] = STREAM_DESCRIPTION
             ok = operation["responses"]["200"]

@@ -64,7 +64,7 @@ class UserRepository:
     async def is_last_staff(self, user_id: int) -> bool:
         """True when `user_id` is staff and no one else is. The staff rows are locked (PostgreSQL) so two
         staff users removing their flags at the same moment cannot both pass."""
-        rows = await self.s.exec(select(User.id).where(User.is_staff == True).with_for_update())
+        rows = await self.s.exec(select(User.id).where(col(User.is_staff).is_(True)).with_for_update())
         staff = set(rows.all())
         return staff == {user_id}
 
