@@ -109,12 +109,15 @@ def seed_messages(chat_url: str, session_id: int, user_id: int, count: int) -> N
     import sqlalchemy
     from chat.models import Message
 
-    from shared.tokens import count_text
+    from shared.tokens import MESSAGE_OVERHEAD, count_text
 
     tokens = count_text(TEXT * 2)
     start = datetime.now(UTC) - timedelta(days=1)
     rows, asked = [], None
     for n in range(count):
+        # As chat writes them: each message's running prompt count continues the one before it
+        # (without it the bounded prompt read falls back to walking the whole conversation).
+        running = (n + 1) * (MESSAGE_OVERHEAD + tokens)
         is_user = n % 2 == 0
         exchange = uuid.uuid4() if is_user else None
         message_id = uuid.uuid4()
@@ -124,7 +127,7 @@ def seed_messages(chat_url: str, session_id: int, user_id: int, count: int) -> N
                "edited_at": None, "disabled": False, "exchange_id": exchange,
                "reply_status": "completed" if is_user else None, "reply_error": None,
                "reply_to_exchange_id": None if is_user else asked[0], "reply_to": None if is_user else asked[1],
-               "finish_reason": None if is_user else "stop"}
+               "finish_reason": None if is_user else "stop", "running_tokens": running}
         if is_user:
             asked = (exchange, message_id)
         rows.append(row)
