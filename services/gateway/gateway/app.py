@@ -193,6 +193,10 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         responses=schemas.COMMON_RESPONSES,
+        # Spans come from OpenTelemetry's FastAPI instrumentation (below) and metrics from our own
+        # middleware; FastAPI's built-in telemetry would add a second server span, and even unused it
+        # asks OpenTelemetry per request whether a provider is set (an environment lookup each time).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.router.redirect_slashes = False
     # app.state holds the Runtime (every client the lifespan builds; routes reach it through
