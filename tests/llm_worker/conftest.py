@@ -12,12 +12,9 @@ from openrouter_emulator.server import EmulatorServer
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from tests.llm_worker.support import DeltaLog
+from tests.support import emulator_fixture
 
-
-@pytest.fixture(scope="session")
-def emulator():
-    with EmulatorServer(chunk_delay_seconds=0.001, first_token_delay_seconds=0) as server:
-        yield server
+emulator = emulator_fixture.emulator  # a server per directory that imports it
 
 
 @pytest.fixture
