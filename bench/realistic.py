@@ -6,7 +6,6 @@ next reply once the last one ended. Counted: replies completed per second, each 
 first token, and, through the CPU meter around it, the CPU per reply of every process involved."""
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ import httpx
 from bench.client import BenchError, Say
 from bench.population import BenchUser
 from bench.stats import Spread
-from bench.ttft import SessionStream
+from bench.ttft import SessionStream, direct_first_chunk_ms, first_token_of_stream
 
 WORDS = 40  # chunks of a reply: "a few dozen"
 CHUNK_DELAY_S = 0.012  # like a fast real model
@@ -84,37 +83,13 @@ class PlatformConversations:
         await asyncio.sleep(0.3)  # a stream reads from "now": let the gateway attach it before sending
 
     async def reply(self, index: int) -> float:
-        (user, session_id), stream = self.pairs[index], self.streams[index]
         started = time.perf_counter()
-        response = await user.client.request("POST", f"/api/chat-sessions/{session_id}/send/",
-                                             json={"message": paced("Tell me about the sea.")})
-        if response.status_code != 201:
-            raise BenchError(f"send answered {response.status_code}: {response.text[:200]}")
-        first, name, data = await stream.next("reply.delta", "reply.failed")
-        if name == "reply.delta":
-            _, name, data = await stream.next("reply.completed", "reply.failed")
-        if name == "reply.failed":
-            raise BenchError(f"reply failed: {data}")
+        _, first, _ = await self.streams[index].send(paced("Tell me about the sea."))
         return (first - started) * 1000
 
     async def close(self) -> None:
         for stream in self.streams:
             await stream.close()
-
-
-async def first_token_of_stream(response: httpx.Response, started: float) -> float:
-    """Reads an OpenAI-style SSE body to its end; ms from `started` to the first content chunk."""
-    if response.status_code != 200:
-        raise BenchError(f"streamed completion answered {response.status_code}: {(await response.aread())[:200]!r}")
-    first = None
-    async for line in response.aiter_lines():
-        if first is None and line.startswith("data:") and line[5:].strip() != "[DONE]":
-            choices = json.loads(line[5:]).get("choices") or [{}]
-            if (choices[0].get("delta") or {}).get("content"):
-                first = time.perf_counter()
-    if first is None:
-        raise BenchError("the stream carried no content")
-    return (first - started) * 1000
 
 
 class PeerConversations:
@@ -140,8 +115,6 @@ class PeerConversations:
 async def peer_ttft(peer_url: str, api_key: str, model: str, emulator_url: str, samples: int,
                     say: Say) -> tuple[list[float], list[float]]:
     """Sequential, unpaced: (through the peer, emulator directly) ms to the first token, paired."""
-    from bench.ttft import direct_first_chunk_ms
-
     through, direct = [], []
     headers = {"Authorization": f"Bearer {api_key}"}
     async with httpx.AsyncClient(base_url=peer_url, timeout=30, headers=headers) as peer, \

@@ -90,27 +90,47 @@ class SessionStream:
             if event[1] in names:
                 return event
 
+    async def send(self, text: str) -> tuple[float, float, dict]:
+        """Send `text` in this session and follow its reply to the end: when the send was answered,
+        when the reply's first token came (both `time.perf_counter()`), and the completed reply."""
+        response = await self.client.request("POST", f"/api/chat-sessions/{self.session_id}/send/",
+                                             json={"message": text})
+        answered = time.perf_counter()
+        if response.status_code != 201:
+            raise BenchError(f"send answered {response.status_code}: {response.text[:300]}")
+        first, name, data = await self.next("reply.delta", "reply.failed")
+        if name == "reply.delta":
+            _, name, data = await self.next("reply.completed", "reply.failed")
+        if name == "reply.failed":
+            raise BenchError(f"reply failed in session {self.session_id}: {data}")
+        return answered, first, data
+
     async def close(self) -> None:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
 
+async def first_token_of_stream(response: httpx.Response, started: float) -> float:
+    """Reads an OpenAI-style SSE body to its end; ms from `started` to the first content chunk."""
+    if response.status_code != 200:
+        raise BenchError(f"streamed completion answered {response.status_code}: {(await response.aread())[:200]!r}")
+    first = None
+    async for line in response.aiter_lines():
+        if first is None and line.startswith("data:") and line[5:].strip() != "[DONE]":
+            choices = json.loads(line[5:]).get("choices") or [{}]
+            if (choices[0].get("delta") or {}).get("content"):
+                first = time.perf_counter()
+    if first is None:
+        raise BenchError("the stream carried no content")
+    return (first - started) * 1000
+
+
 async def direct_first_chunk_ms(emulator: httpx.AsyncClient, messages: list[dict]) -> float:
     body = {"model": MODEL, "messages": messages, "stream": True, "usage": {"include": True}, "max_tokens": MAX_TOKENS}
     started = time.perf_counter()
-    first: float | None = None
     async with emulator.stream("POST", "/chat/completions", json=body) as response:
-        if response.status_code != 200:
-            raise BenchError(f"emulator answered {response.status_code}")
-        async for line in response.aiter_lines():
-            if first is None and line.startswith("data:") and line[5:].strip() != "[DONE]":
-                choices = json.loads(line[5:]).get("choices") or [{}]
-                if (choices[0].get("delta") or {}).get("content"):
-                    first = time.perf_counter()
-    if first is None:
-        raise BenchError("the emulator streamed no content")
-    return (first - started) * 1000
+        return await first_token_of_stream(response, started)
 
 
 async def run_ttft(user: BenchUser, emulator_url: str, seconds: float, max_samples: int, say: Say) -> TtftResult:
@@ -133,16 +153,7 @@ async def run_ttft(user: BenchUser, emulator_url: str, seconds: float, max_sampl
             turns = [*history[stream.session_id], {"role": "user", "content": text}]
             direct = await direct_first_chunk_ms(emulator, turns)
             started = time.perf_counter()
-            response = await user.client.request("POST", f"/api/chat-sessions/{stream.session_id}/send/",
-                                                 json={"message": text})
-            answered = time.perf_counter()
-            if response.status_code != 201:
-                raise BenchError(f"send answered {response.status_code}: {response.text[:300]}")
-            first, name, data = await stream.next("reply.delta", "reply.failed")
-            if name == "reply.delta":
-                _, name, data = await stream.next("reply.completed", "reply.failed")
-            if name == "reply.failed":
-                raise BenchError(f"a reply failed during the time-to-first-token phase: {data}")
+            answered, first, data = await stream.send(text)
             result.direct_ms.append(direct)
             result.platform_ms.append((first - started) * 1000)
             result.answered_ms.append((answered - started) * 1000)

@@ -7,7 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.db import SessionFactory, make_engine, make_session_factory
 
 
 def alembic_config(database_url: str, migrations_dir: Path) -> Config:
@@ -20,6 +22,17 @@ def alembic_config(database_url: str, migrations_dir: Path) -> Config:
 async def upgrade_to_head(database_url: str, migrations_dir: Path) -> None:
     """Bring the database to the newest schema (creates it from zero on a fresh database)."""
     await asyncio.to_thread(command.upgrade, alembic_config(database_url, migrations_dir), "head")
+
+
+async def open_database(database_url: str, migrations_dir: Path, *, migrate: bool) -> tuple[AsyncEngine, SessionFactory]:
+    """A service's engine and session factory at start-up, its schema brought to head first when
+    `migrate` (`ServiceSettings.migrates_on_start()`; else `python -m shared.migrate` ran before the
+    deploy)."""
+    engine = make_engine(database_url)
+    factory = make_session_factory(engine)
+    if migrate:
+        await upgrade_to_head(database_url, migrations_dir)
+    return engine, factory
 
 
 def run_env(context, metadata: MetaData) -> None:  # noqa: ANN001 - alembic's context module

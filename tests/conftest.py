@@ -8,7 +8,6 @@ Redis database 15, so a `make run` on the same machine is left alone. `MOBIX_VHO
 import os
 import shutil
 import subprocess
-import uuid
 from urllib.parse import urlparse, urlunparse
 
 import pytest
@@ -104,20 +103,7 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 async def postgres_url(postgres_admin_url):
     """A fresh database of its own, dropped afterwards; as an asyncpg SQLAlchemy URL."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
+    from tests.support.postgres import fresh_database
 
-    admin = make_url(postgres_admin_url)
-    name = f"mobix_test_{uuid.uuid4().hex[:10]}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with fresh_database(postgres_admin_url) as url:
+        yield url

@@ -1,6 +1,7 @@
 """Billing fixtures: the real service over a fresh SQLite database and the real Redis (its own key
 prefix per test, so "losing Redis" can be simulated without touching anyone else's keys)."""
 
+import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,13 @@ from shared.contracts.llm import ReplyCompleted, Usage
 from shared.db import SessionFactory, create_schema, make_engine, make_session_factory, transaction
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+USERS = itertools.count(1_000)
+
+
+@pytest.fixture
+def user() -> int:
+    """A user id no other test of the run has (a test that talks to shared servers sets its own)."""
+    return next(USERS)
 
 
 async def flush_prefix(redis: Redis, prefix: str) -> int:

@@ -1,23 +1,14 @@
 """What an exchange costs (business-rules §4): the ledger, per-session usage, duplicates, failures,
 stopped replies and titles."""
 
-import itertools
 import uuid
 from decimal import Decimal
 
-import pytest
 from billing.models import Reservation, UsageLedger
 from sqlmodel import select
 
 from shared.contracts import billing as b
 from shared.contracts.llm import ReplyFailed, TitleGenerated, Usage
-
-USERS = itertools.count(1_000)
-
-
-@pytest.fixture
-def user():
-    return next(USERS)
 
 
 async def ledger(env, user_id):

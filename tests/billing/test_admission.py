@@ -11,13 +11,6 @@ from billing.rules import LIMITS, MIN_REPLY_TOKENS, WINDOWS
 from shared.contracts import billing as b
 from shared.errors import LimitExceeded, ValidationFailed
 
-USERS = itertools.count(1)
-
-
-@pytest.fixture
-def user():
-    return next(USERS)
-
 
 async def on_plan(env, user_id, days=0, **limits):
     plan = await env.plan(duration_days=days, **limits)

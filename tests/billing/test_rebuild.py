@@ -1,7 +1,6 @@
 """The ledger is the source of truth: Redis losing the windows, a commit that cannot reach Redis,
 a change racing a rebuild, and Redis being down (fail closed)."""
 
-import itertools
 import uuid
 from decimal import Decimal
 
@@ -14,13 +13,6 @@ from sqlmodel import select
 from shared.cache import make_redis
 from shared.contracts import billing as b
 from shared.errors import LimitExceeded, Unavailable
-
-USERS = itertools.count(3_000)
-
-
-@pytest.fixture
-def user():
-    return next(USERS)
 
 
 async def test_windows_are_rebuilt_from_the_ledger_after_redis_loses_them(env, user):

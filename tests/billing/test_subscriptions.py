@@ -1,7 +1,6 @@
 """Subscriptions (business-rules §2) and the plan catalog for the admin API."""
 
 import asyncio
-import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,13 +16,6 @@ from shared.contracts.gateway import UserRegistered
 from shared.errors import Conflict, LimitExceeded, NotFound, ValidationFailed
 from tests.billing.conftest import START
 from tests.support.contracts import unchecked, unchecked_values
-
-USERS = itertools.count(2_000)
-
-
-@pytest.fixture
-def user():
-    return next(USERS)
 
 
 async def subscriptions_of(env, user_id):

@@ -1,18 +1,12 @@
 """Migration 0005 on a database with conversations in it, on SQLite and PostgreSQL: every enabled
 message gets the running prompt-token count of its session up to it; disabled ones add nothing."""
 
-import asyncio
 import uuid
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic import command
 
-from shared.db import make_engine
-from shared.migrations import alembic_config
-from tests.chat.test_migration_reply_to import MIGRATIONS, ai_model, chat_session, chatbot, meta
+from tests.chat.migration_support import NOW, meta, read, upgrade_over
 
-NOW = datetime(2026, 12, 1, tzinfo=UTC)
 # The message table as revision 0003 left it: 0002's columns plus reply_to and finish_reason.
 message = sa.Table("message", sa.MetaData(), *(sa.Column(col.name, col.type, primary_key=col.primary_key) for col in meta.tables["message"].columns),
                    sa.Column("reply_to", sa.Uuid), sa.Column("finish_reason", sa.String))
@@ -26,33 +20,15 @@ def _message(id_, session_id, tokens, disabled=False) -> dict:
 
 
 async def _backfilled(database_url: str) -> None:
-    config = alembic_config(database_url, MIGRATIONS)
-    await asyncio.to_thread(command.upgrade, config, "0003_message_reply_to_and_order")
     # Two sessions, interleaved ids; session 1 had its third message edited away (4 and 5 disabled).
     rows = [_message(1, 1, 10), _message(2, 2, 7), _message(3, 1, 20), _message(4, 1, 5, disabled=True),
             _message(5, 1, 6, disabled=True), _message(6, 2, 1), _message(7, 1, 3)]
-    engine = make_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.execute(ai_model.insert(), dict(
-            id=1, name="m", model_id="x/m", description="", model_type="text", is_active=True, is_free=True,
-            token_cost_multiplier=1, context_tokens=1000, max_reply_tokens=100, fallback_model_ids=""))
-        await conn.execute(chatbot.insert(), dict(id=1, name="b", description="", is_active=True, system_prompt="",
-                                                  chatbot_type="text"))
-        for session_id in (1, 2):
-            await conn.execute(chat_session.insert(), dict(
-                id=session_id, user_id=7, chatbot_id=1, ai_model_id=1, title="t", auto_generate_title=False,
-                is_active=True, created_at=NOW, updated_at=NOW))
-        await conn.execute(message.insert(), rows)
-    await engine.dispose()
+    await upgrade_over(database_url, "0003_message_reply_to_and_order", message, rows, sessions=(1, 2))
 
-    await asyncio.to_thread(command.upgrade, config, "head")
-
-    engine = make_engine(database_url)
     table = sa.Table("message", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("disabled", sa.Boolean),
                      sa.Column("running_tokens", sa.Integer))
-    async with engine.connect() as conn:
-        got = {r.id: r.running_tokens for r in await conn.execute(sa.select(table).where(table.c.disabled.is_(False)))}
-    await engine.dispose()
+    query = sa.select(table).where(table.c.disabled.is_(False))
+    got = {r.id: r.running_tokens for r in await read(database_url, query)}
     # 4 tokens of framing per message (MESSAGE_OVERHEAD) plus its own count, summed per session in order.
     assert got == {1: 14, 3: 14 + 24, 7: 38 + 7, 2: 11, 6: 11 + 5}
 

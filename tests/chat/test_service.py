@@ -222,13 +222,19 @@ async def test_regenerate_replaces_last_reply(chat_env):
     assert command["messages"][-1]["content"] == "tell a joke"
 
 
-async def test_title_generated_sets_title_once(chat_env):
-    service, factory, _ = chat_env
+async def _titling(service, factory, first_message: str) -> tuple[c.SessionOut, str]:
+    """A session whose first exchange has been answered, and the id of the title command that sent."""
     session = await _session(service)
-    stored = await _send(service, session.id, "Explain quantum entanglement simply")
+    stored = await _send(service, session.id, first_message)
     await _reply(service, factory, session.id, stored)
     title_cmd = [p for k, p in await _outbox(factory) if k == Keys.GENERATE_TITLE][0]
-    event = TitleGenerated(session_id=session.id, user_id=USER, command_id=title_cmd["message_id"], model="m", title="Quantum Entanglement Basics")
+    return session, title_cmd["message_id"]
+
+
+async def test_title_generated_sets_title_once(chat_env):
+    service, factory, _ = chat_env
+    session, command_id = await _titling(service, factory, "Explain quantum entanglement simply")
+    event = TitleGenerated(session_id=session.id, user_id=USER, command_id=command_id, model="m", title="Quantum Entanglement Basics")
     await service.on_title_generated(event)
     await service.on_title_generated(event)
     got = await service.get_session(c.SessionQuery(user_id=USER, session_id=session.id))
@@ -238,11 +244,8 @@ async def test_title_generated_sets_title_once(chat_env):
 
 async def test_failed_title_falls_back_to_first_words(chat_env):
     service, factory, _ = chat_env
-    session = await _session(service)
-    stored = await _send(service, session.id, "Plan a three day trip to Isfahan in spring")
-    await _reply(service, factory, session.id, stored)
-    title_cmd = [p for k, p in await _outbox(factory) if k == Keys.GENERATE_TITLE][0]
-    await service.on_title_generated(TitleGenerated(session_id=session.id, user_id=USER, command_id=title_cmd["message_id"], model="m", title=None))
+    session, command_id = await _titling(service, factory, "Plan a three day trip to Isfahan in spring")
+    await service.on_title_generated(TitleGenerated(session_id=session.id, user_id=USER, command_id=command_id, model="m", title=None))
     got = await service.get_session(c.SessionQuery(user_id=USER, session_id=session.id))
     assert got.title == "Plan a three day trip"
 

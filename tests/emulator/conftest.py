@@ -2,15 +2,12 @@
 
 import httpx
 import pytest
-from openrouter_emulator.server import EmulatorServer
+
+from tests.support import emulator_fixture
+
+emulator = emulator_fixture.emulator  # a server per directory that imports it
 
 KEY = {"Authorization": "Bearer test-key"}
-
-
-@pytest.fixture(scope="session")
-def emulator():
-    with EmulatorServer(chunk_delay_seconds=0.001, first_token_delay_seconds=0) as server:
-        yield server
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ publish never reach another suite's billing consumer.
 """
 
 import random
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -33,6 +34,16 @@ async def redis(redis_url):
     client = make_redis(redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix(redis) -> AsyncIterator[str]:
+    """A Redis key prefix of the test's own; its keys are removed afterwards."""
+    prefix = f"mobix:test:{uuid.uuid4().hex}:"
+    yield prefix
+    keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await redis.delete(*keys)
 
 
 @pytest.fixture

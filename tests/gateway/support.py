@@ -4,7 +4,8 @@ import random
 
 import httpx
 from argon2 import PasswordHasher
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from gateway.deps import CurrentUser
 from gateway.phones import normalize_phone
 
 PASSWORD = "correct horse battery"
@@ -35,6 +36,18 @@ def client_for(app: FastAPI, base_url: str = "http://testserver", ip: str | None
     ip = ip or f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
     transport = httpx.ASGITransport(app=app, client=(ip, 40000))
     return httpx.AsyncClient(transport=transport, base_url=base_url)
+
+
+def probe_router() -> APIRouter:
+    """Test-only routes under /api/test-probe/, for tests of who may call an API at all: a POST that
+    needs a logged-in user (and so, from a cookie session, a CSRF header). A test may add its own."""
+    probe = APIRouter(prefix="/api/test-probe")
+
+    @probe.post("/")
+    async def poke(user: CurrentUser) -> dict:
+        return {"user_id": user.id}
+
+    return probe
 
 
 def csrf(http: httpx.AsyncClient) -> dict[str, str]:

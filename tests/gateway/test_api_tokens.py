@@ -5,19 +5,12 @@ all revoked at once by `TokenStore.revoke_all` (what a password change calls).""
 import hashlib
 
 import pytest
-from fastapi import APIRouter
-from gateway.deps import CurrentUser
 from gateway.models import ApiToken
 from sqlmodel import select
 
-from tests.gateway.support import PASSWORD, client_for, csrf, register
+from tests.gateway.support import PASSWORD, client_for, csrf, probe_router, register
 
-probe = APIRouter(prefix="/api/test-probe")
-
-
-@probe.post("/")
-async def poke(user: CurrentUser) -> dict:
-    return {"user_id": user.id}
+probe = probe_router()
 
 
 @pytest.fixture

@@ -1,19 +1,14 @@
 """The gateway's versioned Redis copies (gateway.read_cache) against a real Redis: a reader that fetched
 before a change can never store what it fetched, whether the change was to its entry or its scope."""
 
-import uuid
 
 import pytest
 from gateway.read_cache import VersionedCache
 
 
 @pytest.fixture
-async def cache(redis):
-    prefix = f"mobix:test:cache:{uuid.uuid4().hex}:"
-    yield VersionedCache(redis, prefix, ttl_seconds=60)
-    keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await redis.delete(*keys)
+def cache(redis, redis_prefix):
+    return VersionedCache(redis, redis_prefix, ttl_seconds=60)
 
 
 async def test_a_filled_entry_is_read_back(cache):

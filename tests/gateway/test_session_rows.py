@@ -3,7 +3,6 @@ an in-memory table: after any change to one session among many, the next read eq
 the table, and re-reads only the changed row (no rebuild of the whole list)."""
 
 import random
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -51,12 +50,8 @@ class FakeChat:
 
 
 @pytest.fixture
-async def rows(redis):
-    prefix = f"mobix:test:lists:{uuid.uuid4().hex}:"
-    yield SessionRows(redis, prefix, ttl_seconds=60)
-    keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await redis.delete(*keys)
+def rows(redis, redis_prefix):
+    return SessionRows(redis, redis_prefix, ttl_seconds=60)
 
 
 def fresh(chat: FakeChat) -> list[dict]:

@@ -4,19 +4,20 @@ cookie attributes, and staff-only routes."""
 import hashlib
 
 import pytest
-from fastapi import APIRouter
 from gateway.deps import CurrentUser, StaffUser
 from gateway.models import User
 from sqlalchemy import update
 
-from tests.gateway.support import PASSWORD, client_for, complete_registration, csrf, register
+from tests.gateway.support import (
+    PASSWORD,
+    client_for,
+    complete_registration,
+    csrf,
+    probe_router,
+    register,
+)
 
-probe = APIRouter(prefix="/api/test-probe")
-
-
-@probe.post("/")
-async def poke(user: CurrentUser) -> dict:
-    return {"user_id": user.id}
+probe = probe_router()
 
 
 @probe.get("/")

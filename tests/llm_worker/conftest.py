@@ -1,23 +1,24 @@
 """Fixtures for the llm-worker: an in-process OpenRouter emulator, a client aimed at it, and a
 private RabbitMQ virtual host for worker tests."""
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import aio_pika
 import httpx
 import pytest
 from devinfra.system import fresh_vhost
-from llm_worker.client import OpenRouterClient
+from llm_worker.client import OpenRouterClient, Sleep
 from llm_worker.settings import WorkerSettings
 from openrouter_emulator.server import EmulatorServer
 
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from tests.llm_worker.support import DeltaLog
+from tests.support import emulator_fixture
 
-
-@pytest.fixture(scope="session")
-def emulator():
-    with EmulatorServer(chunk_delay_seconds=0.001, first_token_delay_seconds=0) as server:
-        yield server
+emulator = emulator_fixture.emulator  # a server per directory that imports it
 
 
 @pytest.fixture
@@ -58,11 +59,21 @@ def sleeps() -> SleepRecorder:
     return SleepRecorder()
 
 
+@asynccontextmanager
+async def openrouter_client(emulator: EmulatorServer, sleep: Sleep = asyncio.sleep,
+                            **overrides) -> AsyncIterator[OpenRouterClient]:
+    """A client aimed at the emulator (`worker_settings` with `overrides`), closed on the way out."""
+    client = OpenRouterClient(worker_settings(emulator, **overrides), sleep=sleep)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 @pytest.fixture
 async def client(emulator, emulator_admin, sleeps):
-    openrouter = OpenRouterClient(worker_settings(emulator), sleep=sleeps)
-    yield openrouter
-    await openrouter.aclose()
+    async with openrouter_client(emulator, sleeps) as openrouter:
+        yield openrouter
 
 
 @pytest.fixture(scope="session")

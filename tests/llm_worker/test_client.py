@@ -8,7 +8,7 @@ import pytest
 from llm_worker.client import ChatRequest, OpenRouterClient, StreamBroken, UpstreamError
 
 from shared.tokens import count_text
-from tests.llm_worker.conftest import worker_settings
+from tests.llm_worker.conftest import openrouter_client
 
 PRICE = Decimal("0.000002")
 
@@ -133,13 +133,10 @@ async def test_429_is_retried_after_the_servers_retry_after(client, emulator_adm
 
 
 async def test_a_retry_after_beyond_the_cap_is_not_waited_for(emulator, emulator_admin, sleeps):
-    client = OpenRouterClient(worker_settings(emulator, retry_after_max_seconds=5), sleep=sleeps)
-    try:
+    async with openrouter_client(emulator, sleeps, retry_after_max_seconds=5) as client:
         await emulator_admin.post("/_emulator/faults", json={"faults": ["http_429 retry_after=60"]})
         with pytest.raises(UpstreamError) as info:
             await collect(client, request("go away"))
-    finally:
-        await client.aclose()
     assert info.value.code == "rate_limited" and info.value.retry_after == 60
     assert sleeps.pauses == []
 
@@ -186,38 +183,28 @@ async def test_fallback_model_is_reported(client, emulator_admin):
 
 
 async def test_first_token_timeout_is_retried_then_fails(emulator, emulator_admin, sleeps):
-    client = OpenRouterClient(worker_settings(emulator, first_token_timeout_seconds=0.3, max_attempts=2),
-                              sleep=sleeps)
-    try:
+    async with openrouter_client(emulator, sleeps, first_token_timeout_seconds=0.3, max_attempts=2) as client:
         with pytest.raises(UpstreamError) as info:
             await collect(client, request("too slow [[fault:slow_first_token=5]]"))
-    finally:
-        await client.aclose()
     assert info.value.code == "timeout"
     assert (await stats(emulator_admin))["requests"] == 2
 
 
 async def test_whole_reply_timeout_breaks_a_stalled_stream(emulator, emulator_admin):
-    client = OpenRouterClient(worker_settings(emulator, reply_timeout_seconds=0.5))
     deltas = []
-    try:
+    async with openrouter_client(emulator, reply_timeout_seconds=0.5) as client:
         with pytest.raises(StreamBroken) as info:
             async with client.stream(request("stall [[fault:stall_after=3]]")) as stream:
                 async for delta in stream:
                     deltas.append(delta)
-    finally:
-        await client.aclose()
     assert len(deltas) == 3 and info.value.code == "timeout"
 
 
 async def test_connection_refused_is_retried_then_reported(emulator, sleeps):
-    settings = worker_settings(emulator, openrouter_base_url="http://127.0.0.1:9/api/v1", max_attempts=3)
-    client = OpenRouterClient(settings, sleep=sleeps)
-    try:
+    nowhere = "http://127.0.0.1:9/api/v1"
+    async with openrouter_client(emulator, sleeps, openrouter_base_url=nowhere, max_attempts=3) as client:
         with pytest.raises(UpstreamError) as info:
             await collect(client, request("anyone there?"))
-    finally:
-        await client.aclose()
     assert info.value.code == "upstream_unavailable"
     assert len(sleeps.pauses) == 2
 

@@ -3,20 +3,19 @@
 Redis database. Reconciliation runs only when a test asks for it (the
 `reconcile` RPC), so every assertion about "nothing happened" is decided by the test alone."""
 
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from urllib.parse import urlparse, urlunparse
 
 import httpx
 import pytest
 import redis
-from devinfra.system import System, fresh_vhost
+from devinfra.system import System, free_port, fresh_vhost
 
 from shared.contracts import payments as p
 from tests.support.api import Api, staff_api
+from tests.support.processes import serving
 from tests.support.rpc import caller
 
 RETURN_URL = "http://app.example/paid"
@@ -25,36 +24,17 @@ STRIPE_SECRET = "whsec_mobix_test_secret"
 STRIPE_PAGE = "http://app.example/pay/stripe/"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def localstripe(tmp_path_factory):
     """localstripe as a process on a free port; yields its base URL."""
     port = free_port()
     workdir = tmp_path_factory.mktemp("localstripe")
-    log = (workdir / "localstripe.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
-                               cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/v1/balance", auth=(STRIPE_KEY, ""), timeout=2).status_code < 500:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"localstripe did not start: see {workdir / 'localstripe.log'}")
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    with serving([sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+                 workdir / "localstripe.log",
+                 lambda: httpx.get(f"{url}/v1/balance", auth=(STRIPE_KEY, ""), timeout=2).status_code < 500,
+                 cwd=workdir):
+        yield url
 
 
 def own_vhost(rabbit_url: str) -> str:

@@ -2,14 +2,14 @@
 the intent's client secret + the card) works only with the intent's secret, and the Stripe.js stand-in
 is served without a key."""
 
-import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 from devinfra import stripe_local
 from devinfra.system import free_port
+
+from tests.support.processes import serving
 
 CARD = {"payment_method_data[type]": "card", "payment_method_data[card][number]": "4242424242424242",
         "payment_method_data[card][exp_month]": "12", "payment_method_data[card][exp_year]": "34",
@@ -19,23 +19,12 @@ CARD = {"payment_method_data[type]": "card", "payment_method_data[card][number]"
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
     port = free_port()
-    log = (tmp_path_factory.mktemp("stripe_local") / "stripe_local.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "devinfra.stripe_local"], stdout=log, stderr=subprocess.STDOUT,
-                               env={"LOCALSTRIPE_PORT": str(port), "PATH": "/usr/bin:/bin"})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + stripe_local.STANDIN_PATH, timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "devinfra.stripe_local did not start"
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    with serving([sys.executable, "-m", "devinfra.stripe_local"],
+                 tmp_path_factory.mktemp("stripe_local") / "stripe_local.log",
+                 lambda: httpx.get(url + stripe_local.STANDIN_PATH, timeout=2).status_code == 200,
+                 env={"LOCALSTRIPE_PORT": str(port), "PATH": "/usr/bin:/bin"}):
+        yield url
 
 
 def intent(url: str) -> dict:

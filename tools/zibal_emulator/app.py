@@ -117,6 +117,18 @@ def create_app(settings: ZibalEmulatorSettings | None = None) -> FastAPI:
             return None
         return track
 
+    async def track_call(route: Route, request: Request) -> tuple[Fault | None, Track | None, Any]:
+        """The start of a call about one track (verify, inquiry): the fault queued for it and the track
+        its body names, or (track None) the answer that ends the call first: an injected error or
+        Zibal's 203 for a trackId this merchant does not have."""
+        fault, failed = await apply_fault(route)
+        if failed:
+            return fault, None, failed
+        track = track_of(await body_of(request))
+        if track is None:
+            return fault, None, {"result": 203, "message": "trackId is invalid"}
+        return fault, track, None
+
     @app.get("/healthz")
     async def healthz() -> dict:
         return {"status": "ok"}
@@ -168,12 +180,9 @@ def create_app(settings: ZibalEmulatorSettings | None = None) -> FastAPI:
 
     @app.post("/v1/verify")
     async def verify(request: Request):
-        fault, failed = await apply_fault("verify")
-        if failed:
-            return failed
-        track = track_of(await body_of(request))
+        fault, track, answer = await track_call("verify", request)
         if track is None:
-            return {"result": 203, "message": "trackId is invalid"}
+            return answer
         track.verifies += 1
         if track.status == VERIFIED:
             return {"result": 201, "message": "already verified", **receipt(track, fault)}
@@ -186,12 +195,9 @@ def create_app(settings: ZibalEmulatorSettings | None = None) -> FastAPI:
 
     @app.post("/v1/inquiry")
     async def inquiry(request: Request):
-        fault, failed = await apply_fault("inquiry")
-        if failed:
-            return failed
-        track = track_of(await body_of(request))
+        fault, track, answer = await track_call("inquiry", request)
         if track is None:
-            return {"result": 203, "message": "trackId is invalid"}
+            return answer
         return {"result": 100, "message": "success", "createdAt": _iso(track.created_at),
                 "verifiedAt": _iso(track.verified_at), "wage": 0, **receipt(track, fault)}
 

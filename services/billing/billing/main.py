@@ -18,9 +18,9 @@ from billing.settings import BillingSettings
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
-from shared.db import make_engine, make_session_factory, transaction
+from shared.db import transaction
 from shared.loop_lag import LoopLagMonitor
-from shared.migrations import upgrade_to_head
+from shared.migrations import open_database
 from shared.service_app import add_health_routes, dependency_checks
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,7 @@ def create_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings.database_url)
-        factory = make_session_factory(engine)
-        if settings.migrates_on_start():  # else `python -m shared.migrate` ran before the deploy
-            await upgrade_to_head(settings.database_url, MIGRATIONS)
+        engine, factory = await open_database(settings.database_url, MIGRATIONS, migrate=settings.migrates_on_start())
         try:
             async with transaction(factory) as s:
                 if await seed_plans(s, floor_ms(clock.now()), settings.billing_currency):

@@ -18,9 +18,9 @@ from chat.settings import ChatSettings
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
-from shared.db import make_engine, make_session_factory, transaction
+from shared.db import transaction
 from shared.loop_lag import LoopLagMonitor
-from shared.migrations import upgrade_to_head
+from shared.migrations import open_database
 from shared.prompt_refs import PromptStore
 from shared.rpc import RpcClient
 from shared.service_app import add_health_routes, dependency_checks
@@ -49,10 +49,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = make_engine(settings.database_url)
-        factory = make_session_factory(engine)
-        if settings.migrates_on_start():  # else `python -m shared.migrate` ran before the deploy
-            await upgrade_to_head(settings.database_url, MIGRATIONS)
+        engine, factory = await open_database(settings.database_url, MIGRATIONS, migrate=settings.migrates_on_start())
         await asyncio.to_thread(warm_up)  # the first send must not pay for loading the encoding
         if settings.seed_catalog:
             async with transaction(factory) as s:

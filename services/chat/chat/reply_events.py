@@ -2,17 +2,15 @@
 failure, set the generated title."""
 
 import logging
-from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError
 
 from chat.history import fallback_title, message_cost
 from chat.models import ChatSession, Message
 from chat.repository import ChatRepository
-from chat.settings import ChatSettings
+from chat.use_case import UseCase
 from chat.views import message_out
 from shared import metrics
-from shared.clock import Clock
 from shared.contracts import chat as c
 from shared.contracts.llm import (
     GenerateTitle,
@@ -20,7 +18,7 @@ from shared.contracts.llm import (
     ReplyFailed,
     TitleGenerated,
 )
-from shared.db import SessionFactory, transaction
+from shared.db import transaction
 from shared.topology import COMMANDS, EVENTS, Keys
 
 log = logging.getLogger(__name__)
@@ -40,15 +38,8 @@ def finish_reason(event: ReplyCompleted) -> c.FinishReason:
     return _FINISH_REASONS.get(event.finish_reason or "stop", "stop")
 
 
-class ReplyEvents:
+class ReplyEvents(UseCase):
     """Consumes ReplyCompleted, ReplyFailed and TitleGenerated; each is idempotent under redelivery."""
-
-    def __init__(self, factory: SessionFactory, settings: ChatSettings, clock: Clock,
-                 on_outbox: Callable[[], None]) -> None:
-        self.factory = factory
-        self.settings = settings
-        self.clock = clock
-        self._on_outbox = on_outbox  # wakes the outbox relay after a commit
 
     async def on_reply_completed(self, event: ReplyCompleted) -> None:
         now = self.clock.now()

@@ -1,29 +1,20 @@
 """The sweep that fails exchanges left without an answer (architecture §4)."""
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 from chat.repository import ChatRepository
-from chat.settings import ChatSettings
+from chat.use_case import UseCase
 from shared import metrics
-from shared.clock import Clock
 from shared.contracts import chat as c
-from shared.db import SessionFactory, transaction
+from shared.db import transaction
 from shared.topology import EVENTS, Keys
 
 log = logging.getLogger(__name__)
 
 
-class StaleExchanges:
+class StaleExchanges(UseCase):
     """Fails what no reply will ever answer, and frees its session and reservation."""
-
-    def __init__(self, factory: SessionFactory, settings: ChatSettings, clock: Clock,
-                 on_outbox: Callable[[], None]) -> None:
-        self.factory = factory
-        self.settings = settings
-        self.clock = clock
-        self._on_outbox = on_outbox  # wakes the outbox relay after a commit
 
     async def fail_stale_exchanges(self) -> int:
         """No exchange stays `queued` forever (architecture §4): one without an answer after

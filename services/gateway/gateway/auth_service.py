@@ -214,54 +214,38 @@ class AuthService:
         """The phone is proved by whoever holds this registration's id: its name and password become
         the account's. A verified account of that phone already exists → 409."""
         phone = pending.phone_number
-        created = False
+
+        def adopt(user: User) -> None:
+            if user.is_verified:
+                raise _phone_taken()
+            # An account made before phones had to be proved: its owner has just proved it.
+            user.name, user.password_hash, user.is_verified = pending.name, pending.password_hash, True
+
         try:
-            async with transaction(self.factory) as s:
-                repo = UserRepository(s)
-                user = await repo.by_phone(phone)
-                if user is None:
-                    user = await repo.add(phone, pending.name, self.clock.now(), password_hash=pending.password_hash,
-                                          is_verified=True)
-                    created = True
-                elif user.is_verified:
-                    raise _phone_taken()
-                else:  # an account made before phones had to be proved: its owner has just proved it
-                    user.name, user.password_hash, user.is_verified = pending.name, pending.password_hash, True
-                    s.add(user)
+            user, created = await self._upsert(phone, adopt, lambda repo: repo.add(
+                phone, pending.name, self.clock.now(), password_hash=pending.password_hash, is_verified=True))
         except PhoneTaken:  # completed by a concurrent request a moment ago
             raise _phone_taken() from None
         await self.registrations.drop_all(phone)
-        if created:
-            await self._announce(user)
-        else:
-            await self.users.invalidate(user.id)
-        return user
+        return await self._changed(user, created)
 
     async def _verified_user(self, phone: str, name: str) -> User:
         """The code proved the phone without a registration id: log in (or create the account with no
         password). A password nobody proved (a pending registration, or an account made before phones
         had to be proved) is never adopted: it may be an attacker's, waiting for the owner."""
-        created = False
+
+        def verify(user: User) -> None:
+            if not user.is_verified:
+                user.password_hash = None
+            user.is_verified = True
+
         try:
-            async with transaction(self.factory) as s:
-                repo = UserRepository(s)
-                user = await repo.by_phone(phone)
-                if user is None:
-                    user = await repo.add(phone, name, self.clock.now(), is_verified=True)
-                    created = True
-                else:
-                    if not user.is_verified:
-                        user.password_hash = None
-                    user.is_verified = True
-                    s.add(user)
+            user, created = await self._upsert(phone, verify, lambda repo: repo.add(
+                phone, name, self.clock.now(), is_verified=True))
         except PhoneTaken:  # registered by a concurrent request a moment ago
             return await self._verified_user(phone, name)
         await self.registrations.drop_all(phone)
-        if created:
-            await self._announce(user)
-        else:
-            await self.users.invalidate(user.id)
-        return user
+        return await self._changed(user, created)
 
     # --- Telegram ----------------------------------------------------------------------------------
 
@@ -288,28 +272,19 @@ class AuthService:
             existing = await UserRepository(s).by_phone(phone)
         password_ok = existing is not None and await self.passwords.verify(existing.password_hash, password)
         password_hash = None if password_ok else await self.passwords.hash(password)
-        created = False
+
+        def promote(user: User) -> None:
+            user.is_staff = True
+            user.is_verified = True
+            if password_hash is not None:
+                user.password_hash = password_hash
+
         try:
-            async with transaction(self.factory) as s:
-                repo = UserRepository(s)
-                user = await repo.by_phone(phone)
-                if user is None:
-                    user = await repo.add(phone, "Admin", self.clock.now(), password_hash=password_hash,
-                                          is_verified=True, is_staff=True)
-                    created = True
-                else:
-                    user.is_staff = True
-                    user.is_verified = True
-                    if password_hash is not None:
-                        user.password_hash = password_hash
-                    s.add(user)
+            user, created = await self._upsert(phone, promote, lambda repo: repo.add(
+                phone, "Admin", self.clock.now(), password_hash=password_hash, is_verified=True, is_staff=True))
         except PhoneTaken:
             return await self.ensure_staff(phone_number, password)
-        if created:
-            await self._announce(user)
-        else:
-            await self.users.invalidate(user.id)
-        return user
+        return await self._changed(user, created)
 
     async def set_staff(self, user_id: int, is_staff: bool) -> User | None:
         """Grant or remove the staff flag; removing the last staff user's → 409 (no one could undo it)."""
@@ -323,6 +298,29 @@ class AuthService:
         return user
 
     # --- helpers --------------------------------------------------------------------------------
+
+    async def _upsert(self, phone: str, update: Callable[[User], None],
+                      create: Callable[[UserRepository], Awaitable[User]]) -> tuple[User, bool]:
+        """The account of `phone`, changed by `update` or, when there is none, made by `create`, in one
+        transaction; and whether it was made. A concurrent creation of the same phone raises
+        PhoneTaken: each caller knows whether that means retry or 409."""
+        async with transaction(self.factory) as s:
+            repo = UserRepository(s)
+            user = await repo.by_phone(phone)
+            if user is None:
+                return await create(repo), True
+            update(user)
+            s.add(user)
+            return user, False
+
+    async def _changed(self, user: User, created: bool) -> User:
+        """After an account is written: a new one is announced (billing opens its plan), a changed one
+        leaves the Redis copy, so the next request reads the change."""
+        if created:
+            await self._announce(user)
+        else:
+            await self.users.invalidate(user.id)
+        return user
 
     async def _set_password(self, user_id: int, password: str) -> None:
         password_hash = await self.passwords.hash(password)

@@ -1,7 +1,7 @@
 """Dependencies giving routes the clients built in the app's lifespan (coroutines: FastAPI runs plain
 function dependencies in its thread pool, a thread hop on every request)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
@@ -9,13 +9,15 @@ from redis.asyncio import Redis
 from shared.rpc import RpcClient
 
 
-async def get_rpc(request: Request) -> RpcClient:
-    return request.app.state.runtime.rpc
+def runtime_part(name: str) -> Any:
+    """A dependency that hands a route the runtime's `name` (gateway.runtime: the lifespan built it)."""
+
+    async def part(request: Request) -> Any:
+        return getattr(request.app.state.runtime, name)
+
+    part.__name__ = f"get_{name}"
+    return Depends(part)
 
 
-async def get_redis(request: Request) -> Redis:
-    return request.app.state.runtime.redis
-
-
-Rpc = Annotated[RpcClient, Depends(get_rpc)]
-RedisClient = Annotated[Redis, Depends(get_redis)]
+Rpc = Annotated[RpcClient, runtime_part("rpc")]
+RedisClient = Annotated[Redis, runtime_part("redis")]

@@ -15,7 +15,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from faststream.rabbit import RabbitBroker
 
 from gateway.audit import AuditLog
-from gateway.backends import RedisClient, Rpc
+from gateway.backends import RedisClient, Rpc, runtime_part
 from gateway.cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from gateway.errors import CsrfFailed, InvalidToken, NotAuthenticated, PermissionDenied
 from gateway.models import User
@@ -117,32 +117,10 @@ async def staff_user(request: Request, user: CurrentUser) -> User:
 StaffUser = Annotated[User, Depends(staff_user)]
 
 
-async def get_plans(request: Request) -> PlanCache:
-    return runtime(request).plans
-
-
-Plans = Annotated[PlanCache, Depends(get_plans)]
-
-
-async def get_broker(request: Request) -> RabbitBroker:
-    return runtime(request).broker
-
-
-Broker = Annotated[RabbitBroker, Depends(get_broker)]
-
-
-async def get_audit(request: Request) -> AuditLog:
-    return runtime(request).audit
-
-
-Audit = Annotated[AuditLog, Depends(get_audit)]
-
-
-async def get_session_lists(request: Request) -> SessionLists:
-    return runtime(request).session_lists
-
-
-Lists = Annotated[SessionLists, Depends(get_session_lists)]
+Plans = Annotated[PlanCache, runtime_part("plans")]
+Broker = Annotated[RabbitBroker, runtime_part("broker")]
+Audit = Annotated[AuditLog, runtime_part("audit")]
+Lists = Annotated[SessionLists, runtime_part("session_lists")]
 
 
 # --- path ids of the caller's sessions and messages (api.md §3.5) ----------------------------------

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from gateway.redis_copies import RedisCopies
+
 _READ = """
 local h = redis.call('HMGET', KEYS[1], 'v', 'd', 's')
 local scope = redis.call('GET', KEYS[2]) or ''
@@ -42,18 +44,11 @@ class Lookup:
     scope: str
 
 
-class VersionedCache:
+class VersionedCache(RedisCopies):
     def __init__(self, redis: Redis, prefix: str, *, ttl_seconds: int) -> None:
-        self.redis = redis
-        self.prefix = prefix
-        self.scope_key = f"{prefix}scope"
-        self.ttl_seconds = ttl_seconds
+        super().__init__(redis, prefix, ttl_seconds=ttl_seconds)
         self._read = redis.register_script(_READ)
         self._fill = redis.register_script(_FILL)
-
-    @property
-    def enabled(self) -> bool:
-        return self.ttl_seconds > 0
 
     def _key(self, entry: int | str) -> str:
         return f"{self.prefix}{entry}"
@@ -77,4 +72,4 @@ class VersionedCache:
             await pipe.execute()
 
     async def invalidate_all(self) -> None:
-        await self.redis.incr(self.scope_key)
+        await self._bump_scope()

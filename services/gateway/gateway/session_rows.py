@@ -22,6 +22,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.redis_copies import RedisCopies
+
 # How many dirty rows a read patches in; more (a burst of changes) and the copy is rebuilt whole.
 MAX_DIRTY = 32
 _ID_DIGITS = 10  # session ids are 32-bit: 10 digits, zero-padded so members sort as numbers
@@ -113,19 +115,12 @@ def order_score(row: dict[str, Any]) -> int:
     return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
-class SessionRows:
+class SessionRows(RedisCopies):
     def __init__(self, redis: Redis, prefix: str, *, ttl_seconds: int) -> None:
-        self.redis = redis
-        self.prefix = prefix
-        self.scope_key = f"{prefix}scope"
-        self.ttl_seconds = ttl_seconds
+        super().__init__(redis, prefix, ttl_seconds=ttl_seconds)
         self._read = redis.register_script(_READ)
         self._write = redis.register_script(_WRITE)
         self._touch = redis.register_script(_TOUCH)
-
-    @property
-    def enabled(self) -> bool:
-        return self.ttl_seconds > 0
 
     def keys(self, user_id: int) -> list[str]:
         meta = f"{self.prefix}{user_id}"
@@ -165,7 +160,7 @@ class SessionRows:
 
     async def touch_all(self) -> None:
         """Every user's copy (the catalog, which every row embeds, changed)."""
-        await self.redis.incr(self.scope_key)
+        await self._bump_scope()
 
 
 def _text(value: bytes | str) -> str:

@@ -77,16 +77,15 @@ class Deltas(Protocol):
     async def write(self, delta: ReplyDelta) -> None: ...
 
 
+@dataclass(eq=False)  # a service, not a value: compared and hashed by identity
 class ReplyService:
-    def __init__(self, client: OpenRouterClient, media: MediaStore, events: Events, stops: StopRegistry,
-                 settings: WorkerSettings, deltas: Deltas | None = None, prompts: PromptStore | None = None) -> None:
-        self.client = client
-        self.prompts = prompts
-        self.media = media
-        self.events = events
-        self.deltas = deltas
-        self.stops = stops
-        self.settings = settings
+    client: OpenRouterClient
+    media: MediaStore
+    events: Events
+    stops: StopRegistry
+    settings: WorkerSettings
+    deltas: Deltas | None = None
+    prompts: PromptStore | None = None
 
     # --- stop ------------------------------------------------------------------------------
     def request_stop(self, exchange_id: UUID) -> bool:
