@@ -24,7 +24,6 @@ from shared.contracts import chat as c
 from shared.contracts.llm import GenerateReply, StopRequested
 from shared.db import SessionFactory, transaction
 from shared.errors import Conflict, DomainError, NotFound, Unavailable
-from shared.rpc import to_jsonable
 from shared.tokens import count_text
 from shared.topology import COMMANDS, EVENTS, Keys
 
@@ -241,13 +240,11 @@ class Exchanges:
             repo.add(target)
             await repo.flush()
             fallbacks = [f.strip() for f in model.fallback_model_ids.split(",") if f.strip()]
-            command = to_jsonable(GenerateReply(
+            await repo.enqueue(COMMANDS.name, Keys.GENERATE_REPLY, GenerateReply(
                 exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, model=model.model_id,
                 fallback_models=fallbacks, max_tokens=max_tokens,
                 modalities=["image", "text"] if bot.chatbot_type == "image" else None,
-            ))
-            await repo.enqueue(COMMANDS.name, Keys.GENERATE_REPLY,
-                               {**command, **prompt.command_fields(session.id, target.id)})
+            ), extra=prompt.command_fields(session.id, target.id))
             stored = message_out(target)
             await repo.enqueue(EVENTS.name, Keys.REPLY_QUEUED, c.ReplyQueued(
                 exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, user_message=stored,

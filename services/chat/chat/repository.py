@@ -346,9 +346,10 @@ class ChatRepository:
         await self.s.flush()
 
     # --- outbox and inbox ----------------------------------------------------------------
-    async def enqueue(self, exchange: str, routing_key: str, message: Contract | dict) -> None:
-        """Queue `message` (a contract, or a body already in its JSON form) for the outbox relay."""
-        body = message if isinstance(message, dict) else to_jsonable(message)
+    async def enqueue(self, exchange: str, routing_key: str, message: Contract, extra: dict | None = None) -> None:
+        """Queue `message` for the outbox relay; `extra` replaces fields of its JSON form (a prompt's
+        turns, already JSON: chat.history.Prompt.command_fields)."""
+        body = to_jsonable(message) if extra is None else {**to_jsonable(message), **extra}
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
         row = {"exchange": exchange, "routing_key": routing_key, "payload": payload, "created_at": utcnow(),
                "headers": json.dumps(inject_headers(), separators=(",", ":"))}
