@@ -190,7 +190,7 @@ async def send_rows(system: System, admin: Client, plan_id: int, sends: int, rep
                 cpu += (cpu_seconds(chat_pid) or 0.0) - cpu_before
         p50s[size], cpus[size] = p50(latencies), cpu / sends
         path = f"/api/chat-sessions/{session['id']}/messages/"
-        pages[size] = p50(await timed(lambda path=path, c=user.client: c.expect("GET", path, 200, params={"limit": 50}), 20))
+        pages[size] = p50(await timed(lambda path=path, c=user.client: c.expect("GET", path, 200, params={"limit": 50}), 50))
         whole = await user.client.request("GET", path)
         wholes[size] = (p50(await timed(lambda path=path, c=user.client: c.expect("GET", path, 200), 5)), len(whole.content))
         await user.client.aclose()
