@@ -48,6 +48,18 @@ def fixed_tokens(system_prompt: str, new_turn: ChatTurn) -> int:
     return REPLY_PRIMING + system + MESSAGE_OVERHEAD + count_text(new_turn.content)
 
 
+def _take(rows: Sequence[PastMessage], budget: int, kept: list, used: int) -> tuple[int, bool]:
+    """Appends to `kept` the rows (newest first) that still fit `budget` after `used`; returns the
+    new `used` and whether a row did not fit (the prompt's history ends there)."""
+    for row in rows:
+        cost = message_cost(row.tokens_count)
+        if used + cost > budget:
+            return used, True
+        used += cost
+        kept.append(row)
+    return used, False
+
+
 async def read_history(repo: ChatRepository, session_id: int, below: int | None, budget: int) -> History:
     """The newest enabled messages older than `below` (None: all of them) whose costs fit `budget`,
     read newest first in pages and no further than the first one that does not fit.
@@ -63,14 +75,11 @@ async def read_history(repo: ChatRepository, session_id: int, below: int | None,
     cursor, lowest, limit = below, None, FIRST_PAGE
     while True:
         page = await repo.history_page(session_id, cursor, lowest, limit)
-        for row in page:
-            if running_before is None:
-                running_before = row.running_tokens
-            cost = message_cost(row.tokens_count)
-            if used + cost > budget:
-                return History(kept[::-1], running_before, used)
-            used += cost
-            kept.append(row)
+        if running_before is None and page:
+            running_before = page[0].running_tokens
+        used, full = _take(page, budget, kept, used)
+        if full:
+            return History(kept[::-1], running_before, used)
         if page:
             cursor = page[-1].id
         if len(page) < limit:
@@ -89,14 +98,8 @@ async def plan_history(repo: ChatRepository, session_id: int, below: int | None,
     page = await repo.history_page(session_id, below, None, FIRST_PAGE)
     running_before = page[0].running_tokens if page else 0
     kept: list = []
-    used = 0
-    for row in page:
-        cost = message_cost(row.tokens_count)
-        if used + cost > budget:
-            return History(kept[::-1], running_before, used)
-        used += cost
-        kept.append(row)
-    if len(page) < FIRST_PAGE:
+    used, full = _take(page, budget, kept, 0)
+    if full or len(page) < FIRST_PAGE:
         return History(kept[::-1], running_before, used)
     return History(None, running_before, await repo.history_cost(session_id, below, running_before, budget))
 
@@ -141,7 +144,7 @@ class Prompt:
         new_turn = self.new_turn.model_dump(mode="json")
         if self.history.kept is not None:
             return {"messages": prompt_turns(self.system_prompt, self.history.kept, new_turn)}
-        budget = self.context_tokens - fixed_tokens(self.system_prompt, self.new_turn)
+        budget = self.context_tokens - (self.tokens - self.history.used)  # what prompt_for gave the history
         plan = PromptPlan(session_id, user_message_id, budget, self.system_prompt, new_turn)
         return {"messages": [], PromptPlan.KEY: plan.to_json()}
 
