@@ -120,7 +120,8 @@ class RpcClient:
                 routing_key=query,
                 mandatory=True,
             )
-            answer = await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for, which can lose a cancel on Python 3.11
+                answer = await fut
         except TimeoutError as exc:
             raise Timeout(f"{query} did not answer in time") from exc
         except aio_pika.exceptions.DeliveryError as exc:

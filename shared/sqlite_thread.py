@@ -55,7 +55,8 @@ class _WriterGate:
         left = deadlines.remaining()
         wait = LOCK_WAIT_SECONDS if left is None else max(0.0, min(left, LOCK_WAIT_SECONDS))
         try:
-            await asyncio.wait_for(self._lock.acquire(), wait)
+            async with asyncio.timeout(wait):  # not wait_for, which can lose a cancel on Python 3.11
+                await self._lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked (by another transaction of this process)") from None
 

@@ -43,7 +43,7 @@ def _ensure_servers() -> list:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("soak")
-    group.addoption("--soak", action="store_true", help="run the soak tests (tests/soak: the short form, then the long one)")
+    group.addoption("--soak", action="store_true", help="run the long soak test (tests/soak) instead of its short form")
     group.addoption("--soak-minutes", type=float, default=10.0, help="load duration of the long soak, in minutes")
     group.addoption("--soak-payments", type=int, default=300, help="payments in the payments soak (tests/payments)")
 

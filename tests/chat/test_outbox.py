@@ -67,6 +67,19 @@ async def test_stop_waits_for_the_batch_in_flight(chat_env):
     assert await _outbox(factory) == []
 
 
+async def test_stop_ends_the_relay_when_a_kick_comes_with_it(chat_env):
+    # The last requests kick the relay as chat stops: the wake-up and the cancel land in the same
+    # turn of the loop. On Python 3.11 a wait_for there returned instead of raising and stop()
+    # waited forever (a restart under load hung in its shutdown).
+    _, factory, _ = chat_env
+    relay = OutboxRelay(factory, FakeBroker(), poll_seconds=30)
+    relay.start()
+    await asyncio.sleep(0.05)  # the relay waits for a kick
+    relay.kick()
+    await asyncio.wait_for(relay.stop(), 5)
+    assert relay._task.done()
+
+
 async def test_a_long_conversation_s_prompt_is_built_by_the_relay(chat_env):
     """A send past the first page of history leaves a plan in the outbox instead of the turns; the
     relay publishes a plain `GenerateReply` carrying every turn that fits, in order."""

@@ -15,6 +15,7 @@ from chat.outbox import OutboxRelay
 from chat.seed import seed_catalog
 from chat.service import ChatService
 from chat.settings import ChatSettings
+from shared import shutdown
 from shared.broker import declare_topology, make_broker
 from shared.cache import make_redis
 from shared.clock import Clock, SystemClock
@@ -27,6 +28,7 @@ from shared.service_app import add_health_routes, dependency_checks
 from shared.tokens import warm_up
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+GRACEFUL_SECONDS = 20.0  # in-flight handlers finish within this after a stop; the whole stop stays under 60 s
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         if settings.seed_catalog:
             async with transaction(factory) as s:
                 await seed_catalog(s)
-        broker = make_broker(settings.rabbit_url)
+        broker = make_broker(settings.rabbit_url, graceful_timeout=GRACEFUL_SECONDS)
         # Only the relay uses Redis: a prompt too big for the broker waits there for the worker, as long
         # as chat waits for the reply.
         redis = make_redis(settings.redis_url, max_connections=8)
@@ -82,15 +84,17 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
             await loop_lag.stop()
-            # Stop consuming first (in-flight handlers finish, within the graceful timeout), then
-            # publish what they stored while the connection is still open, then close it.
-            for subscriber in broker.subscribers:
-                await subscriber.stop()
-            await relay.stop()
-            await rpc.close()
-            await broker.stop()
-            await redis.aclose()
-            await engine.dispose()
+            # Stop consuming first (in-flight handlers finish, within the graceful timeout; every
+            # subscriber at once, so the waits do not add up), then publish what they stored while
+            # the connection is still open, then close it. Each step has a deadline: asked to stop,
+            # the process exits (shared.shutdown).
+            await shutdown.step("subscribers", asyncio.gather(*(s.stop() for s in broker.subscribers)),
+                                GRACEFUL_SECONDS + 5)
+            await shutdown.step("outbox relay", relay.stop(), 15)
+            await shutdown.step("rpc client", rpc.close(), 5)
+            await shutdown.step("broker", broker.stop(), 10)
+            await shutdown.step("redis", redis.aclose(), 5)
+            await shutdown.step("database", engine.dispose(), 5)
 
     app = FastAPI(title="MobixAI chat service", lifespan=lifespan, docs_url=None, redoc_url=None)
 

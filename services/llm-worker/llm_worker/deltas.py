@@ -77,8 +77,9 @@ class DeltaStream:
             if self._closing.is_set():
                 continue  # closing: the rest goes out at once
             # Collect what the model sends meanwhile; close() cuts the pause short.
-            try:
-                await asyncio.wait_for(self._closing.wait(), self._interval)
+            try:  # asyncio.timeout: a cancel never gets lost in it (wait_for can lose one on Python 3.11)
+                async with asyncio.timeout(self._interval):
+                    await self._closing.wait()
             except TimeoutError:
                 pass
 
