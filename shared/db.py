@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import deadlines, sqlite_thread
@@ -77,6 +77,27 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
         yield session
         if left is not None:
             deadlines.check_can_commit()
+
+
+@asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for a read of one statement: on PostgreSQL in autocommit, one round trip instead
+    of three (BEGIN, the statement, ROLLBACK). SQLite has no round trips to save: a plain connection."""
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT") if conn.dialect.name == "postgresql" else conn
+
+
+async def execute_alone(factory: SessionFactory, statement, params: dict | None = None) -> None:
+    """Runs one statement that needs no transaction around it. On PostgreSQL it runs in autocommit: one
+    round trip instead of three (BEGIN, the statement, COMMIT). SQLite has no round trips to save and
+    keeps its transaction."""
+    async with factory() as session:
+        if session.bind.dialect.name == "postgresql":
+            conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await conn.execute(statement, params or {})
+        else:
+            async with session.begin():
+                await session.exec(statement, params=params or {})
 
 
 async def create_schema(engine: AsyncEngine, metadata) -> None:

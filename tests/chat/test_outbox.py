@@ -2,12 +2,18 @@
 rows not yet confirmed, and stopping the relay never cuts a batch short (chat's graceful restart)."""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from chat import history
-from chat.outbox import OutboxRelay
+from chat.models import Outbox
+from chat.outbox import LEFT_BEHIND, OutboxRelay
+from chat.service import ChatService
+from sqlalchemy import update
 
+from shared.clock import utcnow
 from shared.contracts.llm import GenerateReply, ReplyCompleted, Usage
+from shared.db import transaction
 from shared.topology import Keys
 from tests.chat.test_service import USER, _exchange_id_of, _outbox, _send, _session
 
@@ -57,6 +63,7 @@ async def test_stop_waits_for_the_batch_in_flight(chat_env):
     broker.gate.clear()
     relay = OutboxRelay(factory, broker, poll_seconds=0.01)
     relay.start()
+    relay.kick()  # rows the relay was not handed: it reads them from the table
     await asyncio.wait_for(broker.entered.wait(), 5)  # the relay is publishing the first row
 
     stopping = asyncio.create_task(relay.stop())
@@ -64,6 +71,41 @@ async def test_stop_waits_for_the_batch_in_flight(chat_env):
     broker.gate.set()
     await asyncio.wait_for(stopping, 5)
     assert len(broker.published) == 2 and len(set(broker.published)) == 2, broker.published
+    assert await _outbox(factory) == []
+
+
+async def test_rows_handed_over_after_a_commit_are_published_once(chat_db, billing):
+    # The send hands the relay the rows it stored: published as they are, deleted, and not published
+    # again by a flush that reads the table (on PostgreSQL the delete runs in autocommit).
+    service, factory, clock = chat_db
+    broker = FakeBroker()
+    relay = OutboxRelay(factory, broker)
+    handing = ChatService(factory, service.settings, clock, on_outbox=relay.committed, billing=billing)
+    session = await _session(handing)
+    await _send(handing, session.id, "Hello")
+    assert await relay.publish_handed() == 2
+    assert broker.published == [Keys.GENERATE_REPLY, Keys.REPLY_QUEUED]
+    assert await _outbox(factory) == []
+    assert await relay.flush() == 0 and await relay.publish_handed() == 0
+    assert len(broker.published) == 2
+    # The table is empty again: SQLite gives the next rows the same ids. They are new rows all the same.
+    await _send(handing, (await _session(handing)).id, "Hello again")
+    assert await relay.publish_handed() == 2
+    assert broker.published[2:] == [Keys.GENERATE_REPLY, Keys.REPLY_QUEUED]
+
+
+async def test_the_poll_takes_only_rows_left_behind(chat_db):
+    # Rows nobody handed over (their process died after the commit) are published by the poll once
+    # they are older than LEFT_BEHIND; younger ones may still be on their way in another replica.
+    service, factory, _ = chat_db
+    session = await _session(service)
+    await _send(service, session.id, "Hello")  # a service without a relay: nothing handed over
+    broker = FakeBroker()
+    relay = OutboxRelay(factory, broker)
+    assert await relay.flush(before=utcnow() - LEFT_BEHIND) == 0
+    async with transaction(factory) as s:
+        await s.exec(update(Outbox).values(created_at=utcnow() - LEFT_BEHIND - timedelta(seconds=1)))
+    assert await relay.flush(before=utcnow() - LEFT_BEHIND) == 2
     assert await _outbox(factory) == []
 
 

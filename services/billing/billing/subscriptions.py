@@ -19,7 +19,7 @@ from billing.rules import floor_ms
 from shared.bounds import MAX_DURATION_DAYS, MIN_DURATION_DAYS
 from shared.clock import Clock
 from shared.contracts import billing as b
-from shared.db import SessionFactory, transaction
+from shared.db import SessionFactory, autocommit, transaction
 from shared.errors import NotFound, Unavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class Subscriptions:
         falls back to it (a new open-ended period from the old end) when a period has ended."""
         for _ in range(ATTEMPTS):
             now = floor_ms(self.clock.now())
-            async with self.engine.connect() as conn:
+            async with autocommit(self.engine) as conn:  # every send reads it: one round trip
                 row = await repo.current_subscription(conn, user_id)
             found = None if row is None else _from_row(user_id, row)
             if found is not None and (found[0].end_date is None or found[0].end_date > now):

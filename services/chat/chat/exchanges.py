@@ -3,7 +3,6 @@ billing admit, store at one commit point; a caller that got no answer abandons i
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -15,6 +14,7 @@ from chat.history import Prompt, message_cost, prompt_for
 from chat.models import AiModel, Chatbot, ChatSession, Message
 from chat.repository import ChatRepository
 from chat.settings import ChatSettings
+from chat.use_case import OnOutbox
 from chat.views import message_out
 from shared import deadlines, metrics
 from shared.bounds import MAX_MESSAGE_CHARS
@@ -72,13 +72,13 @@ class Exchanges:
     """Runs, abandons and stops exchanges; every path that goes no further gives the claim back."""
 
     def __init__(self, factory: SessionFactory, settings: ChatSettings, clock: Clock, catalog: CatalogCache,
-                 billing: Admitter | None, on_outbox: Callable[[], None]) -> None:
+                 billing: Admitter | None, on_outbox: OnOutbox) -> None:
         self.factory = factory
         self.settings = settings
         self.clock = clock
         self.catalog = catalog  # the send path reads its catalog rows from here
         self.billing = billing
-        self._on_outbox = on_outbox  # wakes the outbox relay after a commit
+        self._on_outbox = on_outbox
 
     async def _require_access(self, repo: ChatRepository, session: ChatSession, plan_id: int) -> tuple[Chatbot, AiModel]:
         """The session's chatbot and model, if the plan may use them (the send path: cached rows)."""
@@ -161,7 +161,7 @@ class Exchanges:
                 raise
             log.info("exchange %s was stored although its commit raised %r", q.exchange_id, exc)
             stored = found
-        self._on_outbox()
+            self._on_outbox(None)  # its rows were stored by a commit this process cannot see
         metrics.EXCHANGES.labels(q.kind).inc()
         return stored.model_copy(update={"rate_limit": admission.rate_limit})
 
@@ -249,6 +249,7 @@ class Exchanges:
             await repo.enqueue(EVENTS.name, Keys.REPLY_QUEUED, c.ReplyQueued(
                 exchange_id=q.exchange_id, session_id=session.id, user_id=q.user_id, user_message=stored,
             ))
+        self._on_outbox(s)
         return c.ExchangeStored(user_message=stored, disabled_message_ids=later)
 
     async def abandon_exchange(self, q: c.AbandonExchange) -> c.ExchangeStored | None:
@@ -285,7 +286,7 @@ class Exchanges:
             log.warning("could not give up exchange %s; its claim goes stale", q.exchange_id, exc_info=True)
             return None
         if release:
-            self._on_outbox()
+            self._on_outbox(s)
         return None
 
     async def stop_reply(self, q: c.SessionQuery) -> None:
@@ -296,4 +297,4 @@ class Exchanges:
                 raise Conflict("No reply is in progress for this session.", code="no_reply_in_progress")
             await repo.enqueue(EVENTS.name, Keys.REPLY_STOP_REQUESTED,
                          StopRequested(exchange_id=session.active_exchange_id, session_id=session.id))
-        self._on_outbox()
+        self._on_outbox(s)

@@ -64,7 +64,7 @@ def create_app(settings: ChatSettings, clock: Clock | None = None) -> FastAPI:
         relay = OutboxRelay(factory, broker, settings.outbox_poll_seconds, prompts)
         rpc = RpcClient(settings.rabbit_url, timeout=settings.rpc_timeout_seconds)  # a send asks billing
         billing = BillingAdmission(rpc, settings.rpc_timeout_seconds)
-        service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.kick, billing=billing)
+        service = ChatService(factory, settings, clock or SystemClock(), on_outbox=relay.committed, billing=billing)
         broker.include_router(build_router(service, CatalogAdmin(factory, lambda: fetch_models(
             settings.openrouter_models_base, settings.openrouter_api_key, settings.models_sync_timeout_seconds,
         ))))

@@ -1,21 +1,37 @@
 """Publishes outbox rows: a stored state change is announced even if the process dies right after
-committing it (the next relay run, in any replica, publishes what is left)."""
+committing it (the next relay run, in any replica, publishes what is left).
+
+After a commit the use case hands the relay the rows its session stored (`committed`): they are
+published as they are, without reading them back, and deleted with one statement. What no process
+handed over (its process died, its publish failed) is found by a poll every `poll_seconds`, which takes
+only rows older than `LEFT_BEHIND`: rows a live process is about to publish are not published
+twice by another replica."""
 
 import asyncio
 import json
 import logging
+from collections import OrderedDict
+from datetime import datetime, timedelta
 
 from faststream.rabbit import RabbitBroker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat.history import PromptPlan
-from chat.repository import ChatRepository
+from chat.models import Outbox
+from chat.repository import ChatRepository, delete_outbox, stored_outbox
 from shared import metrics, topology
-from shared.db import SessionFactory, transaction
+from shared.clock import utcnow
+from shared.db import SessionFactory, execute_alone
 from shared.prompt_refs import PromptStore
 from shared.tracing import continued_from
 
 log = logging.getLogger(__name__)
 EXCHANGES = {topology.COMMANDS.name: topology.COMMANDS, topology.EVENTS.name: topology.EVENTS}
+# A row older than this that is still in the table was left behind: the poll publishes it.
+LEFT_BEHIND = timedelta(seconds=5)
+# Rows published lately, by id and time stored (SQLite reuses the id of a deleted last row): a row
+# read by a full flush and also handed over goes out once.
+REMEMBERED_ROWS = 4096
 
 
 class OutboxRelay:
@@ -28,8 +44,22 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
+        self._handed: list[Outbox] = []  # committed rows handed over, not yet published
+        self._flush_all = False  # a commit this process cannot see stored rows: read them all
+        self._published: OrderedDict[tuple[int, datetime], None] = OrderedDict()
+
+    def committed(self, session: AsyncSession | None) -> None:
+        """After a commit: publish the rows that session stored (None: a commit this process did not
+        make, whose rows only the table knows)."""
+        if session is None:
+            self.kick()
+        elif rows := stored_outbox(session):
+            self._handed.extend(rows)
+            self._wake.set()
 
     def kick(self) -> None:
+        """Publish every row the table holds, however new."""
+        self._flush_all = True
         self._wake.set()
 
     def start(self) -> None:
@@ -42,23 +72,94 @@ class OutboxRelay:
             async with self._lock:
                 self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self.flush()  # publish what the last requests stored
+        await self.publish_handed()  # what the last requests stored,
+        await self.flush()  # and whatever else is left
 
     async def _run(self) -> None:
+        # Rows stored before this process started were left by one that stopped: at once, not after
+        # LEFT_BEHIND (a restarted chat publishes what its predecessor could not).
+        started = utcnow()
+        try:
+            await self.flush(before=started)
+        except Exception:
+            log.warning("outbox relay could not publish; will retry", exc_info=True)
         while True:
             # asyncio.timeout, not wait_for: on Python 3.11 a wait_for whose event is set just as the task
             # is cancelled returns instead of raising, and stop() then waited forever for this loop.
+            polled = False
             try:
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
             except TimeoutError:
-                pass
+                polled = True
             self._wake.clear()
             try:
-                await self.flush()
+                await self.publish_handed()
+                if self._flush_all or polled:
+                    flush_all, self._flush_all = self._flush_all, False
+                    await self.flush(before=None if flush_all else utcnow() - LEFT_BEHIND)
             except Exception:  # the broker may be reconnecting: rows stay and are retried
                 log.warning("outbox relay could not publish; will retry", exc_info=True)
                 await asyncio.sleep(self.poll_seconds)
+
+    async def publish_handed(self) -> int:
+        """Publish the rows handed over since the last call. If the broker fails, the rows not
+        published stay in the table, where the poll finds them."""
+        async with self._lock:
+            rows, self._handed = self._handed, []
+            if rows:
+                await self._publish(rows)
+            return len(rows)
+
+    async def flush(self, batch: int = 200, *, before: datetime | None = None) -> int:
+        """Publish the rows in the table (with `before`: those stored before it)."""
+        published = 0
+        async with self._lock:
+            while True:
+                async with self.factory() as s:
+                    rows = await ChatRepository(s).pending_outbox(batch, before)
+                # Set from the read the relay makes anyway: no extra query for the gauge.
+                metrics.OUTBOX_PENDING.set(len(rows))
+                if not rows:
+                    return published
+                await self._publish(rows)
+                published += len(rows)
+                if len(rows) < batch:  # that was all; rows stored meanwhile come with their own kick
+                    metrics.OUTBOX_PENDING.set(0)
+                    return published
+
+    async def _publish(self, rows: list[Outbox]) -> None:
+        sent: list[int] = []
+        try:
+            for row in rows:
+                key = (row.id, row.created_at)
+                if key not in self._published:
+                    await self._publish_row(row)
+                sent.append(row.id)
+                self._published[key] = None
+                if len(self._published) > REMEMBERED_ROWS:
+                    self._published.popitem(last=False)
+        finally:
+            # Rows the broker confirmed are done even when a later one fails: kept, they would be
+            # published twice (a duplicate command generates a reply twice). One statement.
+            if sent:
+                await execute_alone(self.factory, delete_outbox(sent))
+
+    async def _publish_row(self, row: Outbox) -> None:
+        body = json.loads(row.payload)
+        if row.routing_key == topology.Keys.GENERATE_REPLY:
+            body = await self._with_prompt(body, row.payload)
+        headers = json.loads(row.headers) if row.headers else {}
+        # Confirmed and mandatory: publish raises unless the broker stored it.
+        with continued_from(headers):
+            await self.broker.publish(
+                body,
+                exchange=EXCHANGES[row.exchange],
+                routing_key=row.routing_key,
+                persist=True,
+                message_id=body.get("message_id"),
+                headers=headers,
+            )
 
     async def _with_prompt(self, body: dict, payload: str) -> dict:
         """A `GenerateReply` as it is published: its turns built from the plan the send left in
@@ -72,42 +173,3 @@ class OutboxRelay:
             body = {**body, "messages": turns}
             size = len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
         return body if self.prompts is None else await self.prompts.offload(body, size)
-
-    async def flush(self, batch: int = 200) -> int:
-        published = 0
-        async with self._lock:
-            while True:
-                async with self.factory() as s:
-                    rows = await ChatRepository(s).pending_outbox(batch)
-                # Set from the read the relay makes anyway: no extra query for the gauge.
-                metrics.OUTBOX_PENDING.set(len(rows))
-                if not rows:
-                    return published
-                sent: list[int] = []
-                try:
-                    for row in rows:
-                        body = json.loads(row.payload)
-                        if row.routing_key == topology.Keys.GENERATE_REPLY:
-                            body = await self._with_prompt(body, row.payload)
-                        headers = json.loads(row.headers) if row.headers else {}
-                        # Confirmed and mandatory: publish raises unless the broker stored it.
-                        with continued_from(headers):
-                            await self.broker.publish(
-                                body,
-                                exchange=EXCHANGES[row.exchange],
-                                routing_key=row.routing_key,
-                                persist=True,
-                                message_id=body.get("message_id"),
-                                headers=headers,
-                            )
-                        sent.append(row.id)
-                finally:
-                    # Rows the broker confirmed are done even when a later one fails: kept, they
-                    # would be published twice (a duplicate command generates a reply twice).
-                    if sent:
-                        async with transaction(self.factory) as s:
-                            await ChatRepository(s).delete_outbox(sent)
-                published += len(rows)
-                if len(rows) < batch:  # that was all; rows stored meanwhile come with their own kick
-                    metrics.OUTBOX_PENDING.set(0)
-                    return published

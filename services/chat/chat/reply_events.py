@@ -76,7 +76,7 @@ class ReplyEvents(UseCase):
             log.info("reply for exchange %s was stored concurrently; duplicate ignored", event.exchange_id)
             return
         metrics.REPLIES.labels("completed").inc()
-        self._on_outbox()
+        self._on_outbox(s)
 
     async def _maybe_request_title(self, repo: ChatRepository, event: ReplyCompleted, user_message: Message | None) -> None:
         session = await repo.session_of(event.user_id, event.session_id)
@@ -125,4 +125,4 @@ class ReplyEvents(UseCase):
             if not title:
                 title = fallback_title(await repo.first_user_text(session.id) or "")
             await self._set_title(repo, session, title[:50])
-        self._on_outbox()
+        self._on_outbox(s)

@@ -113,8 +113,22 @@ _RELEASE_REPLY_AS_IS = (
     .execution_options(synchronize_session=False)
 )
 _RELEASE_REPLY = _RELEASE_REPLY_AS_IS.values(updated_at=bindparam("now"))
-_INSERT_OUTBOX = Outbox.__table__.insert()
+_INSERT_OUTBOX = Outbox.__table__.insert().returning(Outbox.__table__.c.id)
 _PENDING_OUTBOX = select(Outbox).order_by(col(Outbox.id)).limit(bindparam("limit"))
+_PENDING_OUTBOX_BEFORE = (select(Outbox).where(col(Outbox.created_at) < bindparam("before"))
+                          .order_by(col(Outbox.id)).limit(bindparam("limit")))
+# Where a session keeps the outbox rows it inserted, for the relay to publish once it has committed.
+STORED_OUTBOX = "chat.outbox"
+
+
+def delete_outbox(ids: list[int]):
+    """The statement that removes published rows (run alone: shared.db.execute_alone)."""
+    return delete(Outbox).where(col(Outbox.id).in_(ids)).execution_options(synchronize_session=False)
+
+
+def stored_outbox(session: AsyncSession) -> list[Outbox]:
+    """The outbox rows this session inserted (and, once it committed, stored); taken, not copied."""
+    return session.info.pop(STORED_OUTBOX, [])
 
 
 def _at_most(below: int | None) -> int:
@@ -353,13 +367,16 @@ class ChatRepository:
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
         row = {"exchange": exchange, "routing_key": routing_key, "payload": payload, "created_at": utcnow(),
                "headers": json.dumps(inject_headers(), separators=(",", ":"))}
-        await self.s.exec(_INSERT_OUTBOX, params=row)  # a plain INSERT: no object to track
+        # A plain INSERT (no object to track); the row is kept beside the session, so the relay can
+        # publish it after the commit without reading it back (chat.outbox).
+        row_id = (await self.s.exec(_INSERT_OUTBOX, params=row)).scalar_one()
+        self.s.info.setdefault(STORED_OUTBOX, []).append(Outbox(id=row_id, **row))
 
-    async def pending_outbox(self, limit: int) -> list[Outbox]:
-        return list((await self.s.exec(_PENDING_OUTBOX, params={"limit": limit})).all())
-
-    async def delete_outbox(self, ids: list[int]) -> None:
-        await self.s.exec(delete(Outbox).where(col(Outbox.id).in_(ids)).execution_options(synchronize_session=False))
+    async def pending_outbox(self, limit: int, before: datetime | None = None) -> list[Outbox]:
+        """The oldest rows not yet published (with `before`: only rows stored before it)."""
+        if before is None:
+            return list((await self.s.exec(_PENDING_OUTBOX, params={"limit": limit})).all())
+        return list((await self.s.exec(_PENDING_OUTBOX_BEFORE, params={"limit": limit, "before": before})).all())
 
     async def first_time(self, message_id: UUID) -> bool:
         """Record a consumed event id; False when it was already processed."""

@@ -2,7 +2,6 @@
 message pages, exchanges, the stale sweep, the worker's reply and title events); the handlers, the
 sweep and the tests call them through `ChatService`."""
 
-from collections.abc import Callable
 
 from chat.catalog_cache import CatalogCache
 from chat.catalog_reads import CatalogReads
@@ -12,20 +11,21 @@ from chat.reply_events import ReplyEvents
 from chat.sessions import Sessions
 from chat.settings import ChatSettings
 from chat.stale_exchanges import StaleExchanges
+from chat.use_case import OnOutbox
 from shared.clock import Clock
 from shared.db import SessionFactory
 
 
 class ChatService:
     def __init__(self, factory: SessionFactory, settings: ChatSettings, clock: Clock,
-                 on_outbox: Callable[[], None] | None = None, *, billing: Admitter | None = None) -> None:
+                 on_outbox: OnOutbox | None = None, *, billing: Admitter | None = None) -> None:
         self.factory = factory
         self.settings = settings
         self.clock = clock
         self.billing = billing
         # The send path's catalog rows; the admin handlers clear it when staff change the catalog.
         self.catalog = CatalogCache(settings.catalog_cache_seconds)
-        on_outbox = on_outbox or (lambda: None)  # wakes the outbox relay after a commit
+        on_outbox = on_outbox or (lambda _session: None)
         self.catalog_reads = CatalogReads(factory)
         self.sessions = Sessions(factory, settings, clock)
         self.message_pages = MessagePages(factory)

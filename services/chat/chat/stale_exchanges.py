@@ -40,5 +40,5 @@ class StaleExchanges(UseCase):
         if failed:
             log.warning("failed %d exchange(s) with no reply after %ss", failed, self.settings.reply_stale_after_seconds)
             metrics.REPLIES.labels("timed_out").inc(failed)
-        self._on_outbox()
+        self._on_outbox(s)
         return failed
