@@ -92,6 +92,12 @@ async def test_rows_handed_over_after_a_commit_are_published_once(chat_db, billi
     await _send(handing, (await _session(handing)).id, "Hello again")
     assert await relay.publish_handed() == 2
     assert broker.published[2:] == [Keys.GENERATE_REPLY, Keys.REPLY_QUEUED]
+    # Read from the table first (a restarted chat's first read, while its consumers already store
+    # rows), then handed over: out once.
+    await _send(handing, (await _session(handing)).id, "And again")
+    assert await relay.flush() == 2
+    await relay.publish_handed()
+    assert len(broker.published) == 6, broker.published
 
 
 async def test_the_poll_takes_only_rows_left_behind(chat_db):

@@ -160,6 +160,28 @@ def test_a_failed_reply_can_be_retried(browsing, premium):
     assert [m["message_type"] for m in messages_of(premium, session["id"])] == ["user", "assistant"]
 
 
+def test_a_reply_that_failed_before_the_stream_opened_shows_as_failed(browsing, premium):
+    # The page's first stream request is refused, so the send goes out and its reply fails before the
+    # browser's reconnection opens the stream: the failure is only in the messages by then.
+    session = create_session(premium, auto_generate_title=False)
+    page = browsing.page(premium)
+    refused: list[str] = []
+
+    def refuse_the_first(route):
+        if refused:
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    page.route("**/stream/", refuse_the_first)
+    page.goto(f"/chat/{session['id']}")
+    say(page, "Fail at once [[fault:http_400]]")
+    expect(page.locator(".reply-failed")).to_be_visible(timeout=20_000)
+    assert refused
+    expect(page.get_by_test_id("retry")).to_be_visible()
+
+
 def test_reload_mid_reply_shows_it_finish(browsing, premium):
     session = create_session(premium)
     page = browsing.page(premium)

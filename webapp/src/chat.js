@@ -198,6 +198,10 @@ export function ChatView({ sessionId }) {
     const connect = () => {
       events = new EventSource(`/api/chat-sessions/${sessionId}/stream/`);
       handlers.forEach(([name, fn]) => events.addEventListener(name, fn));
+      // A stream opened without Last-Event-ID starts at the reply in progress, or after the newest
+      // event: a reply that ended before it opened (a send whose reply failed at once, on a slow
+      // connection) is only in the messages. Read them again once the stream is open.
+      events.onopen = () => load();
       events.onerror = () => {
         if (events.readyState !== EventSource.CLOSED) return;
         retry = setTimeout(() => { connect(); load(); }, 2000);

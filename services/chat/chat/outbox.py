@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 EXCHANGES = {topology.COMMANDS.name: topology.COMMANDS, topology.EVENTS.name: topology.EVENTS}
 # A row older than this that is still in the table was left behind: the poll publishes it.
 LEFT_BEHIND = timedelta(seconds=5)
-# Rows published lately, by id and time stored (SQLite reuses the id of a deleted last row): a row
-# read by a full flush and also handed over goes out once.
+# Rows published lately, by id and payload (SQLite reuses the id of a deleted last row; every payload
+# carries its message's own id): a row read from the table and also handed over goes out once.
 REMEMBERED_ROWS = 4096
 
 
@@ -46,7 +46,10 @@ class OutboxRelay:
         self._task: asyncio.Task | None = None
         self._handed: list[Outbox] = []  # committed rows handed over, not yet published
         self._flush_all = False  # a commit this process cannot see stored rows: read them all
-        self._published: OrderedDict[tuple[int, datetime], None] = OrderedDict()
+        self._published: OrderedDict[tuple[int, int], None] = OrderedDict()
+        # Rows stored before this relay existed were left by a predecessor. Taken here, not when the
+        # task starts: the consumers start first, and a row they store must not count as left behind.
+        self._created = utcnow()
 
     def committed(self, session: AsyncSession | None) -> None:
         """After a commit: publish the rows that session stored (None: a commit this process did not
@@ -76,11 +79,10 @@ class OutboxRelay:
         await self.flush()  # and whatever else is left
 
     async def _run(self) -> None:
-        # Rows stored before this process started were left by one that stopped: at once, not after
-        # LEFT_BEHIND (a restarted chat publishes what its predecessor could not).
-        started = utcnow()
+        # Rows left by a predecessor go out at once, not after LEFT_BEHIND (a restarted chat publishes
+        # what the one before it could not).
         try:
-            await self.flush(before=started)
+            await self.flush(before=self._created)
         except Exception:
             log.warning("outbox relay could not publish; will retry", exc_info=True)
         while True:
@@ -132,7 +134,7 @@ class OutboxRelay:
         sent: list[int] = []
         try:
             for row in rows:
-                key = (row.id, row.created_at)
+                key = (row.id, hash(row.payload))
                 if key not in self._published:
                     await self._publish_row(row)
                 sent.append(row.id)
