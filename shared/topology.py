@@ -30,6 +30,7 @@ class Keys:
     # chat events
     REPLY_QUEUED = "chat.reply_queued"
     REPLY_STORED = "chat.reply_stored"
+    REPLY_FAILURE_STORED = "chat.reply_failure_stored"
     REPLY_STOP_REQUESTED = "chat.reply_stop_requested"
     SESSION_TITLED = "chat.session_titled"
     EXCHANGE_ABANDONED = "chat.exchange_abandoned"
@@ -107,7 +108,7 @@ WORK_QUEUES: tuple[RabbitQueue, ...] = (
 STREAM_KEYS: tuple[str, ...] = (
     Keys.REPLY_QUEUED,
     Keys.REPLY_STORED,
-    Keys.REPLY_FAILED,
+    Keys.REPLY_FAILURE_STORED,
     Keys.SESSION_TITLED,
 )
 

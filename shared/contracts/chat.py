@@ -195,6 +195,17 @@ class ReplyStored(Message):
     message: MessageOut  # the stored assistant message
 
 
+class ReplyFailureStored(Message):
+    """Chat stored that a reply failed (the worker's `ReplyFailed`, or no answer in time). The stream's
+    `reply.failed` comes from this, after the commit, as `reply.completed` comes from `ReplyStored`:
+    a client that reads the messages when it sees the event finds the failure there."""
+
+    exchange_id: UUID
+    session_id: int
+    user_id: int
+    error: str
+
+
 class SessionTitled(Message):
     session_id: int
     user_id: int

@@ -11,6 +11,7 @@ from chat.repository import ChatRepository
 from shared.contracts import chat as c
 from shared.db import transaction
 from shared.errors import Conflict, LimitExceeded, NotFound, Unavailable
+from shared.topology import Keys
 from tests.chat.test_service import USER, _request, _send, _session
 
 
@@ -167,6 +168,10 @@ async def test_an_exchange_with_no_reply_past_its_deadline_is_failed_and_its_res
     [message] = await service.list_messages(c.SessionQuery(user_id=USER, session_id=session.id))
     assert (message.reply_status, message.reply_error) == ("failed", "The reply timed out.")
     assert await _abandoned(factory) == [str(request.exchange_id)]
+    async with factory() as s:  # streams hear of it too
+        pending = await ChatRepository(s).pending_outbox(100)
+    failures = [json.loads(row.payload) for row in pending if row.routing_key == Keys.REPLY_FAILURE_STORED]
+    assert [(f["exchange_id"], f["error"]) for f in failures] == [(str(request.exchange_id), "The reply timed out.")]
     await _send(service, session.id, "the session is free")
 
 

@@ -176,9 +176,15 @@ async def test_reply_failed_marks_message_and_unlocks(chat_env):
     session = await _session(service)
     stored = await _send(service, session.id)
     exchange_id = await _exchange_id_of(factory, stored.user_message.message_id)
-    await service.on_reply_failed(ReplyFailed(exchange_id=exchange_id, session_id=session.id, user_id=USER, error="upstream down"))
+    failed = ReplyFailed(exchange_id=exchange_id, session_id=session.id, user_id=USER, error="upstream down")
+    await service.on_reply_failed(failed)
+    await service.on_reply_failed(failed)  # redelivered
     messages = await service.list_messages(c.SessionQuery(user_id=USER, session_id=session.id))
     assert messages[0].reply_status == "failed" and messages[0].reply_error == "upstream down"
+    # The stream hears of the failure from chat, after it stored it, once.
+    stored_failures = [body for key, body in await _outbox(factory) if key == Keys.REPLY_FAILURE_STORED]
+    assert stored_failures == [{**stored_failures[0], "exchange_id": str(exchange_id), "session_id": session.id,
+                                "user_id": USER, "error": "upstream down"}]
     await _send(service, session.id, "retry", kind="regenerate")  # a failed reply can be regenerated
 
 

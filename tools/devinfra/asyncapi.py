@@ -43,6 +43,7 @@ OUTBOX = (
     (topology.COMMANDS, Keys.GENERATE_TITLE, llm.GenerateTitle),
     (topology.EVENTS, Keys.REPLY_QUEUED, c.ReplyQueued),
     (topology.EVENTS, Keys.REPLY_STORED, c.ReplyStored),
+    (topology.EVENTS, Keys.REPLY_FAILURE_STORED, c.ReplyFailureStored),
     (topology.EVENTS, Keys.REPLY_STOP_REQUESTED, llm.StopRequested),
     (topology.EVENTS, Keys.SESSION_TITLED, c.SessionTitled),
     (topology.EVENTS, Keys.EXCHANGE_ABANDONED, c.ExchangeAbandoned),

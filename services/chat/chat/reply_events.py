@@ -107,11 +107,17 @@ class ReplyEvents(UseCase):
                 return  # a reply was stored already; a late failure changes nothing
             user_message = await repo.user_message_of_exchange(event.exchange_id)
             if user_message is not None and user_message.exchange_id == event.exchange_id:
+                if user_message.reply_status != "failed":  # a redelivered failure is streamed once
+                    await repo.enqueue(EVENTS.name, Keys.REPLY_FAILURE_STORED, c.ReplyFailureStored(
+                        exchange_id=event.exchange_id, session_id=event.session_id, user_id=event.user_id,
+                        error=event.error,
+                    ))
                 user_message.reply_status, user_message.reply_error = "failed", event.error
                 repo.add(user_message)
             # updated_at stays: the gateway's copy of the session list is not told of failures.
             await repo.release_reply(event.session_id, event.exchange_id, None)
         metrics.REPLIES.labels("failed").inc()
+        self._on_outbox(s)
 
     async def on_title_generated(self, event: TitleGenerated) -> None:
         async with transaction(self.factory) as s:

@@ -11,6 +11,7 @@ from shared.db import transaction
 from shared.topology import EVENTS, Keys
 
 log = logging.getLogger(__name__)
+TIMED_OUT = "The reply timed out."
 
 
 class StaleExchanges(UseCase):
@@ -30,9 +31,12 @@ class StaleExchanges(UseCase):
                 exchange_id = session.active_exchange_id
                 message = await repo.user_message_of_exchange(exchange_id)
                 if message is not None and message.reply_status in ("queued", "streaming"):
-                    message.reply_status, message.reply_error = "failed", "The reply timed out."
+                    message.reply_status, message.reply_error = "failed", TIMED_OUT
                     repo.add(message)
                     failed += 1
+                    await repo.enqueue(EVENTS.name, Keys.REPLY_FAILURE_STORED, c.ReplyFailureStored(
+                        exchange_id=exchange_id, session_id=session.id, user_id=session.user_id, error=TIMED_OUT,
+                    ))
                 await repo.release_reply(session.id, exchange_id, None)
                 await repo.enqueue(EVENTS.name, Keys.EXCHANGE_ABANDONED,
                                    c.ExchangeAbandoned(exchange_id=exchange_id, user_id=session.user_id,

@@ -66,7 +66,7 @@ END_EVENT = "stream.end"  # internal: the session was deleted; never sent to cli
 EVENT_NAMES = {
     Keys.REPLY_QUEUED: "reply.queued",
     Keys.REPLY_STORED: "reply.completed",
-    Keys.REPLY_FAILED: "reply.failed",
+    Keys.REPLY_FAILURE_STORED: "reply.failed",  # chat's, after it stored the failure
     Keys.SESSION_TITLED: "session.title",
 }
 
@@ -92,7 +92,7 @@ def shape(routing_key: str, body: dict[str, Any]) -> dict[str, Any]:
     if routing_key == Keys.REPLY_STORED:
         message = {k: v for k, v in body["message"].items() if k not in ("reply_status", "reply_error")}
         return message
-    if routing_key == Keys.REPLY_FAILED:
+    if routing_key == Keys.REPLY_FAILURE_STORED:
         return {"message_id": body["exchange_id"], "error": body["error"]}
     if routing_key == Keys.SESSION_TITLED:
         return {"title": body["title"]}
