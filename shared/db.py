@@ -81,23 +81,21 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
 
 @asynccontextmanager
 async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection for a read of one statement: on PostgreSQL in autocommit, one round trip instead
-    of three (BEGIN, the statement, ROLLBACK). SQLite has no round trips to save: a plain connection."""
-    async with engine.connect() as conn:
-        yield await conn.execution_options(isolation_level="AUTOCOMMIT") if conn.dialect.name == "postgresql" else conn
+    """A connection for work of one statement, which needs no transaction around it. On PostgreSQL each
+    statement commits on its own: one round trip instead of three (BEGIN, the statement, COMMIT or
+    ROLLBACK). SQLite has no round trips to save: a transaction, committed at the end."""
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        async with engine.begin() as conn:
+            yield conn
 
 
 async def execute_alone(factory: SessionFactory, statement, params: dict | None = None) -> None:
-    """Runs one statement that needs no transaction around it. On PostgreSQL it runs in autocommit: one
-    round trip instead of three (BEGIN, the statement, COMMIT). SQLite has no round trips to save and
-    keeps its transaction."""
-    async with factory() as session:
-        if session.bind.dialect.name == "postgresql":
-            conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            await conn.execute(statement, params or {})
-        else:
-            async with session.begin():
-                await session.exec(statement, params=params or {})
+    """Runs one statement on its own (`autocommit`), with the engine of a session factory."""
+    async with autocommit(factory.kw["bind"]) as conn:
+        await conn.execute(statement, params or {})
 
 
 async def create_schema(engine: AsyncEngine, metadata) -> None:

@@ -126,7 +126,7 @@ class OutboxRelay:
                     return published
                 await self._publish(rows)
                 published += len(rows)
-                if len(rows) < batch:  # that was all; rows stored meanwhile come with their own kick
+                if len(rows) < batch:  # that was all; rows stored meanwhile are handed over
                     metrics.OUTBOX_PENDING.set(0)
                     return published
 

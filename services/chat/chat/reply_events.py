@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from chat.history import fallback_title, message_cost
 from chat.models import ChatSession, Message
 from chat.repository import ChatRepository
-from chat.use_case import UseCase
+from chat.use_case import UseCase, fail_reply
 from chat.views import message_out
 from shared import metrics
 from shared.contracts import chat as c
@@ -107,13 +107,7 @@ class ReplyEvents(UseCase):
                 return  # a reply was stored already; a late failure changes nothing
             user_message = await repo.user_message_of_exchange(event.exchange_id)
             if user_message is not None and user_message.exchange_id == event.exchange_id:
-                if user_message.reply_status != "failed":  # a redelivered failure is streamed once
-                    await repo.enqueue(EVENTS.name, Keys.REPLY_FAILURE_STORED, c.ReplyFailureStored(
-                        exchange_id=event.exchange_id, session_id=event.session_id, user_id=event.user_id,
-                        error=event.error,
-                    ))
-                user_message.reply_status, user_message.reply_error = "failed", event.error
-                repo.add(user_message)
+                await fail_reply(repo, user_message, event.error)
             # updated_at stays: the gateway's copy of the session list is not told of failures.
             await repo.release_reply(event.session_id, event.exchange_id, None)
         metrics.REPLIES.labels("failed").inc()

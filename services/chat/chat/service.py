@@ -2,7 +2,6 @@
 message pages, exchanges, the stale sweep, the worker's reply and title events); the handlers, the
 sweep and the tests call them through `ChatService`."""
 
-
 from chat.catalog_cache import CatalogCache
 from chat.catalog_reads import CatalogReads
 from chat.exchanges import Admitter, Exchanges

@@ -4,7 +4,7 @@ import logging
 from datetime import timedelta
 
 from chat.repository import ChatRepository
-from chat.use_case import UseCase
+from chat.use_case import UseCase, fail_reply
 from shared import metrics
 from shared.contracts import chat as c
 from shared.db import transaction
@@ -31,12 +31,8 @@ class StaleExchanges(UseCase):
                 exchange_id = session.active_exchange_id
                 message = await repo.user_message_of_exchange(exchange_id)
                 if message is not None and message.reply_status in ("queued", "streaming"):
-                    message.reply_status, message.reply_error = "failed", TIMED_OUT
-                    repo.add(message)
+                    await fail_reply(repo, message, TIMED_OUT)
                     failed += 1
-                    await repo.enqueue(EVENTS.name, Keys.REPLY_FAILURE_STORED, c.ReplyFailureStored(
-                        exchange_id=exchange_id, session_id=session.id, user_id=session.user_id, error=TIMED_OUT,
-                    ))
                 await repo.release_reply(session.id, exchange_id, None)
                 await repo.enqueue(EVENTS.name, Keys.EXCHANGE_ABANDONED,
                                    c.ExchangeAbandoned(exchange_id=exchange_id, user_id=session.user_id,
