@@ -16,15 +16,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import aio_pika
-import redis
-from devinfra.servers import ensure_rabbitmq, ensure_redis
-from devinfra.system import System, fresh_vhost
+from devinfra.system import System
 
 from bench.cpu import load_average, snapshot, used, wait_idle
 from bench.population import create_plan, open_sessions, register, staff
+from bench.servers import bench_servers
 from bench.ttft import SessionStream
 
 VHOST = "mobix_bench_deltas" + os.environ.get("MOBIX_VHOST_SUFFIX", "")
@@ -103,21 +101,17 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--words", type=int, default=40)
     args = parser.parse_args()
-    rabbit = ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
-    cache = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    rabbit_url = fresh_vhost(rabbit.url, VHOST)
-    redis_url = urlunparse(urlparse(cache.url)._replace(path=f"/{REDIS_DB}"))
-    redis.Redis.from_url(redis_url).flushdb()
-    workdir = Path(tempfile.mkdtemp(prefix="mobix-bench-deltas-"))
-    system = System(workdir, rabbit_url, redis_url, extra_env={
-        "EMULATOR_CHUNK_DELAY_SECONDS": CHUNK_DELAY, "EMULATOR_FIRST_TOKEN_DELAY_SECONDS": "0", "LOG_LEVEL": "WARNING",
-    })
-    try:
-        system.start_all()
-        result = asyncio.run(measure(system, rabbit_url, args.replies, args.sessions, args.words))
-    finally:
-        system.stop_all()
-        system.drop_databases()
+    with bench_servers() as servers:
+        workdir = Path(tempfile.mkdtemp(prefix="mobix-bench-deltas-"))
+        system = System(workdir, servers.rabbit_url, servers.redis_url, extra_env={
+            "EMULATOR_CHUNK_DELAY_SECONDS": CHUNK_DELAY, "EMULATOR_FIRST_TOKEN_DELAY_SECONDS": "0", "LOG_LEVEL": "WARNING",
+        })
+        try:
+            system.start_all()
+            result = asyncio.run(measure(system, servers.rabbit_url, args.replies, args.sessions, args.words))
+        finally:
+            system.stop_all()
+            system.drop_databases()
     print(json.dumps(result, indent=2))
     return 0
 

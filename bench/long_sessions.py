@@ -21,18 +21,15 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 from uuid import uuid4
 
-import redis
 from chat.models import Message
-from devinfra.servers import ensure_rabbitmq, ensure_redis
-from devinfra.system import System, fresh_vhost
+from devinfra.system import System
 
-from bench.config import REDIS_DB, VHOST
 from bench.cpu import cpu_seconds, wait_idle
 from bench.population import GENERAL_ASSISTANT, create_plan, register, staff
 from bench.runner import SERVICE_ENV
+from bench.servers import bench_servers
 from bench.stats import percentile
 from shared.contracts import billing as b
 from shared.db import make_engine
@@ -240,22 +237,18 @@ def main() -> int:
         print(f"\nlong sessions, chat alone (sqlite, {args.sends} sends and {args.pages} pages per session):\n")
         print(report(results, args.full, args.messages, send="send (prepare, commit, reply stored)"))
         return 0
-    rabbit = ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
-    cache = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    rabbit_url = fresh_vhost(rabbit.url, VHOST)
-    redis_url = urlunparse(urlparse(cache.url)._replace(path=f"/{REDIS_DB}"))
-    redis.Redis.from_url(redis_url).flushdb()
-    workdir = Path(tempfile.mkdtemp(prefix="mobix-long-sessions-"))
-    postgres = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
-    system = System(workdir, rabbit_url, redis_url, extra_env=dict(SERVICE_ENV), database=args.database,
-                    postgres_url=postgres if args.database == "postgresql" else None)
-    try:
-        system.start_all()
-        results = asyncio.run(run_phases(system, args.full, args.messages, args.sends, args.pages))
-    finally:
-        system.stop_all()
-        system.drop_databases()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with bench_servers() as servers:
+        workdir = Path(tempfile.mkdtemp(prefix="mobix-long-sessions-"))
+        postgres = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
+        system = System(workdir, servers.rabbit_url, servers.redis_url, extra_env=dict(SERVICE_ENV), database=args.database,
+                        postgres_url=postgres if args.database == "postgresql" else None)
+        try:
+            system.start_all()
+            results = asyncio.run(run_phases(system, args.full, args.messages, args.sends, args.pages))
+        finally:
+            system.stop_all()
+            system.drop_databases()
+            shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nlong sessions ({args.database}, {args.sends} sends and {args.pages} pages per session):\n")
     print(report(results, args.full, args.messages))
     return 0

@@ -36,19 +36,17 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import httpx
-import redis
-from devinfra.servers import ensure_rabbitmq, ensure_redis
 from devinfra.system import (
     ADMIN_PASSWORD,
     ADMIN_PHONE,
     STRIPE_WEBHOOK_SECRET,
     System,
-    fresh_vhost,
     read_code,
 )
+
+from bench.servers import bench_servers
 
 BASIC = 2  # the seeded IRT plan sold through Zibal
 WEBHOOK = "/api/payments/webhook/stripe/"
@@ -325,7 +323,6 @@ def soak(bench: Bench, count: int, seed: int = 13, concurrency: int = 6, settle_
 
 
 def start(workdir: Path, rabbit_url: str, redis_url: str) -> System:
-    redis.Redis.from_url(redis_url).flushdb()
     system = System(workdir, rabbit_url, redis_url, stripe=True, extra_env=SERVICE_ENV)
     try:
         system.start_all()
@@ -348,30 +345,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
-    import os
-
-    rabbit = ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
-    cache = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    rabbit_url = fresh_vhost(rabbit.url, "mobix_bench_payments")
-    redis_url = urlunparse(urlparse(cache.url)._replace(path="/10"))
-    workdir = Path(tempfile.mkdtemp(prefix="mobix-bench-payments-"))
-    say(f"starting the system (logs in {workdir})…")
-    system = start(workdir, rabbit_url, redis_url)
-    try:
-        bench = prepare(system)
-        figures: dict = {}
-        if args.latency:
-            figures["latency"] = measure_latency(bench, args.latency)
-            say("checkout → activation through the Zibal emulator: " + ", ".join(
-                f"{k} {v:.0f}" for k, v in figures["latency"].items()))
-        if args.soak:
-            figures["soak"] = soak(bench, args.soak, seed=args.seed, concurrency=args.concurrency)
-        print(json.dumps(figures, indent=2))
-        return 1 if figures.get("soak", {}).get("problems") else 0
-    finally:
-        system.stop_all()
-        rabbit.stop()
-        cache.stop()
+    with bench_servers("mobix_bench_payments", redis_db=10) as servers:
+        workdir = Path(tempfile.mkdtemp(prefix="mobix-bench-payments-"))
+        say(f"starting the system (logs in {workdir})…")
+        system = start(workdir, servers.rabbit_url, servers.redis_url)
+        try:
+            bench = prepare(system)
+            figures: dict = {}
+            if args.latency:
+                figures["latency"] = measure_latency(bench, args.latency)
+                say("checkout → activation through the Zibal emulator: " + ", ".join(
+                    f"{k} {v:.0f}" for k, v in figures["latency"].items()))
+            if args.soak:
+                figures["soak"] = soak(bench, args.soak, seed=args.seed, concurrency=args.concurrency)
+            print(json.dumps(figures, indent=2))
+            return 1 if figures.get("soak", {}).get("problems") else 0
+        finally:
+            system.stop_all()
 
 
 if __name__ == "__main__":

@@ -15,17 +15,15 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-import redis
-from devinfra.servers import ensure_rabbitmq, ensure_redis
-from devinfra.system import System, fresh_vhost
+from devinfra.system import System
 
 from bench import realistic
-from bench.config import REDIS_DB, VHOST, BenchConfig
+from bench.config import BenchConfig
 from bench.population import create_plan, open_sessions, populate, register, staff
 from bench.runner import SERVICE_ENV, Progress
 from bench.sends import run_sends
+from bench.servers import BenchServers, bench_servers
 from bench.session_list import run_session_list
 from bench.ttft import run_ttft
 
@@ -81,26 +79,11 @@ async def _phase(name: str, system: System, seconds: float, say: Progress, sampl
         await run_ttft(ttft_user, system.emulator_url, seconds, 500, say)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=("sends", "list", "ttft", "realistic"), nargs="?", default="sends")
-    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--top", type=int, default=25, help="functions listed per service")
-    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
-    args = parser.parse_args(argv)
-    if shutil.which("py-spy") is None and not (Path(os.sys.executable).parent / "py-spy").exists():
-        parser.error("py-spy is not installed: pip install py-spy (it is in the project's dev extras)")
-    pyspy = shutil.which("py-spy") or str(Path(os.sys.executable).parent / "py-spy")
-    say = Progress()
-    rabbit = ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
-    cache = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    rabbit_url = fresh_vhost(rabbit.url, VHOST)
-    redis_url = urlunparse(urlparse(cache.url)._replace(path=f"/{REDIS_DB}"))
-    redis.Redis.from_url(redis_url).flushdb()
+def _profile(args: argparse.Namespace, pyspy: str, servers: BenchServers, say: Progress) -> dict[str, tuple[subprocess.Popen, Path]]:
+    """The system started, the phase run with py-spy sampling each service; the samplers and their files."""
     workdir = Path(tempfile.mkdtemp(prefix="mobix-profile-"))
     postgres = os.environ.get("BENCH_POSTGRES_URL", BenchConfig.postgres_url) if args.database == "postgresql" else None
-    system = System(workdir, rabbit_url, redis_url, extra_env=dict(SERVICE_ENV), database=args.database,
+    system = System(workdir, servers.rabbit_url, servers.redis_url, extra_env=dict(SERVICE_ENV), database=args.database,
                     postgres_url=postgres)
     OUT.mkdir(parents=True, exist_ok=True)
     samplers: dict[str, tuple[subprocess.Popen, Path]] = {}
@@ -123,9 +106,24 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(timeout=60)
         system.stop_all()
         system.drop_databases()
-        rabbit.stop()
-        cache.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    return samplers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
+    parser.add_argument("phase", choices=("sends", "list", "ttft", "realistic"), nargs="?", default="sends")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--top", type=int, default=25, help="functions listed per service")
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    args = parser.parse_args(argv)
+    if shutil.which("py-spy") is None and not (Path(os.sys.executable).parent / "py-spy").exists():
+        parser.error("py-spy is not installed: pip install py-spy (it is in the project's dev extras)")
+    pyspy = shutil.which("py-spy") or str(Path(os.sys.executable).parent / "py-spy")
+    say = Progress()
+    with bench_servers() as servers:
+        samplers = _profile(args, pyspy, servers, say)
     for name, (_, raw) in samplers.items():
         print(f"\n== {name} ({raw})")
         print(summarise(raw, args.top) if raw.exists() else "  (py-spy wrote nothing)")

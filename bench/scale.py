@@ -17,7 +17,6 @@ target. Every figure comes from this one run:
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -28,17 +27,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Self
-from urllib.parse import urlparse, urlunparse
 
 import aio_pika
-import redis
-from devinfra.servers import ensure_rabbitmq, ensure_redis
-from devinfra.system import System, fresh_vhost, rabbitmqctl
+from devinfra.system import System, rabbitmqctl
 
 from bench.client import BenchError, Client
-from bench.config import REDIS_DB, BenchConfig
+from bench.config import BenchConfig
 from bench.cpu import cpu_seconds, wait_idle
 from bench.population import create_plan, register, staff
+from bench.servers import bench_servers
 from bench.stats import percentile
 
 VHOST = "mobix_bench_scale"
@@ -375,36 +372,30 @@ async def phases(system: System, config: BenchConfig, idle_mib: float | None, re
 def run_scale(config: BenchConfig) -> int:
     global _quick
     _quick = config.quick
-    rabbit = ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
-    cache = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    rabbit_url = fresh_vhost(rabbit.url, VHOST)
-    redis_url = urlunparse(urlparse(cache.url)._replace(path=f"/{REDIS_DB}"))
-    redis.Redis.from_url(redis_url).flushdb()
-    workdir = Path(tempfile.mkdtemp(prefix="mobix-bench-scale-"))
-    system = System(workdir, rabbit_url, redis_url, extra_env={**SERVICE_ENV, **config.service_env})
-    report = Scale()
-    failed = True
-    try:
-        system.start_all()
-        asyncio.run(wait_idle({name: proc.pid for name, proc in system.procs.items()}, 60))
-        idle = broker_memory()
-        report.notes.append(f"broker memory when the system was up and idle: {idle:.0f} MiB" if idle else
-                            "broker memory: rabbitmqctl unavailable")
-        asyncio.run(phases(system, config, idle, report))
-        failed = False
-    except (BenchError, RuntimeError, subprocess.SubprocessError) as error:
-        print(f"[scale] FAILED: {type(error).__name__}: {error}", flush=True)
-        for name in system.procs:
-            tail = system.log_tail(name, 15)
-            if tail.strip():
-                print(f"--- {name} log (last lines) ---\n{tail}", flush=True)
-        return 1
-    finally:
-        system.stop_all()
-        rabbit.stop()
-        cache.stop()
-        if not failed:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with bench_servers() as servers:
+        workdir = Path(tempfile.mkdtemp(prefix="mobix-bench-scale-"))
+        system = System(workdir, servers.rabbit_url, servers.redis_url, extra_env={**SERVICE_ENV, **config.service_env})
+        report = Scale()
+        failed = True
+        try:
+            system.start_all()
+            asyncio.run(wait_idle({name: proc.pid for name, proc in system.procs.items()}, 60))
+            idle = broker_memory()
+            report.notes.append(f"broker memory when the system was up and idle: {idle:.0f} MiB" if idle else
+                                "broker memory: rabbitmqctl unavailable")
+            asyncio.run(phases(system, config, idle, report))
+            failed = False
+        except (BenchError, RuntimeError, subprocess.SubprocessError) as error:
+            print(f"[scale] FAILED: {type(error).__name__}: {error}", flush=True)
+            for name in system.procs:
+                tail = system.log_tail(name, 15)
+                if tail.strip():
+                    print(f"--- {name} log (last lines) ---\n{tail}", flush=True)
+            return 1
+        finally:
+            system.stop_all()
+            if not failed:
+                shutil.rmtree(workdir, ignore_errors=True)
     text = f"# Scale mode ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n\n{report.text()}\n"
     (config.results or Path(__file__).with_name("SCALE_RESULTS.md")).write_text(text)
     print("\n" + text, flush=True)

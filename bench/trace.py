@@ -12,83 +12,25 @@ read the steps between milestones, not the totals (the totals are `make bench`'s
 
 import argparse
 import asyncio
-import gzip
 import os
 import shutil
 import statistics
 import tempfile
-import threading
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-import redis
-from devinfra.servers import ensure_rabbitmq, ensure_redis
-from devinfra.system import System, fresh_vhost
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from devinfra.otlp import OtlpReceiver, Span
+from devinfra.system import System
 
-from bench.config import REDIS_DB, VHOST, BenchConfig
+from bench.config import BenchConfig
 from bench.population import create_plan, open_sessions, register, staff
 from bench.runner import SERVICE_ENV, Progress
+from bench.servers import bench_servers
 from bench.ttft import run_ttft
 
 SEND_SPAN = "POST /api/chat-sessions/{session_id}/send/"
 SSE_WRITE_SPAN = "GET /api/chat-sessions/{session_id}/stream/ http send"
-
-
-@dataclass(frozen=True)
-class Span:
-    service: str
-    name: str
-    trace: str
-    start_ms: float
-    end_ms: float
-
-
-class Receiver:
-    """An OTLP/HTTP trace endpoint (`/v1/traces`, protobuf) keeping every span it is sent."""
-
-    def __init__(self) -> None:
-        self.spans: list[Span] = []
-        lock = threading.Lock()
-        spans = self.spans
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-                body = self.rfile.read(int(self.headers["content-length"]))
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
-                request = trace_service_pb2.ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                found = list(_spans_of(request))
-                with lock:
-                    spans.extend(found)
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.end_headers()
-                self.wfile.write(trace_service_pb2.ExportTraceServiceResponse().SerializeToString())
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
-def _spans_of(request: trace_service_pb2.ExportTraceServiceRequest):
-    for resource in request.resource_spans:
-        service = next((a.value.string_value for a in resource.resource.attributes if a.key == "service.name"), "?")
-        for scope in resource.scope_spans:
-            for span in scope.spans:
-                yield Span(service, span.name, span.trace_id.hex(), span.start_time_unix_nano / 1e6,
-                           span.end_time_unix_nano / 1e6)
 
 
 Pick = Callable[[list[Span]], float | None]
@@ -133,7 +75,7 @@ def milestones(spans: list[Span]) -> dict[str, list[float]]:
     """Each milestone's offsets (ms from the gateway receiving the send), one per send trace."""
     by_trace: dict[str, list[Span]] = defaultdict(list)
     for span in spans:
-        by_trace[span.trace].append(span)
+        by_trace[span.trace_id].append(span)
     stream_writes = sorted(s.start_ms for s in spans if s.service == "gateway" and s.name == SSE_WRITE_SPAN)
     offsets: dict[str, list[float]] = defaultdict(list)
     for trace in by_trace.values():
@@ -176,26 +118,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sends", type=int, default=100)
     args = parser.parse_args(argv)
     say = Progress()
-    receiver = Receiver()
-    rabbit = ensure_rabbitmq(os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
-    cache = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    rabbit_url = fresh_vhost(rabbit.url, VHOST)
-    redis_url = urlunparse(urlparse(cache.url)._replace(path=f"/{REDIS_DB}"))
-    redis.Redis.from_url(redis_url).flushdb()
-    workdir = Path(tempfile.mkdtemp(prefix="mobix-trace-"))
+    receiver = OtlpReceiver()
     postgres = os.environ.get("BENCH_POSTGRES_URL", BenchConfig.postgres_url) if args.database == "postgresql" else None
     env = {**SERVICE_ENV, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
-    system = System(workdir, rabbit_url, redis_url, extra_env=env, database=args.database, postgres_url=postgres)
+    workdir = Path(tempfile.mkdtemp(prefix="mobix-trace-"))
     try:
-        say("starting the system with tracing on…")
-        system.start_all()
-        asyncio.run(_sends(system, args.sends, say))
-        say("stopping the services (they export their last spans)…")
+        with bench_servers() as servers:
+            system = System(workdir, servers.rabbit_url, servers.redis_url, extra_env=env, database=args.database,
+                            postgres_url=postgres)
+            try:
+                say("starting the system with tracing on…")
+                system.start_all()
+                asyncio.run(_sends(system, args.sends, say))
+                say("stopping the services (they export their last spans)…")
+            finally:
+                system.stop_all()
+                system.drop_databases()
     finally:
-        system.stop_all()
-        system.drop_databases()
-        rabbit.stop()
-        cache.stop()
         receiver.close()
         shutil.rmtree(workdir, ignore_errors=True)
     print(table(milestones(receiver.spans)))

@@ -1,20 +1,14 @@
-"""bench.trace: the OTLP receiver keeps what an exporter sends, and a send's trace becomes milestones."""
+"""bench.trace: the OTLP receiver keeps what an exporter sends, times included, and a send's trace becomes
+milestones."""
 
 import httpx
+from devinfra.otlp import OtlpReceiver, Span
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from bench.trace import (
-    FIRST_ON_STREAM,
-    SEND_SPAN,
-    SSE_WRITE_SPAN,
-    Receiver,
-    Span,
-    milestones,
-    table,
-)
+from bench.trace import FIRST_ON_STREAM, SEND_SPAN, SSE_WRITE_SPAN, milestones, table
 
 MS = 1_000_000  # nanoseconds
 
@@ -32,35 +26,39 @@ def _export(service: str, spans: list[tuple[str, bytes, int, int]]) -> bytes:
 
 
 def test_the_receiver_keeps_the_spans_an_exporter_posts() -> None:
-    receiver = Receiver()
+    receiver = OtlpReceiver()
     try:
         body = _export("chat", [("rpc.chat.run_exchange process", b"\x01" * 16, 10, 25)])
         response = httpx.post(receiver.endpoint, content=body, headers={"content-type": "application/x-protobuf"})
         assert response.status_code == 200
     finally:
         receiver.close()
-    assert receiver.spans == [Span("chat", "rpc.chat.run_exchange process", "01" * 16, 10.0, 25.0)]
+    assert receiver.spans == [Span("chat", "rpc.chat.run_exchange process", "01" * 16, "00" * 8, "", {}, 10.0, 25.0)]
+
+
+def _span(service: str, name: str, trace: str, start_ms: float, end_ms: float) -> Span:
+    return Span(service, name, trace, "", "", {}, start_ms, end_ms)
 
 
 def _send(trace: str, at: float) -> list[Span]:
     """One send's spans, `at` ms in, with the milestones 1 ms apart."""
     return [
-        Span("gateway", SEND_SPAN, trace, at, at + 9),
-        Span("chat", "rpc.chat.run_exchange process", trace, at + 1, at + 8),
-        Span("billing", "rpc.billing.admit process", trace, at + 2, at + 3),
-        Span("chat", "default.amq.rabbitmq.reply-to.x publish", trace, at + 4, at + 4.5),
-        Span("chat", "commands.llm.generate_reply publish", trace, at + 5, at + 6),
-        Span("llm-worker", "commands.llm.generate_reply process", trace, at + 6, at + 20),
-        Span("llm-worker", "POST", trace, at + 7, at + 10),
-        Span("llm-worker", "XADD EXPIRE", trace, at + 11, at + 11.5),
-        Span("llm-worker", "XADD EXPIRE", trace, at + 15, at + 15.5),
+        _span("gateway", SEND_SPAN, trace, at, at + 9),
+        _span("chat", "rpc.chat.run_exchange process", trace, at + 1, at + 8),
+        _span("billing", "rpc.billing.admit process", trace, at + 2, at + 3),
+        _span("chat", "default.amq.rabbitmq.reply-to.x publish", trace, at + 4, at + 4.5),
+        _span("chat", "commands.llm.generate_reply publish", trace, at + 5, at + 6),
+        _span("llm-worker", "commands.llm.generate_reply process", trace, at + 6, at + 20),
+        _span("llm-worker", "POST", trace, at + 7, at + 10),
+        _span("llm-worker", "XADD EXPIRE", trace, at + 11, at + 11.5),
+        _span("llm-worker", "XADD EXPIRE", trace, at + 15, at + 15.5),
     ]
 
 
 def test_each_milestone_is_read_off_its_own_send_and_the_stream_write_after_its_first_delta() -> None:
     spans = _send("a", 0) + _send("b", 100)
-    spans += [Span("gateway", SSE_WRITE_SPAN, "s", 12, 12.1), Span("gateway", SSE_WRITE_SPAN, "s", 113, 113.1),
-              Span("gateway", SSE_WRITE_SPAN, "s", 116, 116.1)]
+    spans += [_span("gateway", SSE_WRITE_SPAN, "s", 12, 12.1), _span("gateway", SSE_WRITE_SPAN, "s", 113, 113.1),
+              _span("gateway", SSE_WRITE_SPAN, "s", 116, 116.1)]
     offsets = milestones(spans)
     assert offsets["chat gets the send (RPC)"] == [1, 1]
     assert offsets["billing answers"] == [3, 3]
@@ -75,5 +73,5 @@ def test_each_milestone_is_read_off_its_own_send_and_the_stream_write_after_its_
 
 
 def test_a_trace_without_a_send_is_not_counted() -> None:
-    offsets = milestones([Span("chat", "rpc.chat.run_exchange process", "t", 1, 2)])
+    offsets = milestones([_span("chat", "rpc.chat.run_exchange process", "t", 1, 2)])
     assert not any(offsets.values())

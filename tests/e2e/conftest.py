@@ -4,10 +4,10 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 import redis
+from devinfra.otlp import OtlpReceiver
 from devinfra.system import System, fresh_vhost
 
 from tests.support.api import Api, staff_api
-from tests.support.otlp import OtlpReceiver
 
 PREMIUM = 3
 

@@ -1,4 +1,5 @@
-"""A minimal OTLP/HTTP trace receiver: the services export their spans to it in end-to-end tests."""
+"""A minimal OTLP/HTTP trace receiver: the services export their spans to it in the end-to-end tests
+and in `python -m bench.trace`."""
 
 import threading
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ class Span:
     span_id: str
     parent_id: str
     attributes: dict
+    start_ms: float = 0.0  # since the epoch
+    end_ms: float = 0.0
 
 
 class OtlpReceiver:
@@ -57,7 +60,8 @@ class OtlpReceiver:
                 for span in scope_spans.spans:
                     attributes = {a.key: a.value.string_value or a.value.int_value for a in span.attributes}
                     found.append(Span(resource.get("service.name", ""), span.name, span.trace_id.hex(),
-                                      span.span_id.hex(), span.parent_span_id.hex(), attributes))
+                                      span.span_id.hex(), span.parent_span_id.hex(), attributes,
+                                      span.start_time_unix_nano / 1e6, span.end_time_unix_nano / 1e6))
         with self._lock:
             self.spans.extend(found)
 
