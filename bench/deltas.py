@@ -106,12 +106,8 @@ def main() -> int:
         system = System(workdir, servers.rabbit_url, servers.redis_url, extra_env={
             "EMULATOR_CHUNK_DELAY_SECONDS": CHUNK_DELAY, "EMULATOR_FIRST_TOKEN_DELAY_SECONDS": "0", "LOG_LEVEL": "WARNING",
         })
-        try:
-            system.start_all()
+        with system.running():
             result = asyncio.run(measure(system, servers.rabbit_url, args.replies, args.sessions, args.words))
-        finally:
-            system.stop_all()
-            system.drop_databases()
     print(json.dumps(result, indent=2))
     return 0
 

@@ -243,11 +243,9 @@ def main() -> int:
         system = System(workdir, servers.rabbit_url, servers.redis_url, extra_env=dict(SERVICE_ENV), database=args.database,
                         postgres_url=postgres if args.database == "postgresql" else None)
         try:
-            system.start_all()
-            results = asyncio.run(run_phases(system, args.full, args.messages, args.sends, args.pages))
+            with system.running():
+                results = asyncio.run(run_phases(system, args.full, args.messages, args.sends, args.pages))
         finally:
-            system.stop_all()
-            system.drop_databases()
             shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nlong sessions ({args.database}, {args.sends} sends and {args.pages} pages per session):\n")
     print(report(results, args.full, args.messages))

@@ -126,14 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         with bench_servers() as servers:
             system = System(workdir, servers.rabbit_url, servers.redis_url, extra_env=env, database=args.database,
                             postgres_url=postgres)
-            try:
-                say("starting the system with tracing on…")
-                system.start_all()
+            say("starting the system with tracing on…")
+            with system.running():
                 asyncio.run(_sends(system, args.sends, say))
                 say("stopping the services (they export their last spans)…")
-            finally:
-                system.stop_all()
-                system.drop_databases()
     finally:
         receiver.close()
         shutil.rmtree(workdir, ignore_errors=True)
